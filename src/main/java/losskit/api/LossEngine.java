@@ -1,0 +1,167 @@
+package losskit.api;
+
+import java.util.Objects;
+import losskit.cpu.CpuBackend;
+import losskit.cuda.CudaBackend;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Computes losses on one backend. Thread-safe; close it to release its threads and device memory.
+ *
+ * <pre>{@code
+ * try (LossEngine engine = LossEngine.create()) {
+ *     LossResult r = engine.compute(Loss.of("bce-logits"), Inputs.of(logits, labels));
+ *     double value = r.value();
+ *     float[] grad = r.gradientArray("input");
+ * }
+ * }</pre>
+ *
+ * <p>Backend selection: an explicit {@link Builder#backend} wins; else the environment variable
+ * {@code LOSSKIT_BACKEND} or the system property {@code losskit.backend} ({@code auto|cpu|cuda}); else
+ * {@code auto}. {@code auto} takes CUDA when it can and otherwise logs once why it runs on the CPU.
+ */
+public final class LossEngine implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(LossEngine.class);
+
+    private final LossBackend backend;
+    private final String selectionReason;
+    private volatile boolean closed;
+
+    private LossEngine(LossBackend backend, String selectionReason) {
+        this.backend = backend;
+        this.selectionReason = selectionReason;
+    }
+
+    /** An engine on the backend chosen by the environment, else {@code auto}. */
+    public static LossEngine create() {
+        return builder().build();
+    }
+
+    public static LossEngine create(BackendChoice choice) {
+        return builder().backend(choice).build();
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** Value, per-element losses under {@code NONE}, and the gradient of every differentiable input. */
+    public LossResult compute(Loss loss, Inputs inputs) {
+        return run(loss, inputs, true);
+    }
+
+    /** Value (and per-element losses under {@code NONE}) only: no gradient is computed or allocated. */
+    public LossResult evaluate(Loss loss, Inputs inputs) {
+        return run(loss, inputs, !inputs.gradientDestinations().isEmpty());
+    }
+
+    private LossResult run(Loss loss, Inputs inputs, boolean gradient) {
+        Objects.requireNonNull(loss, "loss");
+        Objects.requireNonNull(inputs, "inputs");
+        if (closed) {
+            throw new IllegalStateException("LossEngine(" + backend.name() + ") is closed");
+        }
+        return backend.compute(ValidatedCall.validate(loss, inputs, gradient));
+    }
+
+    /** {@code cpu} or {@code cuda}. */
+    public String backendName() {
+        return backend.name();
+    }
+
+    /** Why this backend was chosen (the line that was logged). */
+    public String selectionReason() {
+        return selectionReason;
+    }
+
+    public LossBackend backend() {
+        return backend;
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            backend.close();
+        }
+    }
+
+    /** Engine options. */
+    public static final class Builder {
+        private BackendChoice choice;
+        private int threads = Runtime.getRuntime().availableProcessors();
+
+        public Builder backend(BackendChoice c) {
+            this.choice = Objects.requireNonNull(c);
+            return this;
+        }
+
+        /** CPU worker threads (results are bitwise identical whatever this is). */
+        public Builder threads(int n) {
+            if (n < 1) {
+                throw new IllegalArgumentException("threads = " + n + " is invalid (expected >= 1)");
+            }
+            this.threads = n;
+            return this;
+        }
+
+        public LossEngine build() {
+            BackendChoice c = choice;
+            String origin = "requested";
+            if (c == null) {
+                String env = System.getenv("LOSSKIT_BACKEND");
+                String prop = System.getProperty("losskit.backend");
+                if (prop != null && !prop.isBlank()) {
+                    c = BackendChoice.parse(prop);
+                    origin = "system property losskit.backend";
+                } else if (env != null && !env.isBlank()) {
+                    c = BackendChoice.parse(env);
+                    origin = "LOSSKIT_BACKEND";
+                } else {
+                    c = BackendChoice.AUTO;
+                    origin = "default";
+                }
+            }
+            String reason;
+            LossBackend b;
+            switch (c) {
+                case CPU -> {
+                    b = new CpuBackend(threads);
+                    reason = "cpu (" + origin + ")";
+                }
+                case CUDA -> {
+                    try {
+                        b = CudaBackend.open(threads);
+                    } catch (RuntimeException | LinkageError e) {
+                        throw new IllegalStateException("CUDA backend " + origin + " but unavailable: " + e.getMessage(), e);
+                    }
+                    reason = "cuda (" + origin + "): " + b.describe();
+                }
+                default -> {
+                    LossBackend cuda = null;
+                    String why;
+                    try {
+                        cuda = CudaBackend.open(threads);
+                        why = b(cuda);
+                    } catch (RuntimeException | LinkageError e) {
+                        why = e.getMessage();
+                    }
+                    if (cuda != null) {
+                        b = cuda;
+                        reason = "cuda (auto): " + why;
+                    } else {
+                        b = new CpuBackend(threads);
+                        reason = "cpu (auto: CUDA unavailable: " + why + ")";
+                    }
+                }
+            }
+            LOG.info("LossKit backend: {}", reason);
+            return new LossEngine(b, reason);
+        }
+
+        private static String b(LossBackend cuda) {
+            return cuda.describe();
+        }
+    }
+}

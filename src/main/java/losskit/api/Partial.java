@@ -1,0 +1,117 @@
+package losskit.api;
+
+/**
+ * The mergeable state of a reduction: {@code Σ s·l}, {@code Σ s·d} (docs/SEMANTICS.md) and the number of
+ * elements or rows seen. Sums are kept as double-double (an unevaluated sum {@code hi + lo}), so merging
+ * chunks, streams or shards in any order agrees with one pass over the whole input to far below float64
+ * rounding of the final value. Immutable.
+ */
+public final class Partial {
+    private final String lossId;
+    private final Reduction reduction;
+    private final LossDefinition.Outer outer;
+    private final double lossHi;
+    private final double lossLo;
+    private final double weightHi;
+    private final double weightLo;
+    private final long count;
+
+    public Partial(String lossId, Reduction reduction, LossDefinition.Outer outer, double lossHi, double lossLo,
+                   double weightHi, double weightLo, long count) {
+        this.lossId = lossId;
+        this.reduction = reduction;
+        this.outer = outer;
+        this.lossHi = lossHi;
+        this.lossLo = lossLo;
+        this.weightHi = weightHi;
+        this.weightLo = weightLo;
+        this.count = count;
+    }
+
+    /** The partial of nothing, the identity of {@link #merge}. */
+    public static Partial empty(Loss loss) {
+        return new Partial(loss.id(), loss.reduction(), loss.definition().outer(), 0, 0, 0, 0, 0);
+    }
+
+    /** Adds another partial of the same loss and reduction. */
+    public Partial merge(Partial other) {
+        if (!lossId.equals(other.lossId) || reduction != other.reduction) {
+            throw new IllegalArgumentException("cannot merge a partial of " + other.lossId + "/" + other.reduction.id()
+                    + " into one of " + lossId + "/" + reduction.id());
+        }
+        double[] l = DoubleDouble.add(lossHi, lossLo, other.lossHi, other.lossLo);
+        double[] w = DoubleDouble.add(weightHi, weightLo, other.weightHi, other.weightLo);
+        return new Partial(lossId, reduction, outer, l[0], l[1], w[0], w[1], count + other.count);
+    }
+
+    /** {@code Σ s·l}. */
+    public double sumLoss() {
+        return lossHi + lossLo;
+    }
+
+    /** {@code Σ s·d}, the {@code MEAN} denominator. */
+    public double sumWeight() {
+        return weightHi + weightLo;
+    }
+
+    /** Elements (elementwise losses) or rows (row losses) seen. */
+    public long count() {
+        return count;
+    }
+
+    public String lossId() {
+        return lossId;
+    }
+
+    public Reduction reduction() {
+        return reduction;
+    }
+
+    /** The reduced value: the sum for {@code NONE} and {@code SUM}, else sum over weight (NaN when the weight is 0). */
+    public double value() {
+        double v = switch (reduction) {
+            case NONE, SUM -> sumLoss();
+            case MEAN, BATCHMEAN -> DoubleDouble.divide(lossHi, lossLo, weightHi, weightLo);
+        };
+        return outer == LossDefinition.Outer.SQRT ? Math.sqrt(v) : v;
+    }
+
+    /** The raw double-double components, for serialisation: {lossHi, lossLo, weightHi, weightLo}. */
+    public double[] components() {
+        return new double[]{lossHi, lossLo, weightHi, weightLo};
+    }
+
+    @Override
+    public String toString() {
+        return lossId + "/" + reduction.id() + "{Σsl=" + sumLoss() + ", Σsd=" + sumWeight() + ", n=" + count + "}";
+    }
+
+    /** Error-free transformations (Knuth's TwoSum) for double-double sums. */
+    public static final class DoubleDouble {
+        private DoubleDouble() {
+        }
+
+        /** (aHi + aLo) + (bHi + bLo), renormalised. */
+        public static double[] add(double aHi, double aLo, double bHi, double bLo) {
+            double s = aHi + bHi;
+            double bb = s - aHi;
+            double err = (aHi - (s - bb)) + (bHi - bb);
+            double lo = err + aLo + bLo;
+            double hi = s + lo;
+            if (!Double.isFinite(hi)) {
+                return new double[]{hi, 0};
+            }
+            return new double[]{hi, lo - (hi - s)};
+        }
+
+        static double divide(double nHi, double nLo, double dHi, double dLo) {
+            double q = nHi / dHi;
+            if (!Double.isFinite(q) || dHi == 0) {
+                return (nHi + nLo) / (dHi + dLo);
+            }
+            // one Newton step on the remainder recovers the lo parts' contribution
+            double r = (nHi - q * dHi) + nLo - q * dLo;
+            return q + r / dHi;
+        }
+    }
+}

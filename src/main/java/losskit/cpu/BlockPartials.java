@@ -1,0 +1,76 @@
+package losskit.cpu;
+
+import losskit.api.Partial;
+import losskit.api.ValidatedCall;
+
+/**
+ * Per-block sums and the first domain violation of each block, folded in block order into a
+ * {@link Partial} (double-double), so neither thread count nor scheduling changes a bit of the result.
+ */
+final class BlockPartials {
+    final double[] loss;
+    final double[] weight;
+    /** First bad item per block, −1 if none; with its slot, column, value and expected range. */
+    final long[] badItem;
+    final int[] badSlot;
+    final int[] badColumn;
+    final double[] badValue;
+    final String[] badExpected;
+
+    BlockPartials(int blocks) {
+        loss = new double[blocks];
+        weight = new double[blocks];
+        badItem = new long[blocks];
+        badSlot = new int[blocks];
+        badColumn = new int[blocks];
+        badValue = new double[blocks];
+        badExpected = new String[blocks];
+        java.util.Arrays.fill(badItem, -1);
+    }
+
+    void fail(int block, long item, TermOut o) {
+        badItem[block] = item;
+        badSlot[block] = o.badSlot - 1;
+        badColumn[block] = o.badColumn;
+        badValue[block] = o.badValue;
+        badExpected[block] = o.badExpected;
+    }
+
+    /** The first block with a violation, or −1. */
+    int firstBad() {
+        for (int b = 0; b < badItem.length; b++) {
+            if (badItem[b] >= 0) {
+                return b;
+            }
+        }
+        return -1;
+    }
+
+    Partial fold(ValidatedCall call, long count) {
+        double lh = 0;
+        double ll = 0;
+        double wh = 0;
+        double wl = 0;
+        for (int b = 0; b < loss.length; b++) {
+            double[] s = Partial.DoubleDouble.add(lh, ll, loss[b], 0);
+            lh = s[0];
+            ll = s[1];
+            double[] w = Partial.DoubleDouble.add(wh, wl, weight[b], 0);
+            wh = w[0];
+            wl = w[1];
+        }
+        return new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(), lh, ll, wh, wl, count);
+    }
+
+    /** Σ of {@link #weight} in block order, as {@link #fold} computes it (for the MEAN gradient pre-pass). */
+    double foldedWeight() {
+        double wh = 0;
+        double wl = 0;
+        for (double w : weight) {
+            double[] s = Partial.DoubleDouble.add(wh, wl, w, 0);
+            wh = s[0];
+            wl = s[1];
+        }
+        return wh + wl;
+    }
+}

@@ -1,0 +1,74 @@
+package losskit.cpu;
+
+import java.util.concurrent.ForkJoinPool;
+import java.util.concurrent.RecursiveAction;
+
+/**
+ * The fixed split of a reduction into blocks. Block boundaries depend only on the input's shape, never
+ * on the thread count, and block partials are folded in block order; so a result is bitwise identical
+ * whether one thread or sixteen computed it. Workers take contiguous runs of blocks.
+ */
+final class BlockPlan {
+    /** Elements per block: large enough to amortise a task, small enough to spread 10⁵ elements over cores. */
+    static final int BLOCK_ELEMENTS = 1 << 14;
+    /** Below this many elements the caller's thread does all the work: no hand-off cost for small calls. */
+    static final long INLINE_ELEMENTS = 1 << 15;
+
+    /** A block's work: items [from, to) written to partial slot {@code block}. */
+    interface BlockTask {
+        void run(int block, long from, long to);
+    }
+
+    final long items;
+    final long itemsPerBlock;
+    final int blocks;
+
+    /** @param items elements or rows; @param itemLength elements per item (1, or the row length) */
+    BlockPlan(long items, long itemLength) {
+        this.items = items;
+        this.itemsPerBlock = Math.max(1, BLOCK_ELEMENTS / Math.max(1, itemLength));
+        this.blocks = (int) ((items + itemsPerBlock - 1) / itemsPerBlock);
+    }
+
+    void run(ForkJoinPool pool, long elements, BlockTask task) {
+        if (elements <= INLINE_ELEMENTS || blocks == 1 || pool.getParallelism() == 1) {
+            for (int b = 0; b < blocks; b++) {
+                runBlock(task, b);
+            }
+            return;
+        }
+        int tasks = Math.min(blocks, pool.getParallelism() * 4);
+        pool.invoke(new Range(task, 0, blocks, Math.max(1, blocks / tasks)));
+    }
+
+    private void runBlock(BlockTask task, int b) {
+        long from = b * itemsPerBlock;
+        task.run(b, from, Math.min(items, from + itemsPerBlock));
+    }
+
+    private final class Range extends RecursiveAction {
+        private final BlockTask task;
+        private final int lo;
+        private final int hi;
+        private final int grain;
+
+        Range(BlockTask task, int lo, int hi, int grain) {
+            this.task = task;
+            this.lo = lo;
+            this.hi = hi;
+            this.grain = grain;
+        }
+
+        @Override
+        protected void compute() {
+            if (hi - lo <= grain) {
+                for (int b = lo; b < hi; b++) {
+                    runBlock(task, b);
+                }
+                return;
+            }
+            int mid = (lo + hi) >>> 1;
+            invokeAll(new Range(task, lo, mid, grain), new Range(task, mid, hi, grain));
+        }
+    }
+}

@@ -1,0 +1,74 @@
+package losskit.cpu;
+
+import java.util.concurrent.ForkJoinPool;
+import losskit.api.Family;
+import losskit.api.LossBackend;
+import losskit.api.LossResult;
+import losskit.api.Partial;
+import losskit.api.ValidatedCall;
+
+/**
+ * The CPU backend: the fallback and the oracle every other backend is tested against. float64
+ * accumulation per block, double-double across blocks, a fixed block split (bitwise identical results for
+ * any thread count), and no allocation inside the element loops.
+ */
+public final class CpuBackend implements LossBackend {
+    private final ForkJoinPool pool;
+    private final int threads;
+
+    public CpuBackend(int threads) {
+        this.threads = threads;
+        this.pool = new ForkJoinPool(threads);
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public String describe() {
+        return "cpu, " + threads + " thread" + (threads == 1 ? "" : "s");
+    }
+
+    @Override
+    public LossResult compute(ValidatedCall call) {
+        String key = call.form().termKey(call.loss().id());
+        Partial partial;
+        if (call.form().family() == Family.ELEMENTWISE) {
+            ElementwiseTerm term = ElementwiseTerms.forKey(key, call.loss());
+            if (term == null) {
+                throw new IllegalStateException("no CPU term for " + key);
+            }
+            partial = ElementwiseDriver.run(call, term, pool);
+        } else {
+            RowTerm term = termFor(key, call);
+            partial = RowDriver.run(call, term, pool);
+        }
+        return new LossResult(call.loss(), partial, call.losses(), call.gradientMap(), name());
+    }
+
+    private static RowTerm termFor(String key, ValidatedCall call) {
+        RowTerm t = call.form().family() == Family.ROWS ? RowTerms.forKey(key, call.loss())
+                : PairTerms.forKey(key, call.loss());
+        if (t == null) {
+            throw new IllegalStateException("no CPU term for " + key);
+        }
+        return t;
+    }
+
+    /** Whether a term exists for a catalogue form (the catalogue-coverage test asks). */
+    public static boolean hasTerm(losskit.api.Loss loss, losskit.api.Form form) {
+        String key = form.termKey(loss.id());
+        return switch (form.family()) {
+            case ELEMENTWISE -> ElementwiseTerms.forKey(key, loss) != null;
+            case ROWS -> RowTerms.forKey(key, loss) != null;
+            case PAIRS -> PairTerms.forKey(key, loss) != null;
+        };
+    }
+
+    @Override
+    public void close() {
+        pool.shutdown();
+    }
+}
