@@ -94,6 +94,9 @@ public final class Partial {
         /** (aHi + aLo) + (bHi + bLo), renormalised. */
         public static double[] add(double aHi, double aLo, double bHi, double bLo) {
             double s = aHi + bHi;
+            if (!Double.isFinite(s)) {
+                return new double[]{s, 0};
+            }
             double bb = s - aHi;
             double err = (aHi - (s - bb)) + (bHi - bb);
             double lo = err + aLo + bLo;

@@ -32,7 +32,9 @@ final class ElementwiseDriver {
 
         double scale = call.loss().gradScale();
         if (RowDriver.divides(call) && (gx != null || gv != null)) {
-            scale /= w == null ? n : sumWeights(call, w, plan, pool);
+            double total = w == null ? n : sumWeights(call, w, plan, pool);
+            // MEAN over zero total weight is NaN with an all-zero gradient (LOSSES.md)
+            scale = total == 0 ? 0 : scale / total;
         }
         final double gradFactor = scale;
         BlockPartials parts = new BlockPartials(plan.blocks);

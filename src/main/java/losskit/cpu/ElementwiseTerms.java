@@ -33,10 +33,10 @@ final class ElementwiseTerms {
                 o.d = 2 * e;
                 return e * e;
             };
-            // l = |e|, ∂ = sign(e) (0 at e = 0)
+            // l = |e|, ∂ = sign(e) (0 at e = 0, and 0 at NaN as PyTorch's sgn backward)
             case "mae" -> (x, t, a, o) -> {
                 double e = x - t;
-                o.d = Math.signum(e);
+                o.d = e > 0 ? 1 : e < 0 ? -1 : 0;
                 return Math.abs(e);
             };
             // l = (log1p x − log1p t)², ∂ = 2(log1p x − log1p t)/(1 + x); x, t > −1
@@ -70,13 +70,13 @@ final class ElementwiseTerms {
                 o.d = sigmoid(x) * lw - pw * t;
                 return (1 - t) * x + lw * softplus(-x);
             };
-            // l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0
+            // l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0 (NaN x: −t, as PyTorch's autograd gives)
             case "hinge" -> (x, t, a, o) -> {
                 if (!(t == 1 || t == -1)) {
                     return o.reject(TARGET, 0, t, SIGN);
                 }
                 double m = 1 - t * x;
-                o.d = t * x < 1 ? -t : 0;
+                o.d = t * x >= 1 ? 0 : -t;
                 return Math.max(0, m);
             };
             // l = max(0, 1 − t·x)², ∂ = −2t·max(0, 1 − t·x)
@@ -135,7 +135,7 @@ final class ElementwiseTerms {
     private static ElementwiseTerm quantile(double tau) {
         return (x, t, a, o) -> {
             double u = t - x;
-            o.d = u > 0 ? -tau : u < 0 ? 1 - tau : (u == 0 ? 0 : Double.NaN);
+            o.d = u > 0 ? -tau : u < 0 ? 1 - tau : 0;
             return Math.max(tau * u, (tau - 1) * u);
         };
     }

@@ -16,7 +16,8 @@ final class Outer {
         }
         double root = partial.value();
         // d√m/dm = 1/(2√m); LOSSES.md sets the gradient to 0 when rmse = 0
-        double k = root > 0 ? 0.5 / root : 0;
+        // zero total weight: NaN value, all-zero gradient (LOSSES.md), whatever the outer function
+        double k = root > 0 ? 0.5 / root : root == 0 || partial.sumWeight() == 0 ? 0 : Double.NaN;
         for (int s = 0; s < call.slotCount(); s++) {
             FloatBuffer g = call.gradient(s);
             if (g == null) {

@@ -28,9 +28,9 @@ final class PairTerms {
     }
 
     /*
-     * l = −cos(a, b), cos = a·b/(n̂a·n̂b), n̂ = max(‖·‖₂, eps) (PyTorch's cosine_similarity, which clamps the
-     * norms under no_grad so its autograd still differentiates the unclamped norm):
-     *   ∂cos/∂a_j = b_j/(n̂a n̂b) − (a·b)/(n̂a² n̂b)·a_j/‖a‖   (the second term 0 when ‖a‖ = 0)
+     * l = −cos(a, b), cos = a·b/(n̂a·n̂b), n̂ = max(‖·‖₂, eps) (PyTorch's cosine_similarity clamps the norm
+     * in place under no_grad, so the norm's backward divides by the clamped n̂ as well):
+     *   ∂cos/∂a_j = b_j/(n̂a n̂b) − (a·b)·a_j/(n̂a³ n̂b)
      */
     private static RowTerm cosineProximity(double eps) {
         return (r, o) -> {
@@ -44,14 +44,12 @@ final class PairTerms {
                 aa += a * a;
                 bb += b * b;
             }
-            double na = Math.sqrt(aa);
-            double nb = Math.sqrt(bb);
-            double nah = Math.max(na, eps);
-            double nbh = Math.max(nb, eps);
+            double nah = Math.max(Math.sqrt(aa), eps);
+            double nbh = Math.max(Math.sqrt(bb), eps);
             double cos = dot / (nah * nbh);
             if (r.ga != null) {
                 double k1 = 1 / (nah * nbh);
-                double k2 = na == 0 ? 0 : dot / (nah * nah * nbh * na);
+                double k2 = dot / (nah * nah * nah * nbh);
                 for (int j = 0; j < r.len; j++) {
                     r.ga.put(r.off + j, (float) (-r.g * (r.b(j) * k1 - r.a(j) * k2)));
                 }
@@ -129,7 +127,7 @@ final class PairTerms {
             double d = Math.sqrt(dd);
             double h = Math.max(0, margin - d);
             if (r.wantsGradient()) {
-                double k = 2 * y - (d > 0 ? 2 * (1 - y) * h / d : 0);
+                double k = 2 * y - (d == 0 ? 0 : 2 * (1 - y) * h / d);
                 for (int j = 0; j < r.len; j++) {
                     double v = r.g * k * (r.a(j) - r.b(j));
                     if (r.ga != null) {
@@ -165,10 +163,11 @@ final class PairTerms {
                 }
                 double z = margin + dap - dan;
                 if (r.wantsGradient()) {
-                    boolean active = z >= 0;
+                    // inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN
+                    double k = z >= 0 ? r.g : 0;
                     for (int j = 0; j < r.len; j++) {
-                        double gap = active ? r.g * ddist(r, 0, 1, j, dap) : 0;
-                        double gneg = active ? r.g * ddist(r, useSwap ? 1 : 0, 2, j, dan) : 0;
+                        double gap = k * ddist(r, 0, 1, j, dap);
+                        double gneg = k * ddist(r, useSwap ? 1 : 0, 2, j, dan);
                         double ga = gap - (useSwap ? 0 : gneg);
                         double gp = -gap - (useSwap ? gneg : 0);
                         double gn = gneg;

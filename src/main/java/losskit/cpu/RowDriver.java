@@ -63,7 +63,9 @@ final class RowDriver {
 
         double scale = call.loss().gradScale();
         if (divides(call) && wantGrad) {
-            scale /= sumDenominators(call, plan, pool, y, w, den, labelSlot);
+            double total = sumDenominators(call, plan, pool, y, w, den, labelSlot);
+            // MEAN over zero total weight (every row ignored) is NaN with an all-zero gradient (LOSSES.md)
+            scale = total == 0 ? 0 : scale / total;
         }
         final double gradFactor = scale;
         BlockPartials parts = new BlockPartials(plan.blocks);

@@ -1,17 +1,22 @@
 package losskit.contract;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
+import losskit.api.Catalogue;
 import losskit.api.Family;
 import losskit.api.Inputs;
 import losskit.api.Loss;
+import losskit.api.LossDefinition;
 import losskit.api.LossEngine;
+import losskit.api.LossInputException;
 import losskit.api.LossResult;
 import losskit.api.Partial;
 import losskit.api.Reduction;
@@ -19,6 +24,7 @@ import losskit.api.Slot;
 import losskit.api.Tensor;
 import losskit.cases.LossCases;
 import losskit.cases.LossCases.Variant;
+import losskit.golden.GoldenCase;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.DynamicTest;
@@ -112,6 +118,93 @@ public abstract class LossContract {
         assertEquals(value, f, 0.0, "finite-difference step is not exact in float32");
         x.put(i, f);
         return engine.evaluate(loss.gradScale(1.0), in).value();
+    }
+
+    /** Every golden case of every catalogue entry: value, per-element losses and gradients, or the domain error. */
+    @TestFactory
+    Stream<DynamicTest> goldenValuesFromPyTorch() {
+        List<DynamicTest> tests = new ArrayList<>();
+        for (LossDefinition d : Catalogue.all()) {
+            for (GoldenCase c : GoldenCase.load(d)) {
+                tests.add(DynamicTest.dynamicTest(c.toString(), () -> checkGolden(c)));
+            }
+        }
+        return tests.stream();
+    }
+
+    private void checkGolden(GoldenCase c) {
+        if (c.expectsError()) {
+            LossInputException e = assertThrows(LossInputException.class, () -> engine.compute(c.loss(), c.inputs()),
+                    c + ": expected a domain error at " + c.errorSlot() + "[" + c.errorIndex() + "]");
+            assertEquals(c.errorSlot(), e.argument(), c + ": " + e.getMessage());
+            assertEquals(c.errorIndex(), e.index(), c + ": " + e.getMessage());
+            assertTrue(e.getMessage().startsWith(c.lossId() + ": " + c.errorSlot() + "[" + c.errorIndex() + "] = "),
+                    e.getMessage());
+            return;
+        }
+        LossResult r = engine.compute(c.loss(), c.inputs());
+        StringBuilder problems = new StringBuilder();
+        if (c.value() != null) {
+            double scale = Math.abs(c.value());
+            if (!Double.isNaN(c.absSum())) {
+                double denominator = c.loss().reduction() == Reduction.MEAN || c.loss().reduction() == Reduction.BATCHMEAN
+                        ? Math.abs(r.partial().sumWeight()) : 1;
+                scale = Math.max(scale, c.absSum() / denominator);
+            }
+            if (!Tolerance.close(r.value(), c.value(), Tolerance.VALUE, scale)) {
+                problems.append("\n  value ").append(r.value()).append(" expected ").append(c.value());
+            }
+        }
+        if (c.losses() != null) {
+            compare(problems, "losses", r.lossesArray(), c.losses(), Tolerance.LOSSES, 1e-7);
+        }
+        for (Map.Entry<String, double[]> g : c.gradients().entrySet()) {
+            float[] actual = r.gradientArray(g.getKey());
+            if (actual == null) {
+                problems.append("\n  no gradient for ").append(g.getKey());
+                continue;
+            }
+            compare(problems, "d/d" + g.getKey(), actual, g.getValue(), Tolerance.GRADIENT, 1e-3);
+        }
+        if (problems.length() > 0) {
+            fail(c + problems.toString());
+        }
+    }
+
+    /** Appends the first few differing indices with both values. */
+    private static void compare(StringBuilder problems, String what, float[] actual, double[] expected, double tol,
+                                double floorOfMax) {
+        if (actual.length != expected.length) {
+            problems.append("\n  ").append(what).append(" has ").append(actual.length).append(" values, expected ")
+                    .append(expected.length);
+            return;
+        }
+        double max = 0;
+        for (double e : expected) {
+            if (Double.isFinite(e)) {
+                max = Math.max(max, Math.abs(e));
+            }
+        }
+        int shown = 0;
+        for (int i = 0; i < actual.length && shown < 5; i++) {
+            if (Math.abs(expected[i]) > Float.MAX_VALUE && Double.isFinite(expected[i])) {
+                // a float32 result cannot hold it: the float32 rounding of the reference is the expectation
+                if (actual[i] != (float) expected[i]) {
+                    problems.append("\n  ").append(what).append('[').append(i).append("] = ").append(actual[i])
+                            .append(" expected ").append((float) expected[i]).append(" (float32 of ")
+                            .append(expected[i]).append(')');
+                    shown++;
+                }
+                continue;
+            }
+            // the absolute floor covers exact zeros that float64 rounding leaves at 1e-16
+            double scale = Math.max(Math.abs(expected[i]), floorOfMax * max) + 1e-12 / tol;
+            if (!Tolerance.close(actual[i], expected[i], tol, scale)) {
+                problems.append("\n  ").append(what).append('[').append(i).append("] = ").append(actual[i])
+                        .append(" expected ").append(expected[i]);
+                shown++;
+            }
+        }
     }
 
     /** SUM = Σ NONE losses; MEAN·Σs·d = SUM; the NONE gradient is the SUM gradient (algebraic identities). */

@@ -1,0 +1,156 @@
+package losskit.golden;
+
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import losskit.api.AlphaMode;
+import losskit.api.Catalogue;
+import losskit.api.Inputs;
+import losskit.api.Loss;
+import losskit.api.LossDefinition;
+import losskit.api.Param;
+import losskit.api.Reduction;
+import losskit.api.Tensor;
+
+/**
+ * One case of {@code src/test/resources/golden/<id>.json}, written by {@code scripts/gen-golden.py}
+ * from PyTorch/scikit-learn in float64: the inputs (float32 values), the configuration and the expected
+ * value, per-element losses, gradients — or the domain error expected instead.
+ */
+public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, Double value, double absSum,
+                         double[] losses, Map<String, double[]> gradients, String errorSlot, long errorIndex) {
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
+
+    public boolean expectsError() {
+        return errorSlot != null;
+    }
+
+    @Override
+    public String toString() {
+        return lossId + ": " + name;
+    }
+
+    /** The cases of one loss, or an empty list when its file is missing. */
+    public static List<GoldenCase> load(LossDefinition def) {
+        List<GoldenCase> out = new ArrayList<>();
+        try (InputStream in = GoldenCase.class.getResourceAsStream("/golden/" + def.id() + ".json")) {
+            if (in == null) {
+                return out;
+            }
+            JsonNode root = JSON.readTree(in);
+            for (JsonNode c : root.get("cases")) {
+                out.add(parse(def.id(), c));
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return out;
+    }
+
+    private static GoldenCase parse(String id, JsonNode c) {
+        Loss loss = Loss.of(Catalogue.get(id));
+        for (Iterator<Map.Entry<String, JsonNode>> it = c.get("params").fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            loss = withParam(loss, e.getKey(), e.getValue());
+        }
+        loss = loss.reduction(Reduction.parse(c.get("reduction").asText()));
+        if (c.hasNonNull("gradScale")) {
+            loss = loss.gradScale(c.get("gradScale").asDouble());
+        }
+        Inputs inputs = Inputs.empty();
+        for (Iterator<Map.Entry<String, JsonNode>> it = c.get("inputs").fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            inputs = inputs.with(e.getKey(), tensor(e.getValue()));
+        }
+        if (c.hasNonNull("weights")) {
+            inputs = inputs.weights(floats(c.get("weights")));
+        }
+        if (c.has("error")) {
+            JsonNode err = c.get("error");
+            return new GoldenCase(id, c.get("name").asText(), loss, inputs, null, 0, null, Map.of(),
+                    err.get("slot").asText(), err.get("index").asLong());
+        }
+        JsonNode ex = c.get("expect");
+        Double value = ex.hasNonNull("value") ? ex.get("value").asDouble() : null;
+        double[] losses = ex.hasNonNull("losses") ? doubles(ex.get("losses")) : null;
+        Map<String, double[]> grads = new LinkedHashMap<>();
+        if (ex.hasNonNull("grad")) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = ex.get("grad").fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                grads.put(e.getKey(), doubles(e.getValue()));
+            }
+        }
+        double absSum = ex.hasNonNull("absSum") ? ex.get("absSum").asDouble() : Double.NaN;
+        return new GoldenCase(id, c.get("name").asText(), loss, inputs, value, absSum, losses, grads, null, -1);
+    }
+
+    private static Loss withParam(Loss loss, String name, JsonNode v) {
+        Param<?> p = Param.byName().get(name);
+        if (p == null) {
+            throw new IllegalArgumentException("golden file names unknown parameter " + name);
+        }
+        Object value;
+        if (p.type() == Double.class) {
+            value = v.asDouble();
+        } else if (p.type() == Integer.class) {
+            value = v.asInt();
+        } else if (p.type() == Boolean.class) {
+            value = v.asBoolean();
+        } else if (p.type() == AlphaMode.class) {
+            value = AlphaMode.valueOf(v.asText());
+        } else {
+            value = v.isArray() ? floats(v) : new float[]{(float) v.asDouble()};
+        }
+        return set(loss, p, value);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T> Loss set(Loss loss, Param<T> p, Object value) {
+        return loss.with(p, (T) value);
+    }
+
+    private static Tensor tensor(JsonNode t) {
+        JsonNode shape = t.get("shape");
+        long[] dims = new long[shape.size()];
+        for (int i = 0; i < dims.length; i++) {
+            dims[i] = shape.get(i).asLong();
+        }
+        String dtype = t.hasNonNull("dtype") ? t.get("dtype").asText() : "float32";
+        JsonNode data = t.get("data");
+        if (dtype.startsWith("int")) {
+            long[] y = new long[data.size()];
+            for (int i = 0; i < y.length; i++) {
+                y[i] = data.get(i).asLong();
+            }
+            return Tensor.labels(y);
+        }
+        return Tensor.of(floats(data), dims);
+    }
+
+    private static float[] floats(JsonNode a) {
+        float[] f = new float[a.size()];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) a.get(i).asDouble();
+        }
+        return f;
+    }
+
+    private static double[] doubles(JsonNode a) {
+        double[] d = new double[a.size()];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = a.get(i).asDouble();
+        }
+        return d;
+    }
+}
