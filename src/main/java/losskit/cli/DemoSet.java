@@ -1,0 +1,170 @@
+package losskit.cli;
+
+import java.util.SplittableRandom;
+import losskit.api.Form;
+import losskit.api.Inputs;
+import losskit.api.LossDefinition;
+import losskit.api.Tensor;
+
+/**
+ * The built-in, deterministic demo prediction set: a regression set, a binary classifier's logits and
+ * probabilities, a 100-class classifier's logits and probabilities, and embedding pairs and triplets —
+ * enough to evaluate every catalogue entry. Sized to show throughput (a few million elements) while
+ * staying well inside a small heap.
+ */
+final class DemoSet {
+    final int n;
+    final int rows;
+    final int classes;
+    final int dim;
+    // regression
+    final float[] pred;
+    final float[] target;
+    final float[] positivePred;
+    final float[] positiveTarget;
+    final float[] variance;
+    // binary
+    final float[] logits;
+    final float[] probs;
+    final float[] labels01;
+    final float[] labelsPm1;
+    // multi-class
+    final float[] classLogits;
+    final float[] classLogProbs;
+    final float[] classProbs;
+    final float[] softTargets;
+    final long[] classLabels;
+    // embeddings and segmentation
+    final float[] x1;
+    final float[] x2;
+    final float[] x3;
+    final float[] pairPm1;
+    final float[] pair01;
+    final float[] distances;
+    final float[] masks;
+
+    DemoSet(int n, int rows, int classes, int dim, long seed) {
+        this.n = n;
+        this.rows = rows;
+        this.classes = classes;
+        this.dim = dim;
+        SplittableRandom r = new SplittableRandom(seed);
+        pred = new float[n];
+        target = new float[n];
+        positivePred = new float[n];
+        positiveTarget = new float[n];
+        variance = new float[n];
+        logits = new float[n];
+        probs = new float[n];
+        labels01 = new float[n];
+        labelsPm1 = new float[n];
+        for (int i = 0; i < n; i++) {
+            double truth = 3 * r.nextDouble() - 1.5;
+            target[i] = (float) truth;
+            pred[i] = (float) (truth + 0.3 * gaussian(r));
+            positiveTarget[i] = (float) Math.exp(truth);
+            positivePred[i] = (float) Math.exp(truth + 0.2 * gaussian(r));
+            variance[i] = (float) (0.05 + 0.2 * r.nextDouble());
+            boolean positive = r.nextDouble() < 0.4;
+            labels01[i] = positive ? 1 : 0;
+            labelsPm1[i] = positive ? 1 : -1;
+            logits[i] = (float) ((positive ? 1.2 : -1.2) + 1.5 * gaussian(r));
+            probs[i] = (float) (1 / (1 + Math.exp(-logits[i])));
+        }
+        classLogits = new float[rows * classes];
+        classLogProbs = new float[rows * classes];
+        classProbs = new float[rows * classes];
+        softTargets = new float[rows * classes];
+        classLabels = new long[rows];
+        for (int i = 0; i < rows; i++) {
+            int y = r.nextInt(classes);
+            classLabels[i] = y;
+            double max = Double.NEGATIVE_INFINITY;
+            for (int c = 0; c < classes; c++) {
+                double v = gaussian(r) + (c == y ? 3 : 0);
+                classLogits[i * classes + c] = (float) v;
+                max = Math.max(max, v);
+            }
+            double sum = 0;
+            for (int c = 0; c < classes; c++) {
+                sum += Math.exp(classLogits[i * classes + c] - max);
+            }
+            double lse = max + Math.log(sum);
+            for (int c = 0; c < classes; c++) {
+                double lp = classLogits[i * classes + c] - lse;
+                classLogProbs[i * classes + c] = (float) lp;
+                classProbs[i * classes + c] = (float) Math.exp(lp);
+                softTargets[i * classes + c] = (float) (c == y ? 0.9 + 0.1 / classes : 0.1 / classes);
+            }
+        }
+        x1 = new float[rows * dim];
+        x2 = new float[rows * dim];
+        x3 = new float[rows * dim];
+        masks = new float[rows * dim];
+        pairPm1 = new float[rows];
+        pair01 = new float[rows];
+        distances = new float[rows];
+        for (int i = 0; i < rows; i++) {
+            boolean similar = r.nextBoolean();
+            pairPm1[i] = similar ? 1 : -1;
+            pair01[i] = similar ? 1 : 0;
+            double d2 = 0;
+            for (int j = 0; j < dim; j++) {
+                int k = i * dim + j;
+                x1[k] = (float) gaussian(r);
+                x2[k] = (float) (similar ? x1[k] + 0.3 * gaussian(r) : gaussian(r));
+                x3[k] = (float) gaussian(r);
+                masks[k] = x1[k] > 0 ? 1 : 0;
+                d2 += (x1[k] - x2[k]) * (x1[k] - x2[k]);
+            }
+            distances[i] = (float) Math.sqrt(d2);
+        }
+    }
+
+    private static double gaussian(SplittableRandom r) {
+        // Box–Muller: SplittableRandom has no nextGaussian on Java 17
+        double u = 1 - r.nextDouble();
+        return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r.nextDouble());
+    }
+
+    /** The demo inputs for a loss's usual form, or {@code null} when the demo has nothing fitting. */
+    Inputs inputsFor(LossDefinition d) {
+        Form form = d.forms().get(0);
+        Tensor rowsTensor = Tensor.of(classProbs, rows, classes);
+        return switch (d.id()) {
+            case "msle", "poisson-nll" -> Inputs.of(positivePred, positiveTarget);
+            case "gaussian-nll" -> Inputs.of(pred, target).with("var", variance);
+            case "bce", "focal" -> Inputs.of(probs, labels01);
+            case "bce-logits", "focal-logits" -> Inputs.of(logits, labels01);
+            case "hinge", "squared-hinge", "wasserstein" -> Inputs.of(logits, labelsPm1);
+            case "cross-entropy", "multi-margin" -> Inputs.of(Tensor.of(classLogits, rows, classes), Tensor.labels(classLabels));
+            case "nll" -> Inputs.of(Tensor.of(classLogProbs, rows, classes), Tensor.labels(classLabels));
+            case "sparse-categorical-cross-entropy", "log-loss" -> Inputs.of(rowsTensor, Tensor.labels(classLabels));
+            case "categorical-cross-entropy", "kl-divergence", "distribution-cross-entropy" ->
+                    Inputs.of(rowsTensor, Tensor.of(softTargets, rows, classes));
+            case "entropy" -> Inputs.empty().with("input", rowsTensor);
+            case "cosine-proximity" -> Inputs.of(Tensor.of(x1, rows, dim), Tensor.of(x2, rows, dim));
+            case "cosine-embedding" -> Inputs.empty().with("x1", x1, rows, dim).with("x2", x2, rows, dim)
+                    .with("target", pairPm1);
+            case "contrastive" -> Inputs.empty().with("distance", distances).with("target", pair01);
+            case "triplet" -> Inputs.empty().with("anchor", x1, rows, dim).with("positive", x2, rows, dim)
+                    .with("negative", x3, rows, dim);
+            case "dice", "tversky" -> Inputs.of(Tensor.of(sigmoidOf(x1), rows, dim), Tensor.of(masks, rows, dim));
+            default -> form.family() == losskit.api.Family.ELEMENTWISE ? Inputs.of(pred, target) : null;
+        };
+    }
+
+    private float[] sigmoidOf(float[] x) {
+        float[] p = new float[x.length];
+        for (int i = 0; i < x.length; i++) {
+            p[i] = (float) (1 / (1 + Math.exp(-x[i] - 0.1 * Math.sin(i))));
+        }
+        return p;
+    }
+
+    /** What the demo set is, for the report header. */
+    String describe() {
+        return String.format("demo set: %,d regression/binary elements, %,d rows × %d classes, %,d embedding rows × %d",
+                n, rows, classes, rows, dim);
+    }
+}
