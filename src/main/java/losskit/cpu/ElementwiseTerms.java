@@ -20,6 +20,8 @@ final class ElementwiseTerms {
     private static final String UNIT = "[0, 1]";
     private static final String SIGN = "-1 or +1";
     private static final double HALF_LOG_2PI = 0.5 * Math.log(2 * Math.PI);
+    /** PyTorch's backward floor for p(1−p): its EPSILON is the float 1e-12f, not the double 1e-12. */
+    private static final double BCE_FLOOR = 1e-12f;
 
     private ElementwiseTerms() {
     }
@@ -176,7 +178,7 @@ final class ElementwiseTerms {
     }
 
     // l = −[t·max(log x, −100) + (1−t)·max(log(1−x), −100)], x first clipped to [eps, 1−eps] when eps > 0;
-    // ∂ = (x − t)/max(x(1−x), 1e-12) (PyTorch's backward), 0 where clipped.
+    // ∂ = (x − t)/max(x(1−x), 1e-12f) (PyTorch's backward), 0 where clipped.
     private static ElementwiseTerm bce(double eps) {
         return (x, t, a, o) -> {
             if (!(x >= 0 && x <= 1)) {
@@ -191,7 +193,7 @@ final class ElementwiseTerms {
                 p = Math.min(Math.max(x, eps), 1 - eps);
                 clipped = p != x;
             }
-            o.d = clipped ? 0 : (p - t) / Math.max(p * (1 - p), 1e-12);
+            o.d = clipped ? 0 : (p - t) / Math.max(p * (1 - p), BCE_FLOOR);
             return StableMath.bce(p, t);
         };
     }
@@ -231,7 +233,7 @@ final class ElementwiseTerms {
                     clipped = p != x;
                 }
                 ce = StableMath.bce(p, t);
-                dce = (p - t) / Math.max(p * (1 - p), 1e-12);
+                dce = (p - t) / Math.max(p * (1 - p), BCE_FLOOR);
                 dpdx = 1;
             }
             double pt = p * t + (1 - p) * (1 - t);
