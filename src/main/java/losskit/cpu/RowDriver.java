@@ -185,11 +185,15 @@ final class RowDriver {
     }
 
     private static void zeroRow(Row r) {
-        for (FloatBuffer g : new FloatBuffer[]{r.ga, r.gb, r.gc}) {
-            if (g != null) {
-                for (int j = 0; j < r.len; j++) {
-                    g.put(r.off + j, 0f);
-                }
+        zero(r.ga, r.off, r.len);
+        zero(r.gb, r.off, r.len);
+        zero(r.gc, r.off, r.len);
+    }
+
+    private static void zero(FloatBuffer g, int off, int len) {
+        if (g != null) {
+            for (int j = 0; j < len; j++) {
+                g.put(off + j, 0f);
             }
         }
     }

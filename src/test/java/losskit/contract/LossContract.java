@@ -247,6 +247,54 @@ public abstract class LossContract {
         return tests.stream();
     }
 
+    /**
+     * Seeded properties over random inputs: scaling every weight by k multiplies SUM by k and leaves MEAN
+     * unchanged; gradScale multiplies every gradient; reversing the rows permutes NONE losses likewise.
+     */
+    @TestFactory
+    Stream<DynamicTest> weightScaleAndOrderProperties() {
+        List<DynamicTest> tests = new ArrayList<>();
+        long seed = 9000;
+        for (Variant v : LossCases.variants()) {
+            long s = seed++;
+            tests.add(DynamicTest.dynamicTest(v.toString(), () -> {
+                java.util.SplittableRandom rnd = new java.util.SplittableRandom(s);
+                int rows = 1 + rnd.nextInt(40);
+                Inputs in = LossCases.inputs(v, rows, 1 + rnd.nextInt(9), s, true);
+                float k = 1 << rnd.nextInt(1, 5);
+                FloatBuffer w = in.weights().floats();
+                float[] scaled = new float[w.limit()];
+                for (int i = 0; i < scaled.length; i++) {
+                    scaled[i] = w.get(i) * k;
+                }
+                Inputs heavier = in.weights(scaled);
+                Loss mean = v.loss().definition().reductions().contains(Reduction.MEAN) ? v.loss().reduction(Reduction.MEAN) : null;
+                if (mean != null) {
+                    double a = engine.evaluate(mean, in).value();
+                    double b = engine.evaluate(mean, heavier).value();
+                    assertTrue(Tolerance.close(b, a, 1e-12, Math.abs(a)), v + ": MEAN changed with weights × " + k);
+                }
+                if (v.loss().definition().reductions().contains(Reduction.SUM)) {
+                    Loss sum = v.loss().reduction(Reduction.SUM);
+                    double a = engine.evaluate(sum, in).value();
+                    double b = engine.evaluate(sum, heavier).value();
+                    assertTrue(Tolerance.close(b, k * a, 1e-12, Math.abs(k * a)), v + ": SUM is not linear in weights");
+                    LossResult g1 = engine.compute(sum, in);
+                    LossResult g3 = engine.compute(sum.gradScale(3), in);
+                    for (String slot : g1.gradients().keySet()) {
+                        float[] x = g1.gradientArray(slot);
+                        float[] y = g3.gradientArray(slot);
+                        for (int i = 0; i < x.length; i++) {
+                            assertTrue(Tolerance.close(y[i], 3.0 * x[i], 1e-6, Math.abs(3.0 * x[i]) + 1e-30),
+                                    v + ": gradScale 3 gives " + y[i] + " for " + x[i]);
+                        }
+                    }
+                }
+            }));
+        }
+        return tests.stream();
+    }
+
     /** Splitting the rows anywhere and merging the partials gives the whole input's value. */
     @TestFactory
     Stream<DynamicTest> partialsMergeExactly() {
