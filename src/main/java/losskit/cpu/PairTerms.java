@@ -229,24 +229,12 @@ final class PairTerms {
      */
     private static RowTerm dice(double smooth) {
         return (r, o) -> {
-            double inter = 0;
-            double sp = 0;
-            double st = 0;
-            for (int j = 0; j < r.len; j++) {
-                double p = r.a(j);
-                double t = r.b(j);
-                if (!(p >= 0 && p <= 1)) {
-                    return o.reject(0, j, p, UNIT);
-                }
-                if (!(t >= 0 && t <= 1)) {
-                    return o.reject(1, j, t, UNIT);
-                }
-                inter += p * t;
-                sp += p;
-                st += t;
+            double inter = overlap(r, o);
+            if (o.badSlot != 0) {
+                return Double.NaN;
             }
             double num = 2 * inter + smooth;
-            double den = sp + st + smooth;
+            double den = o.sumA + o.sumB + smooth;
             if (r.ga != null) {
                 for (int j = 0; j < r.len; j++) {
                     r.ga.put(r.off + j, (float) (-r.g * (2 * r.b(j) * den - num) / (den * den)));
@@ -257,29 +245,18 @@ final class PairTerms {
     }
 
     /*
-     * Per row: I = Σpt, FP = Σp(1−t), FN = Σ(1−p)t, num = I + s, den = I + α·FP + β·FN + s, l = 1 − num/den;
+     * Per row: I = Σpt, FP = Σp(1−t) = Sp − I, FN = Σ(1−p)t = St − I, num = I + s,
+     * den = I + α·FP + β·FN + s, l = 1 − num/den;
      *   ∂l/∂p_j = −(t_j·den − num·(t_j + α(1−t_j) − β·t_j))/den².
      */
     private static RowTerm tversky(double alpha, double beta, double smooth) {
         return (r, o) -> {
-            double inter = 0;
-            double fp = 0;
-            double fn = 0;
-            for (int j = 0; j < r.len; j++) {
-                double p = r.a(j);
-                double t = r.b(j);
-                if (!(p >= 0 && p <= 1)) {
-                    return o.reject(0, j, p, UNIT);
-                }
-                if (!(t >= 0 && t <= 1)) {
-                    return o.reject(1, j, t, UNIT);
-                }
-                inter += p * t;
-                fp += p * (1 - t);
-                fn += (1 - p) * t;
+            double inter = overlap(r, o);
+            if (o.badSlot != 0) {
+                return Double.NaN;
             }
             double num = inter + smooth;
-            double den = inter + alpha * fp + beta * fn + smooth;
+            double den = inter + alpha * (o.sumA - inter) + beta * (o.sumB - inter) + smooth;
             if (r.ga != null) {
                 for (int j = 0; j < r.len; j++) {
                     double t = r.b(j);
@@ -288,5 +265,28 @@ final class PairTerms {
             }
             return 1 - num / den;
         };
+    }
+
+    /** Σpt of a row of probabilities P and targets T in [0, 1]; Σp and Σt go to {@code o.sumA}, {@code o.sumB}. */
+    private static double overlap(Row r, TermOut o) {
+        double inter = 0;
+        double sp = 0;
+        double st = 0;
+        for (int j = 0; j < r.len; j++) {
+            double p = r.a(j);
+            double t = r.b(j);
+            if (!(p >= 0 && p <= 1)) {
+                return o.reject(0, j, p, UNIT);
+            }
+            if (!(t >= 0 && t <= 1)) {
+                return o.reject(1, j, t, UNIT);
+            }
+            inter += p * t;
+            sp += p;
+            st += t;
+        }
+        o.sumA = sp;
+        o.sumB = st;
+        return inter;
     }
 }

@@ -9,6 +9,9 @@ public final class TermOut {
     public double d;
     /** ∂l/∂(third slot), {@code gaussian-nll}'s variance. */
     public double dAux;
+    /** Row sums a term's helper hands back (e.g. Σp and Σt of an overlap). */
+    public double sumA;
+    public double sumB;
     /** 0, or 1 + the form-slot index whose value failed a domain check. */
     public int badSlot;
     /** Within a row: the column of the bad value (row terms only). */
