@@ -76,6 +76,29 @@ public final class Partial {
         return outer == LossDefinition.Outer.SQRT ? Math.sqrt(v) : v;
     }
 
+    /**
+     * d value / d(Σ s·l): 1 for NONE and SUM, 1/Σs·d for MEAN and BATCHMEAN (0 when that is 0), and the
+     * outer function's chain factor for {@code rmse}. A gradient computed for one chunk's own value times
+     * {@code whole.valueDerivative() / chunk.valueDerivative()} is that chunk's share of the whole's gradient.
+     */
+    public double valueDerivative() {
+        double d = switch (reduction) {
+            case NONE, SUM -> 1;
+            case MEAN, BATCHMEAN -> sumWeight() == 0 ? 0 : 1 / sumWeight();
+        };
+        if (outer == LossDefinition.Outer.SQRT) {
+            double root = value();
+            d = root > 0 ? d * 0.5 / root : 0;
+        }
+        return d;
+    }
+
+    /** Rebuilds a partial from {@link #components()} (shards written as JSON, Spark buffers). */
+    public static Partial of(Loss loss, double[] components, long count) {
+        return new Partial(loss.id(), loss.reduction(), loss.definition().outer(), components[0], components[1],
+                components[2], components[3], count);
+    }
+
     /** The raw double-double components, for serialisation: {lossHi, lossLo, weightHi, weightLo}. */
     public double[] components() {
         return new double[]{lossHi, lossLo, weightHi, weightLo};

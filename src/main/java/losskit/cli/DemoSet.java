@@ -162,6 +162,17 @@ final class DemoSet {
         return p;
     }
 
+    /** The demo inputs of a loss as streaming sources (so the demo takes the same path as files), or null. */
+    java.util.Map<String, losskit.io.ArraySource> sourcesFor(LossDefinition d) {
+        Inputs in = inputsFor(d);
+        if (in == null) {
+            return null;
+        }
+        java.util.Map<String, losskit.io.ArraySource> m = new java.util.LinkedHashMap<>();
+        in.tensors().forEach((k, v) -> m.put(k, new losskit.io.MemorySource("demo:" + k, v)));
+        return m;
+    }
+
     /** What the demo set is, for the report header. */
     String describe() {
         return String.format("demo set: %,d regression/binary elements, %,d rows × %d classes, %,d embedding rows × %d",

@@ -1,0 +1,158 @@
+package losskit.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import java.io.UncheckedIOException;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import losskit.api.Loss;
+import losskit.api.Partial;
+import losskit.io.StreamingEvaluation.ClassStat;
+import losskit.io.StreamingEvaluation.LossOutcome;
+import losskit.io.StreamingEvaluation.Outcome;
+
+/**
+ * The report of an evaluation in three renderings of the same fields: a table for people, one JSON
+ * document (schema {@code losskit-report/1}, stable field names, exact partials so shards merge), and CSV.
+ */
+final class Report {
+    static final String SCHEMA = "losskit-report/1";
+    static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonWriteFeature.WRITE_NAN_AS_STRINGS)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
+
+    private Report() {
+    }
+
+    static String table(String title, String backendLine, Outcome o, boolean perClass) {
+        StringBuilder b = new StringBuilder();
+        b.append(title).append('\n').append("backend: ").append(backendLine).append('\n');
+        b.append(String.format(Locale.ROOT, "rows %,d of %,d, %s read in %.3f s (%.2f GB/s)%n%n", o.toRow() - o.fromRow(),
+                o.totalRows(), bytes(o.bytes()), o.seconds(), gbps(o.bytes(), o.seconds())));
+        String fmt = "%-36s %-10s %18s %14s %16s %-7s %9s %9s%n";
+        b.append(String.format(Locale.ROOT, fmt, "loss", "reduction", "value", "count", "weight sum", "backend", "seconds", "GB/s"));
+        b.append(String.format(Locale.ROOT, fmt, "-".repeat(36), "-".repeat(10), "-".repeat(18), "-".repeat(14),
+                "-".repeat(16), "-".repeat(7), "-".repeat(9), "-".repeat(9)));
+        for (LossOutcome l : o.losses()) {
+            Partial p = l.partial();
+            b.append(String.format(Locale.ROOT, fmt, l.loss(), l.loss().reduction().id(), String.format(Locale.ROOT, "%.10g", p.value()),
+                    String.format(Locale.ROOT, "%,d", p.count()), String.format(Locale.ROOT, "%.8g", p.sumWeight()),
+                    l.backend(), String.format(Locale.ROOT, "%.3f", l.seconds()),
+                    String.format(Locale.ROOT, "%.2f", gbps(l.bytes(), l.seconds()))));
+            if (perClass && !l.perClass().isEmpty()) {
+                List<ClassStat> cs = l.perClass();
+                int shown = 0;
+                for (ClassStat c : cs) {
+                    if (shown++ == 20 && cs.size() > 21) {
+                        b.append(String.format(Locale.ROOT, "    … %d more classes (see --format json)%n", cs.size() - 20));
+                        break;
+                    }
+                    b.append(String.format(Locale.ROOT, "    class %-8d mean loss %14.8g over %,d rows%n", c.label(), c.mean(), c.count()));
+                }
+            }
+        }
+        return b.toString();
+    }
+
+    static Map<String, Object> document(String backendLine, Outcome o, Map<String, Object> extra) {
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("schema", SCHEMA);
+        doc.put("backend", backendLine);
+        doc.putAll(extra);
+        doc.put("rows", Map.of("from", o.fromRow(), "to", o.toRow(), "total", o.totalRows()));
+        doc.put("bytes", o.bytes());
+        doc.put("seconds", o.seconds());
+        doc.put("gbPerSecond", gbps(o.bytes(), o.seconds()));
+        List<Object> results = new ArrayList<>();
+        for (LossOutcome l : o.losses()) {
+            Map<String, Object> r = new LinkedHashMap<>();
+            Partial p = l.partial();
+            r.put("loss", l.loss().toString());
+            r.put("id", l.loss().id());
+            r.put("reduction", l.loss().reduction().id());
+            r.put("value", p.value());
+            r.put("count", p.count());
+            r.put("weightSum", p.sumWeight());
+            r.put("lossSum", p.sumLoss());
+            r.put("backend", l.backend());
+            r.put("seconds", l.seconds());
+            r.put("bytes", l.bytes());
+            r.put("gbPerSecond", gbps(l.bytes(), l.seconds()));
+            double[] c = p.components();
+            Map<String, Object> partial = new LinkedHashMap<>();
+            partial.put("lossHi", c[0]);
+            partial.put("lossLo", c[1]);
+            partial.put("weightHi", c[2]);
+            partial.put("weightLo", c[3]);
+            partial.put("count", p.count());
+            r.put("partial", partial);
+            if (!l.perClass().isEmpty()) {
+                List<Object> cls = new ArrayList<>();
+                for (ClassStat s : l.perClass()) {
+                    cls.add(Map.of("class", s.label(), "count", s.count(), "lossSum", s.sumLoss(), "meanLoss", s.mean()));
+                }
+                r.put("perClass", cls);
+            }
+            results.add(r);
+        }
+        doc.put("results", results);
+        return doc;
+    }
+
+    static String json(Map<String, Object> doc) {
+        try {
+            return JSON.writeValueAsString(doc) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    static String csv(Outcome o) {
+        StringBuilder b = new StringBuilder("loss,reduction,value,count,weight_sum,backend,seconds,gb_per_second\n");
+        for (LossOutcome l : o.losses()) {
+            Partial p = l.partial();
+            b.append('"').append(l.loss().toString().replace("\"", "\"\"")).append("\",").append(l.loss().reduction().id())
+                    .append(',').append(p.value()).append(',').append(p.count()).append(',').append(p.sumWeight())
+                    .append(',').append(l.backend()).append(',').append(l.seconds()).append(',')
+                    .append(gbps(l.bytes(), l.seconds())).append('\n');
+        }
+        return b.toString();
+    }
+
+    /** Reads the partials of a shard document back: loss spec → partial. */
+    static Map<String, Partial> partials(JsonNode doc, String file) {
+        if (!SCHEMA.equals(doc.path("schema").asText())) {
+            throw new IllegalArgumentException(file + ": not a " + SCHEMA + " document");
+        }
+        Map<String, Partial> out = new LinkedHashMap<>();
+        for (JsonNode r : doc.get("results")) {
+            Loss loss = Loss.parse(r.get("loss").asText());
+            JsonNode p = r.get("partial");
+            out.put(loss.toString(), Partial.of(loss, new double[]{p.get("lossHi").asDouble(), p.get("lossLo").asDouble(),
+                    p.get("weightHi").asDouble(), p.get("weightLo").asDouble()}, p.get("count").asLong()));
+        }
+        return out;
+    }
+
+    static double gbps(long bytes, double seconds) {
+        return seconds > 0 ? bytes / seconds / 1e9 : 0;
+    }
+
+    static String bytes(long b) {
+        if (b >= 1L << 30) {
+            return String.format(Locale.ROOT, "%.2f GiB", b / (double) (1L << 30));
+        }
+        if (b >= 1L << 20) {
+            return String.format(Locale.ROOT, "%.2f MiB", b / (double) (1L << 20));
+        }
+        return String.format(Locale.ROOT, "%,d bytes", b);
+    }
+}

@@ -1,0 +1,342 @@
+package losskit.io;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.LongConsumer;
+import losskit.api.Form;
+import losskit.api.Inputs;
+import losskit.api.Loss;
+import losskit.api.LossDefinition;
+import losskit.api.LossEngine;
+import losskit.api.LossInputException;
+import losskit.api.LossResult;
+import losskit.api.Partial;
+import losskit.api.Reduction;
+import losskit.api.Slot;
+import losskit.api.Tensor;
+
+/**
+ * Evaluates several losses over inputs far larger than memory in one pass: rows flow in chunks (views of
+ * memory maps), every loss sees each chunk while it is hot, and chunk {@link Partial}s merge exactly, so
+ * the result does not depend on the chunk size beyond float64 rounding. Optional outputs — per-element
+ * losses, the gradient, per-class statistics, a loss histogram — are produced in the same pass.
+ */
+public final class StreamingEvaluation {
+    /** Elements of the widest input per chunk when the caller does not choose (16 MB of float32). */
+    public static final long DEFAULT_CHUNK_ELEMENTS = 1 << 22;
+
+    /**
+     * @param chunkRows  rows per chunk, 0 for {@link #DEFAULT_CHUNK_ELEMENTS}
+     * @param fromRow    first row of this shard
+     * @param toRow      end row (exclusive) of this shard, −1 for the end
+     * @param lossesOut  {@code .npy} for the first loss's per-element (per-row) losses, or null
+     * @param gradOut    {@code .npy} for the first loss's gradient w.r.t. its first differentiable input, or null
+     * @param perClass   per-class loss and count for classification losses
+     * @param histogram  a histogram of per-sample losses (for plots)
+     * @param progress   receives input bytes as chunks complete, or null
+     */
+    public record Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
+                          boolean histogram, LongConsumer progress) {
+        public static Options defaults() {
+            return new Options(0, 0, -1, null, null, false, false, null);
+        }
+    }
+
+    /** Per-class mean loss: class → {Σ s·l, rows}. */
+    public record ClassStat(long label, double sumLoss, long count) {
+        public double mean() {
+            return sumLoss / count;
+        }
+    }
+
+    /** One loss's outcome. */
+    public record LossOutcome(Loss loss, Partial partial, String backend, double seconds, long bytes,
+                              List<ClassStat> perClass, Histogram histogram) {
+    }
+
+    /** Everything one run computed. */
+    public record Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds) {
+    }
+
+    private StreamingEvaluation() {
+    }
+
+    public static Outcome run(LossEngine engine, List<Loss> losses, Map<String, ArraySource> slots, ArraySource weights,
+                              Options opt) {
+        if (losses.isEmpty()) {
+            throw new IllegalArgumentException("no loss to evaluate");
+        }
+        if (slots.isEmpty()) {
+            throw new IllegalArgumentException("no input files");
+        }
+        long n = -1;
+        String first = null;
+        for (Map.Entry<String, ArraySource> e : slots.entrySet()) {
+            if (n < 0) {
+                n = e.getValue().rows();
+                first = e.getKey();
+            } else if (e.getValue().rows() != n) {
+                throw new IllegalArgumentException(e.getKey() + " (" + e.getValue().name() + ") has " + e.getValue().rows()
+                        + " rows but " + first + " (" + slots.get(first).name() + ") has " + n);
+            }
+        }
+        if (weights != null && weights.rows() != n) {
+            throw new IllegalArgumentException("weights (" + weights.name() + ") has " + weights.rows() + " rows but "
+                    + first + " has " + n);
+        }
+        long from = opt.fromRow();
+        long to = opt.toRow() < 0 ? n : Math.min(opt.toRow(), n);
+        if (from < 0 || from > to) {
+            throw new IllegalArgumentException("rows [" + from + ", " + to + ") are not within [0, " + n + ")");
+        }
+        if ((opt.lossesOut() != null || opt.gradOut() != null) && losses.size() != 1) {
+            throw new IllegalArgumentException("--out-losses and --grad-out take exactly one --loss (got " + losses.size() + ")");
+        }
+        List<Plan> plans = new ArrayList<>();
+        long widest = 1;
+        for (Loss l : losses) {
+            plans.add(new Plan(l, slots, opt));
+        }
+        for (ArraySource s : slots.values()) {
+            widest = Math.max(widest, s.rowLength());
+        }
+        long chunk = opt.chunkRows() > 0 ? opt.chunkRows() : Math.max(1, DEFAULT_CHUNK_ELEMENTS / widest);
+        long bytesPerRow = weights == null ? 0 : weights.rowBytes();
+        for (ArraySource s : slots.values()) {
+            bytesPerRow += s.rowBytes();
+        }
+
+        Plan head = plans.get(0);
+        NpyWriter lossesOut = opt.lossesOut() == null ? null
+                : new NpyWriter(opt.lossesOut(), new long[]{head.lossesPerRow(slots) * (to - from)});
+        NpyWriter gradOut = null;
+        List<double[]> gradChunks = new ArrayList<>();
+        long t0 = System.nanoTime();
+        try {
+            if (opt.gradOut() != null) {
+                ArraySource g = slots.get(head.gradSlot());
+                long[] shape = g.shape();
+                if (shape.length > 0) {
+                    shape[0] = to - from;
+                }
+                gradOut = new NpyWriter(opt.gradOut(), shape.length == 0 ? new long[]{1} : shape);
+            }
+            FloatBuffer gradBuffer = null;
+            for (long row = from; row < to; row += chunk) {
+                int count = (int) Math.min(chunk, to - row);
+                Tensor w = weights == null ? null : weights.floats(row, count);
+                for (Plan p : plans) {
+                    Inputs in = p.inputs(slots, row, count);
+                    if (w != null) {
+                        in = in.weights(w);
+                    }
+                    long s0 = System.nanoTime();
+                    try {
+                        if (p == head && gradOut != null) {
+                            int gn = (int) (count * slots.get(p.gradSlot()).rowLength());
+                            if (gradBuffer == null || gradBuffer.capacity() < gn) {
+                                gradBuffer = ByteBuffer.allocateDirect(gn * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+                            }
+                            FloatBuffer dest = gradBuffer.duplicate();
+                            dest.clear().limit(gn);
+                            LossResult r = engine.compute(p.loss, in.gradientInto(p.gradSlot(), dest));
+                            p.add(r.partial(), r.backend());
+                            gradOut.append(dest);
+                            gradChunks.add(new double[]{r.partial().valueDerivative(), gn});
+                        } else {
+                            LossResult r = engine.evaluate(p.loss, in);
+                            p.add(r.partial(), r.backend());
+                        }
+                        if (p.wantsPerSample(opt) || (p == head && lossesOut != null)) {
+                            LossResult none = engine.evaluate(p.loss.reduction(Reduction.NONE), in);
+                            p.perSample(none.losses(), in, opt);
+                            if (p == head && lossesOut != null) {
+                                lossesOut.append(none.losses());
+                            }
+                        }
+                    } catch (LossInputException e) {
+                        throw p.globalise(e, slots, weights, row);
+                    }
+                    p.nanos += System.nanoTime() - s0;
+                }
+                if (opt.progress() != null) {
+                    opt.progress().accept(count * bytesPerRow);
+                }
+            }
+            if (gradOut != null) {
+                double whole = head.total.valueDerivative();
+                long at = 0;
+                for (double[] c : gradChunks) {
+                    double factor = c[0] == 0 ? 0 : whole / c[0];
+                    gradOut.scale(at, (long) c[1], factor);
+                    at += (long) c[1];
+                }
+                gradOut.commit();
+            }
+            if (lossesOut != null) {
+                lossesOut.commit();
+            }
+        } finally {
+            if (gradOut != null) {
+                gradOut.close();
+            }
+            if (lossesOut != null) {
+                lossesOut.close();
+            }
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        List<LossOutcome> out = new ArrayList<>();
+        for (Plan p : plans) {
+            long bytes = weights == null ? 0 : weights.rowBytes();
+            for (String name : p.names) {
+                bytes += slots.get(name).rowBytes();
+            }
+            out.add(new LossOutcome(p.loss, p.total, p.backend, p.nanos / 1e9, bytes * (to - from), p.classStats(),
+                    p.histogram));
+        }
+        return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds);
+    }
+
+    /** How one loss reads the sources: which slots, as labels or values. */
+    private static final class Plan {
+        final Loss loss;
+        final List<String> names = new ArrayList<>();
+        final List<Boolean> asLabels = new ArrayList<>();
+        Partial total;
+        String backend = "";
+        long nanos;
+        final Map<Long, double[]> classes = new TreeMap<>();
+        final Histogram histogram;
+        private final String labelSlot;
+
+        Plan(Loss loss, Map<String, ArraySource> slots, Options opt) {
+            this.loss = loss;
+            this.total = Partial.empty(loss);
+            LossDefinition d = loss.definition();
+            Form chosen = null;
+            for (Form f : d.forms()) {
+                boolean all = true;
+                for (Slot s : f.slots()) {
+                    all &= slots.containsKey(s.name());
+                }
+                if (all) {
+                    // a form with labels needs an integer file there; else the next form (soft targets)
+                    boolean typesFit = true;
+                    for (Slot s : f.slots()) {
+                        ArraySource src = slots.get(s.name());
+                        if (s.kind() == Slot.Kind.LABELS && !(src.dtype().isInteger() && src.rowLength() == 1)) {
+                            typesFit = false;
+                        }
+                    }
+                    if (typesFit || chosen == null) {
+                        chosen = f;
+                    }
+                    if (typesFit) {
+                        break;
+                    }
+                }
+            }
+            if (chosen == null) {
+                StringBuilder need = new StringBuilder();
+                for (Form f : d.forms()) {
+                    need.append(need.length() == 0 ? "" : " or ").append(f.slots().stream().map(Slot::name).toList());
+                }
+                throw new IllegalArgumentException(loss.id() + ": needs inputs " + need + ", given " + slots.keySet());
+            }
+            String label = null;
+            for (Slot s : chosen.slots()) {
+                names.add(s.name());
+                boolean labels = s.kind() == Slot.Kind.LABELS;
+                asLabels.add(labels);
+                if (labels) {
+                    label = s.name();
+                }
+            }
+            if (label == null && chosen.family() == losskit.api.Family.ELEMENTWISE && names.contains("target")) {
+                label = "target"; // binary targets: classes are the target values 0/1 or ±1
+            }
+            this.labelSlot = label;
+            this.histogram = opt.histogram() ? new Histogram() : null;
+        }
+
+        String gradSlot() {
+            return names.get(0);
+        }
+
+        long lossesPerRow(Map<String, ArraySource> slots) {
+            Form f = loss.definition().forms().stream().filter(x -> x.slots().stream().map(Slot::name).toList().equals(names))
+                    .findFirst().orElse(loss.definition().forms().get(0));
+            return f.family() == losskit.api.Family.ELEMENTWISE ? slots.get(names.get(0)).rowLength() : 1;
+        }
+
+        Inputs inputs(Map<String, ArraySource> slots, long row, int count) {
+            Inputs in = Inputs.empty();
+            for (int i = 0; i < names.size(); i++) {
+                ArraySource s = slots.get(names.get(i));
+                in = in.with(names.get(i), asLabels.get(i) ? s.labels(row, count) : s.floats(row, count));
+            }
+            return in;
+        }
+
+        void add(Partial p, String backendName) {
+            total = total.merge(p);
+            backend = backendName;
+        }
+
+        boolean wantsPerSample(Options opt) {
+            return (opt.perClass() && labelSlot != null) || histogram != null;
+        }
+
+        void perSample(FloatBuffer losses, Inputs in, Options opt) {
+            if (histogram != null) {
+                for (int i = 0; i < losses.limit(); i++) {
+                    histogram.add(losses.get(i));
+                }
+            }
+            if (!opt.perClass() || labelSlot == null) {
+                return;
+            }
+            Tensor t = in.tensor(labelSlot);
+            for (int i = 0; i < losses.limit(); i++) {
+                long c;
+                if (t.isFloat()) {
+                    float v = t.floats().get(i);
+                    if (v != Math.rint(v)) {
+                        continue;
+                    }
+                    c = (long) v;
+                } else {
+                    c = t.label(i);
+                }
+                double[] acc = classes.computeIfAbsent(c, k -> new double[2]);
+                acc[0] += losses.get(i);
+                acc[1] += 1;
+            }
+        }
+
+        List<ClassStat> classStats() {
+            if (labelSlot == null || classes.isEmpty()) {
+                return List.of();
+            }
+            List<ClassStat> out = new ArrayList<>();
+            classes.forEach((k, v) -> out.add(new ClassStat(k, v[0], (long) v[1])));
+            return out;
+        }
+
+        /** Makes a chunk-local error index global. */
+        LossInputException globalise(LossInputException e, Map<String, ArraySource> slots, ArraySource weights, long row) {
+            ArraySource s = e.argument().equals("weights") ? weights : slots.get(e.argument());
+            if (s == null || e.index() < 0) {
+                return e;
+            }
+            boolean perRow = asLabels.get(Math.max(0, names.indexOf(e.argument()))) || s.rowLength() == 1;
+            return e.shifted(perRow ? row : row * s.rowLength());
+        }
+    }
+}
