@@ -140,6 +140,24 @@ public final class Catalogue {
                 ParamSpec.real(Param.SMOOTH, 1.0, v -> v >= 0 && v < Double.POSITIVE_INFINITY, ">= 0"));
     }
 
+    /** The matrix losses, evaluated block by block without materialising the product. */
+    static {
+        ParamSpec<Integer> chunk = new ParamSpec<>(Param.CHUNK, 0, v -> v >= 0, ">= 0 (0 = auto)");
+        entry("info-nce", List.of("clip"), "InfoNCE: cross-entropy over the rows of q·kᵀ/τ, diagonal labels (CLIP if symmetric)",
+                "CLIP / SimCLR (composed in PyTorch)",
+                List.of(new Form("default", Family.MATRIX, List.of(grad("queries"), grad("keys")), ONE)),
+                List.of(ParamSpec.real(Param.TEMPERATURE, 0.07, v -> v > 0 && v < Double.POSITIVE_INFINITY, "> 0"),
+                        ParamSpec.flag(Param.SYMMETRIC, false), chunk),
+                STANDARD, Reduction.MEAN, LossDefinition.Outer.IDENTITY);
+        entry("linear-cross-entropy", List.of(), "cross-entropy(h·Wᵀ, y) without materialising the N×V logits",
+                "F.cross_entropy(h @ W.T, y)",
+                List.of(new Form("default", Family.MATRIX, List.of(grad("hidden"), Slot.matrixRows("weight"), labels("target")),
+                        LABEL_CLASS_WEIGHT)),
+                List.of(new ParamSpec<>(Param.IGNORE_INDEX, -100, v -> true, "any integer"),
+                        ParamSpec.real(Param.LABEL_SMOOTHING, 0.0, v -> v >= 0 && v <= 1, "in [0, 1]"), chunk),
+                STANDARD, Reduction.MEAN, LossDefinition.Outer.IDENTITY);
+    }
+
     private static Form elementwiseForm() {
         return new Form("default", Family.ELEMENTWISE, List.of(grad("input"), values("target")), ONE);
     }

@@ -7,5 +7,7 @@ public enum Family {
     /** One term per row of {@code C} class scores or probabilities, with a label or a target row. */
     ROWS,
     /** One term per row of {@code D}-dimensional embeddings: dot products and distances. */
-    PAIRS
+    PAIRS,
+    /** Losses over a matrix product (GEMM) computed block by block, never materialising it: cuBLAS on the GPU. */
+    MATRIX
 }

@@ -39,6 +39,10 @@ public final class Param<T> {
     public static final Param<Boolean> NORMALIZE = define("normalize", Boolean.class);
     public static final Param<Boolean> SWAP = define("swap", Boolean.class);
     public static final Param<Boolean> SQUARED = define("squared", Boolean.class);
+    public static final Param<Double> TEMPERATURE = define("temperature", Double.class);
+    public static final Param<Boolean> SYMMETRIC = define("symmetric", Boolean.class);
+    /** Rows per block of a matrix loss (0: chosen from the workspace budget). */
+    public static final Param<Integer> CHUNK = define("chunk", Integer.class);
 
     private final String name;
     private final Class<T> type;

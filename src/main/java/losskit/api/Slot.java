@@ -16,7 +16,9 @@ public record Slot(String name, Kind kind, boolean differentiable) {
         /** int32/int64 class indices, one per row. */
         LABELS,
         /** float32, one per row ({@code ±1} or {@code {0,1}} pair labels). */
-        ROW_VALUES
+        ROW_VALUES,
+        /** float32 {@code [M, D]}: rows as long as the first slot's, any number of them (a classifier's weights). */
+        MATRIX_ROWS
     }
 
     static Slot grad(String name) {
@@ -29,6 +31,10 @@ public record Slot(String name, Kind kind, boolean differentiable) {
 
     static Slot labels(String name) {
         return new Slot(name, Kind.LABELS, false);
+    }
+
+    static Slot matrixRows(String name) {
+        return new Slot(name, Kind.MATRIX_ROWS, true);
     }
 
     static Slot rowValues(String name) {

@@ -149,6 +149,15 @@ public final class ValidatedCall {
         for (int i = 1; i < k; i++) {
             Slot s = form.slots().get(i);
             Tensor t = slots[i];
+            if (s.kind() == Slot.Kind.MATRIX_ROWS) {
+                if (t.size() == 0 || rowLength == 0 || t.size() % rowLength != 0
+                        || (t.rank() >= 2 && t.size() / t.shape()[0] != rowLength)) {
+                    throw new LossInputException(id, s.name(), -1, t.toString(), "does not have rows of "
+                            + form.slots().get(0).name() + first, "float32[M, " + rowLength + "], M >= 1");
+                }
+                classes = (int) Math.min(Integer.MAX_VALUE, t.size() / rowLength);
+                continue;
+            }
             long expected = s.kind() == Slot.Kind.VALUES ? first.size() : rows;
             if (t.size() != expected || (s.kind() == Slot.Kind.VALUES && form.family() != Family.ELEMENTWISE
                     && t.rank() >= 2 && first.rank() >= 2 && t.shape()[0] != rows)) {
@@ -158,6 +167,10 @@ public final class ValidatedCall {
             }
         }
         Tensor weights = inputs.weights();
+        if (weights != null && def.id().equals("info-nce")) {
+            throw new LossInputException(id, "weights", -1, weights.toString(), "are not supported",
+                    "no per-sample weights: every query is also every other query's negative");
+        }
         if (weights != null) {
             if (!weights.isFloat() || weights.size() != rows) {
                 throw new LossInputException(id, "weights", -1, weights.toString(), "does not match "
@@ -252,6 +265,7 @@ public final class ValidatedCall {
                 case VALUES -> f.family() == Family.ELEMENTWISE ? " float32[n]" : " float32[N, C]";
                 case LABELS -> " int[N]";
                 case ROW_VALUES -> " float32[N]";
+                case MATRIX_ROWS -> " float32[M, D]";
             });
         }
         return b.append('}').toString();

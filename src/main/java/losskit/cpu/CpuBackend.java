@@ -35,7 +35,9 @@ public final class CpuBackend implements LossBackend {
     public LossResult compute(ValidatedCall call) {
         String key = call.form().termKey(call.loss().id());
         Partial partial;
-        if (call.form().family() == Family.ELEMENTWISE) {
+        if (call.form().family() == Family.MATRIX) {
+            partial = MatrixLosses.run(call, pool);
+        } else if (call.form().family() == Family.ELEMENTWISE) {
             ElementwiseTerm term = ElementwiseTerms.forKey(key, call.loss());
             if (term == null) {
                 throw new IllegalStateException("no CPU term for " + key);
@@ -64,6 +66,7 @@ public final class CpuBackend implements LossBackend {
             case ELEMENTWISE -> ElementwiseTerms.forKey(key, loss) != null;
             case ROWS -> RowTerms.forKey(key, loss) != null;
             case PAIRS -> PairTerms.forKey(key, loss) != null;
+            case MATRIX -> loss.id().equals("info-nce") || loss.id().equals("linear-cross-entropy");
         };
     }
 

@@ -123,6 +123,14 @@ public final class LossCases {
                 out.add(base.with(Param.SQUARED, true).with(Param.MARGIN, 0.5));
             }
             case "dice" -> out.add(base.with(Param.SMOOTH, 0.0));
+            case "info-nce" -> {
+                out.add(base.with(Param.SYMMETRIC, true).with(Param.TEMPERATURE, 0.5));
+                out.add(base.with(Param.CHUNK, 2));
+            }
+            case "linear-cross-entropy" -> {
+                out.add(base.with(Param.LABEL_SMOOTHING, 0.1).with(Param.CHUNK, 2));
+                out.add(base.with(Param.IGNORE_INDEX, -1));
+            }
             case "tversky" -> out.add(base.with(Param.ALPHA, 0.7).with(Param.BETA, 0.3));
             default -> {
             }
@@ -160,11 +168,19 @@ public final class LossCases {
         int c = binary ? 1 : columns(v, columns);
         int n = elementwise ? rows * c : rows * c;
         Inputs in = Inputs.empty();
+        int vocabulary = 11;
         for (Slot s : f.slots()) {
             Tensor t;
             switch (s.kind()) {
+                case MATRIX_ROWS -> {
+                    float[] w = new float[vocabulary * c];
+                    for (int i = 0; i < w.length; i++) {
+                        w[i] = grid(rnd, -1, 1);
+                    }
+                    t = Tensor.of(w, vocabulary, c);
+                }
                 case LABELS -> {
-                    int classes = binary ? 2 : c;
+                    int classes = binary ? 2 : f.family() == Family.MATRIX ? vocabulary : c;
                     long[] y = new long[rows];
                     for (int i = 0; i < rows; i++) {
                         y[i] = rnd.nextInt(classes);
@@ -196,7 +212,7 @@ public final class LossCases {
             }
             in = in.with(s.name(), t);
         }
-        if (withWeights) {
+        if (withWeights && !id.equals("info-nce")) {
             float[] w = new float[rows * (elementwise ? c : 1)];
             for (int i = 0; i < w.length; i++) {
                 w[i] = grid(rnd, 0.25, 2.0);
@@ -255,6 +271,7 @@ public final class LossCases {
                 yield log ? grid(rnd, -3, -0.1) : grid(rnd, 0.05, 1);
             }
             case "dice", "tversky" -> grid(rnd, 0.02, 0.98);
+            case "info-nce", "linear-cross-entropy" -> grid(rnd, -1, 1);
             case "entropy", "distribution-cross-entropy", "categorical-cross-entropy",
                  "sparse-categorical-cross-entropy", "log-loss" -> grid(rnd, 0.05, 1);
             default -> grid(rnd, -1.5, 1.5);

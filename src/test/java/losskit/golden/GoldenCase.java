@@ -27,7 +27,12 @@ import losskit.api.Tensor;
  * value, per-element losses, gradients — or the domain error expected instead.
  */
 public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, Double value, double absSum,
-                         double[] losses, Map<String, double[]> gradients, String errorSlot, long errorIndex) {
+                         double[] losses, Map<String, double[]> gradients, Map<String, GradRows> gradRows,
+                         String errorSlot, long errorIndex) {
+
+    /** The gradient of selected rows of a large slot, and Σ|gradient| over all of it. */
+    public record GradRows(int[] rows, double[][] values, double absSum) {
+    }
 
     private static final ObjectMapper JSON = JsonMapper.builder()
             .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
@@ -78,7 +83,7 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
         }
         if (c.has("error")) {
             JsonNode err = c.get("error");
-            return new GoldenCase(id, c.get("name").asText(), loss, inputs, null, 0, null, Map.of(),
+            return new GoldenCase(id, c.get("name").asText(), loss, inputs, null, 0, null, Map.of(), Map.of(),
                     err.get("slot").asText(), err.get("index").asLong());
         }
         JsonNode ex = c.get("expect");
@@ -91,8 +96,22 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
                 grads.put(e.getKey(), doubles(e.getValue()));
             }
         }
+        Map<String, GradRows> rows = new LinkedHashMap<>();
+        if (ex.hasNonNull("gradRows")) {
+            for (Iterator<Map.Entry<String, JsonNode>> it = ex.get("gradRows").fields(); it.hasNext(); ) {
+                Map.Entry<String, JsonNode> e = it.next();
+                JsonNode r = e.getValue();
+                int[] idx = new int[r.get("rows").size()];
+                double[][] vals = new double[idx.length][];
+                for (int i = 0; i < idx.length; i++) {
+                    idx[i] = r.get("rows").get(i).asInt();
+                    vals[i] = doubles(r.get("values").get(i));
+                }
+                rows.put(e.getKey(), new GradRows(idx, vals, r.get("absSum").asDouble()));
+            }
+        }
         double absSum = ex.hasNonNull("absSum") ? ex.get("absSum").asDouble() : Double.NaN;
-        return new GoldenCase(id, c.get("name").asText(), loss, inputs, value, absSum, losses, grads, null, -1);
+        return new GoldenCase(id, c.get("name").asText(), loss, inputs, value, absSum, losses, grads, rows, null, -1);
     }
 
     private static Loss withParam(Loss loss, String name, JsonNode v) {
@@ -127,6 +146,13 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
             dims[i] = shape.get(i).asLong();
         }
         String dtype = t.hasNonNull("dtype") ? t.get("dtype").asText() : "float32";
+        if (t.has("hash")) {
+            long n = 1;
+            for (long d : dims) {
+                n *= d;
+            }
+            return Tensor.of(hashed((int) n, t.get("hash").get("seed").asLong(), t.get("hash").get("scale").asDouble()), dims);
+        }
         JsonNode data = t.get("data");
         if (dtype.startsWith("int")) {
             long[] y = new long[data.size()];
@@ -136,6 +162,25 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
             return Tensor.labels(y);
         }
         return Tensor.of(floats(data), dims);
+    }
+
+    /**
+     * The generator's hashed inputs: element i is float32(((fmix32(i·0x9E3779B1 + seed) >>> 8)/2²⁴ − 0.5)·2·scale),
+     * fmix32 being MurmurHash3's finaliser — the same integers as scripts/gen-golden-matrix.py computes.
+     */
+    static float[] hashed(int n, long seed, double scale) {
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) {
+            int x = (int) (i * 0x9E3779B1L + seed);
+            x ^= x >>> 16;
+            x *= 0x85EBCA6B;
+            x ^= x >>> 13;
+            x *= 0xC2B2AE35;
+            x ^= x >>> 16;
+            double u = (x >>> 8) / 16777216.0;
+            f[i] = (float) ((u - 0.5) * 2 * scale);
+        }
+        return f;
     }
 
     private static float[] floats(JsonNode a) {
