@@ -5,7 +5,6 @@ import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -15,9 +14,10 @@ import java.util.Arrays;
 import losskit.api.Tensor;
 
 /**
- * A numeric array stored in a file ({@code .npy} or raw little-endian binary), read in row chunks through
- * memory maps: no chunk is larger than the caller asks for, so files far beyond RAM stream with a small
- * heap. float32 chunks are zero-copy views of the map; other dtypes are converted into a reused buffer.
+ * A numeric array stored in a file ({@code .npy} or raw little-endian binary), read in row chunks with
+ * positional reads into one reused off-heap buffer: memory stays at one chunk per file whatever the file
+ * size (memory maps would also work, but their pages count against the process until a GC unmaps them).
+ * The last chunk read is kept, so several losses over the same rows read the file once.
  */
 public final class ArrayFile implements ArraySource {
     private final Path path;
@@ -27,6 +27,9 @@ public final class ArrayFile implements ArraySource {
     private final long dataOffset;
     private final long rowLength;
     private FloatBuffer scratch;
+    private ByteBuffer chunk;
+    private long chunkRow = -1;
+    private int chunkCount = -1;
 
     private ArrayFile(Path path, FileChannel channel, DType dtype, long[] shape, long dataOffset) {
         this.path = path;
@@ -156,12 +159,31 @@ public final class ArrayFile implements ArraySource {
         if (bytes > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(path + ": a chunk of " + count + " rows is over 2 GiB; use smaller chunks");
         }
+        if (fromRow == chunkRow && count == chunkCount) {
+            return chunk.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+        }
+        if (chunk == null || chunk.capacity() < bytes) {
+            chunk = ByteBuffer.allocateDirect((int) Math.max(bytes, 64));
+        }
+        ByteBuffer b = chunk.duplicate();
+        b.clear().limit((int) bytes);
+        long at = dataOffset + fromRow * rowLength * dtype.bytes;
         try {
-            MappedByteBuffer m = channel.map(FileChannel.MapMode.READ_ONLY, dataOffset + fromRow * rowLength * dtype.bytes, bytes);
-            return m.order(ByteOrder.LITTLE_ENDIAN);
+            while (b.hasRemaining()) {
+                int n = channel.read(b, at + b.position());
+                if (n < 0) {
+                    throw new IllegalArgumentException(path + ": file ended at byte " + (at + b.position())
+                            + " while reading row " + fromRow + " (was it truncated while being read?)");
+                }
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(path + ": " + e.getMessage(), e);
         }
+        chunk.clear().limit((int) bytes);
+        chunkRow = fromRow;
+        chunkCount = count;
+        b.flip();
+        return b.slice().order(ByteOrder.LITTLE_ENDIAN);
     }
 
     @Override
