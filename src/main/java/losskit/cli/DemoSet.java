@@ -150,8 +150,46 @@ final class DemoSet {
             case "triplet" -> Inputs.empty().with("anchor", x1, rows, dim).with("positive", x2, rows, dim)
                     .with("negative", x3, rows, dim);
             case "dice", "tversky" -> Inputs.of(Tensor.of(sigmoidOf(x1), rows, dim), Tensor.of(masks, rows, dim));
+            // a batch of 512 pairs: every query is scored against every key (512² logits)
+            case "info-nce" -> Inputs.empty().with("queries", unitRows(head(x1, batch() * dim)), batch(), dim)
+                    .with("keys", unitRows(head(x2, batch() * dim)), batch(), dim);
+            // 512 hidden states against a 1000-word classifier, never holding the 512×1000 logits at once
+            case "linear-cross-entropy" -> Inputs.empty().with("hidden", head(x1, batch() * dim), batch(), dim)
+                    .with("weight", head(x3, classes * 10 * dim), classes * 10, dim)
+                    .with("target", Tensor.labels(vocabularyLabels()));
             default -> form.family() == losskit.api.Family.ELEMENTWISE ? Inputs.of(pred, target) : null;
         };
+    }
+
+    private int batch() {
+        return Math.min(rows, 512);
+    }
+
+    private long[] vocabularyLabels() {
+        long[] y = new long[batch()];
+        for (int i = 0; i < y.length; i++) {
+            y[i] = (classLabels[i] * 7919 + i) % (classes * 10L);
+        }
+        return y;
+    }
+
+    /** Rows scaled to unit length, as CLIP normalises its embeddings before the temperature. */
+    private float[] unitRows(float[] a) {
+        for (int r = 0; r < a.length / dim; r++) {
+            double s = 0;
+            for (int j = 0; j < dim; j++) {
+                s += a[r * dim + j] * a[r * dim + j];
+            }
+            double inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+            for (int j = 0; j < dim; j++) {
+                a[r * dim + j] *= (float) inv;
+            }
+        }
+        return a;
+    }
+
+    private static float[] head(float[] a, int n) {
+        return java.util.Arrays.copyOf(a, n);
     }
 
     private float[] sigmoidOf(float[] x) {

@@ -78,6 +78,9 @@ public final class StreamingEvaluation {
         long n = -1;
         String first = null;
         for (Map.Entry<String, ArraySource> e : slots.entrySet()) {
+            if (isWholeMatrix(losses, e.getKey())) {
+                continue;
+            }
             if (n < 0) {
                 n = e.getValue().rows();
                 first = e.getKey();
@@ -129,12 +132,22 @@ public final class StreamingEvaluation {
             }
             FloatBuffer gradBuffer = null;
             for (long row = from; row < to; row += chunk) {
+                // losses whose rows depend on each other (info-nce: every row is every row's negative) see
+                // the whole range as one chunk, the first time round
+                boolean firstChunk = row == from;
                 int count = (int) Math.min(chunk, to - row);
                 Tensor w = weights == null ? null : weights.floats(row, count);
                 for (Plan p : plans) {
+                    if (p.unsplittable && !firstChunk) {
+                        continue;
+                    }
+                    int saved = count;
+                    if (p.unsplittable) {
+                        count = Math.toIntExact(to - from);
+                    }
                     Inputs in = p.inputs(slots, row, count);
                     if (w != null) {
-                        in = in.weights(w);
+                        in = in.weights(p.unsplittable ? weights.floats(row, count) : w);
                     }
                     long s0 = System.nanoTime();
                     try {
@@ -164,6 +177,7 @@ public final class StreamingEvaluation {
                         throw p.globalise(e, slots, weights, row);
                     }
                     p.nanos += System.nanoTime() - s0;
+                    count = saved;
                 }
                 if (opt.progress() != null) {
                     opt.progress().accept(count * bytesPerRow);
@@ -193,21 +207,36 @@ public final class StreamingEvaluation {
         double seconds = (System.nanoTime() - t0) / 1e9;
         List<LossOutcome> out = new ArrayList<>();
         for (Plan p : plans) {
-            long bytes = weights == null ? 0 : weights.rowBytes();
-            for (String name : p.names) {
-                bytes += slots.get(name).rowBytes();
+            long bytes = (weights == null ? 0 : weights.rowBytes()) * (to - from);
+            for (int i = 0; i < p.names.size(); i++) {
+                ArraySource s = slots.get(p.names.get(i));
+                bytes += s.rowBytes() * (p.whole.get(i) ? s.rows() : to - from);
             }
-            out.add(new LossOutcome(p.loss, p.total, p.backend, p.nanos / 1e9, bytes * (to - from), p.classStats(),
-                    p.histogram));
+            out.add(new LossOutcome(p.loss, p.total, p.backend, p.nanos / 1e9, bytes, p.classStats(), p.histogram));
         }
         return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds);
     }
 
-    /** How one loss reads the sources: which slots, as labels or values. */
+    /** Whether some loss takes this slot as a whole matrix (a classifier's weights), not row by row. */
+    private static boolean isWholeMatrix(List<Loss> losses, String slot) {
+        for (Loss l : losses) {
+            for (Form f : l.definition().forms()) {
+                Slot s = f.slot(slot);
+                if (s != null && s.kind() == Slot.Kind.MATRIX_ROWS) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** How one loss reads the sources: which slots, as labels, values or whole matrices. */
     private static final class Plan {
         final Loss loss;
         final List<String> names = new ArrayList<>();
         final List<Boolean> asLabels = new ArrayList<>();
+        final List<Boolean> whole = new ArrayList<>();
+        final boolean unsplittable;
         Partial total;
         String backend = "";
         long nanos;
@@ -250,8 +279,10 @@ public final class StreamingEvaluation {
                 throw new IllegalArgumentException(loss.id() + ": needs inputs " + need + ", given " + slots.keySet());
             }
             String label = null;
+            this.unsplittable = chosen.family() == losskit.api.Family.MATRIX && !chosen.hasLabels();
             for (Slot s : chosen.slots()) {
                 names.add(s.name());
+                whole.add(s.kind() == Slot.Kind.MATRIX_ROWS);
                 boolean labels = s.kind() == Slot.Kind.LABELS;
                 asLabels.add(labels);
                 if (labels) {
@@ -279,7 +310,9 @@ public final class StreamingEvaluation {
             Inputs in = Inputs.empty();
             for (int i = 0; i < names.size(); i++) {
                 ArraySource s = slots.get(names.get(i));
-                in = in.with(names.get(i), asLabels.get(i) ? s.labels(row, count) : s.floats(row, count));
+                Tensor t = whole.get(i) ? s.floats(0, Math.toIntExact(s.rows()))
+                        : asLabels.get(i) ? s.labels(row, count) : s.floats(row, count);
+                in = in.with(names.get(i), t);
             }
             return in;
         }
