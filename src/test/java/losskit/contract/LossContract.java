@@ -330,6 +330,43 @@ public abstract class LossContract {
         return tests.stream();
     }
 
+    /**
+     * A seeded fuzzer over the public API: random losses, shapes, dtypes, NaN/±Inf/denormals/huge values,
+     * labels out of range (negative, C, ignoreIndex), empty and mismatched inputs and weights. Every outcome
+     * must be a value that agrees with a separate CPU oracle engine (same NaN-ness, same bits or within
+     * tolerance) or the documented {@link IllegalArgumentException} — with the same message the oracle
+     * gives. Never another exception, never a hang.
+     */
+    @TestFactory
+    Stream<DynamicTest> fuzzedInputsGiveTheOraclesValueOrItsError() {
+        List<DynamicTest> tests = new ArrayList<>();
+        List<Variant> variants = LossCases.variants();
+        int perVariant = 12;
+        int[] tried = new int[3];
+        for (int vi = 0; vi < variants.size(); vi++) {
+            Variant v = variants.get(vi);
+            long base = 77_000L + vi * 1000L;
+            tests.add(DynamicTest.dynamicTest(v.toString(), () -> {
+                assumeSupported(v.form().family());
+                try (LossEngine oracle = LossEngine.builder().backend(losskit.api.BackendChoice.CPU).threads(1).build()) {
+                    for (int k = 0; k < perVariant; k++) {
+                        Fuzz.Case c = Fuzz.make(v, base + k);
+                        Object expected = Fuzz.outcome(oracle, c);
+                        Object actual = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                                java.time.Duration.ofSeconds(20), () -> Fuzz.outcome(engine, c), c.toString());
+                        Fuzz.assertSameOutcome(c, expected, actual);
+                        tried[expected instanceof String ? 1 : 0]++;
+                        tried[2]++;
+                    }
+                }
+            }));
+        }
+        tests.add(DynamicTest.dynamicTest("fuzz summary", () -> System.out.printf(
+                "fuzzer (%s): %d inputs tried, %d computed a value, %d rejected with the documented error%n",
+                engine.backendName(), tried[2], tried[0], tried[1])));
+        return tests.stream();
+    }
+
     /** Splitting the rows anywhere and merging the partials gives the whole input's value. */
     @TestFactory
     Stream<DynamicTest> partialsMergeExactly() {
