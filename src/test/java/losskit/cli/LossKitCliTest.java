@@ -352,6 +352,35 @@ class LossKitCliTest {
         assertTrue(r.err().contains("bce: input[13] = NaN is out of the domain (expected [0, 1])"), r.err());
     }
 
+    /** Corrupted and truncated .npy files: exit 0 (the damage missed what matters) or 2 with a reason, never a crash. */
+    @Test
+    void corruptedNpyFilesNeverCrash() throws IOException {
+        byte[] good = Files.readAllBytes(Path.of(fixture("pred_f32.npy")));
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(2026);
+        int rejected = 0;
+        int tries = 300;
+        for (int k = 0; k < tries; k++) {
+            byte[] bad = good.clone();
+            int kind = rnd.nextInt(3);
+            if (kind == 0) {
+                bad[rnd.nextInt(128)] = (byte) rnd.nextInt(256);
+            } else if (kind == 1) {
+                bad = java.util.Arrays.copyOf(good, rnd.nextInt(good.length));
+            } else {
+                byte[] digits = "0123456789,() '".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+                bad[10 + rnd.nextInt(118)] = digits[rnd.nextInt(digits.length)];
+            }
+            Path f = tmp.resolve("fuzz" + k + ".npy");
+            Files.write(f, bad);
+            Run r = cli("eval", "--pred", f.toString(), "--target", fixture("target_f32.npy"), "--loss", "mse", "--format", "json");
+            assertTrue(r.code() == 0 || r.code() == 2, "exit " + r.code() + " for corruption " + k + ": " + r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+            rejected += r.code() == 2 ? 1 : 0;
+        }
+        System.out.printf("npy fuzzer: %d corrupted files tried, %d rejected with a reason, %d still valid%n",
+                tries, rejected, tries - rejected);
+    }
+
     @Test
     void aFailedRunLeavesNoOutputFile() {
         Path report = tmp.resolve("report.json");
