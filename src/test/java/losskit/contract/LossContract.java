@@ -18,6 +18,7 @@ import losskit.api.LossDefinition;
 import losskit.api.LossEngine;
 import losskit.api.LossInputException;
 import losskit.api.LossResult;
+import losskit.api.Param;
 import losskit.api.Partial;
 import losskit.api.Reduction;
 import losskit.api.Slot;
@@ -365,6 +366,70 @@ public abstract class LossContract {
                 "fuzzer (%s): %d inputs tried, %d computed a value, %d rejected with the documented error%n",
                 engine.backendName(), tried[2], tried[0], tried[1])));
         return tests.stream();
+    }
+
+    /**
+     * The edges of float32 give finite values and finite gradients where the math is finite: logits ±1e4
+     * (softplus and log-sum-exp never overflow), probabilities 1e-45 and 1 − 2⁻²⁴ (log clamped or clipped),
+     * errors of 3e38 for losses that grow linearly. (mse's gradient 2e at 3e38 exceeds float32 and is ±Inf:
+     * not in this table, documented in docs/RELIABILITY.md.)
+     */
+    @TestFactory
+    Stream<DynamicTest> float32EdgesGiveFiniteResults() {
+        float big = 3e38f;
+        float tiny = Float.MIN_VALUE;
+        float almostOne = 1 - 0x1p-24f;
+        Object[][] table = {
+                {"bce-logits", new float[]{1e4f, -1e4f, 1e4f, -1e4f}, new float[]{0, 1, 1, 0}},
+                {"focal-logits", new float[]{1e4f, -1e4f, 1e4f, -1e4f}, new float[]{0, 1, 1, 0}},
+                {"log-cosh", new float[]{big, -big, 1e4f, tiny}, new float[]{0, 0, -1e4f, 0}},
+                {"huber", new float[]{big, -big, 1e4f, tiny}, new float[]{0, 0, -1e4f, 0}},
+                {"smooth-l1", new float[]{big, -big, 1e4f, tiny}, new float[]{0, 0, -1e4f, 0}},
+                {"mae", new float[]{big, -big, 1e4f, tiny}, new float[]{0, 0, -1e4f, 0}},
+                {"quantile", new float[]{big, -big, 1e4f, tiny}, new float[]{0, 0, -1e4f, 0}},
+                {"hinge", new float[]{1e4f, -1e4f, big, -big}, new float[]{1, 1, -1, 1}},
+                {"bce", new float[]{tiny, almostOne, 0, 1}, new float[]{1, 0, 1, 0}},
+                {"focal", new float[]{tiny, almostOne, 0.5f, tiny}, new float[]{1, 0, 1, 0}},
+        };
+        List<DynamicTest> tests = new ArrayList<>();
+        for (Object[] row : table) {
+            String id = (String) row[0];
+            tests.add(DynamicTest.dynamicTest(id, () -> {
+                assumeSupported(Family.ELEMENTWISE);
+                for (Reduction red : new Reduction[]{Reduction.MEAN, Reduction.NONE}) {
+                    LossResult r = engine.compute(Loss.of(id).reduction(red), Inputs.of((float[]) row[1], (float[]) row[2]));
+                    assertFinite(id + " " + red, r);
+                }
+            }));
+        }
+        tests.add(DynamicTest.dynamicTest("cross-entropy logits ±1e4", () -> {
+            assumeSupported(Family.ROWS);
+            float[] x = {1e4f, -1e4f, 0, -1e4f, 1e4f, 1e4f, -1e4f, -1e4f, -1e4f};
+            assertFinite("labels", engine.compute(Loss.of("cross-entropy").with(Param.LABEL_SMOOTHING, 0.1),
+                    Inputs.rows(x, 3, 3, new int[]{1, 2, 0})));
+            float[] soft = {0, 0.5f, 0.5f, 1, 0, 0, 0.2f, 0.3f, 0.5f};
+            assertFinite("soft", engine.compute(Loss.of("cross-entropy"), Inputs.of(Tensor.of(x, 3, 3), Tensor.of(soft, 3, 3))));
+            assertFinite("multi-margin", engine.compute(Loss.of("multi-margin"), Inputs.rows(x, 3, 3, new int[]{1, 2, 0})));
+        }));
+        tests.add(DynamicTest.dynamicTest("probability rows with 1e-45", () -> {
+            assumeSupported(Family.ROWS);
+            float[] p = {tiny, almostOne, 1 - almostOne - tiny, 0.5f, 0.5f, tiny};
+            for (String id : new String[]{"sparse-categorical-cross-entropy", "log-loss"}) {
+                assertFinite(id, engine.compute(Loss.of(id), Inputs.rows(p, 2, 3, new int[]{0, 2})));
+            }
+            assertFinite("categorical-cross-entropy", engine.compute(Loss.of("categorical-cross-entropy"),
+                    Inputs.of(Tensor.of(p, 2, 3), Tensor.of(new float[]{1, 0, 0, 0, 0, 1}, 2, 3))));
+        }));
+        return tests.stream();
+    }
+
+    private static void assertFinite(String what, LossResult r) {
+        assertTrue(Double.isFinite(r.value()), what + ": value " + r.value());
+        for (Map.Entry<String, FloatBuffer> g : r.gradients().entrySet()) {
+            for (int i = 0; i < g.getValue().limit(); i++) {
+                assertTrue(Float.isFinite(g.getValue().get(i)), what + ": d/d" + g.getKey() + "[" + i + "] = " + g.getValue().get(i));
+            }
+        }
     }
 
     /** Splitting the rows anywhere and merging the partials gives the whole input's value. */
