@@ -1,0 +1,160 @@
+// Reading the environment switches. Malformed values are errors, never silently replaced by a
+// default: a mistyped schedule would otherwise make a CI job test less than it claims.
+#include "config.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace emu {
+
+std::string Schedule::name() const {
+    switch (kind) {
+        case Forward: return "forward";
+        case Reverse: return "reverse";
+        case Random: return "random:" + std::to_string(seed);
+    }
+    return "?";
+}
+
+namespace {
+
+bool parse_u64(const std::string& text, uint64_t* out) {
+    if (text.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+    if (errno != 0 || *end != '\0' || text[0] == '-') return false;
+    *out = v;
+    return true;
+}
+
+bool parse_bytes(std::string text, size_t* out) {
+    uint64_t scale = 1;
+    if (!text.empty()) {
+        switch (text.back()) {
+            case 'k': case 'K': scale = uint64_t(1) << 10; break;
+            case 'm': case 'M': scale = uint64_t(1) << 20; break;
+            case 'g': case 'G': scale = uint64_t(1) << 30; break;
+            default: break;
+        }
+        if (scale != 1) text.pop_back();
+    }
+    uint64_t v = 0;
+    if (!parse_u64(text, &v) || v == 0) return false;
+    *out = static_cast<size_t>(v * scale);
+    return true;
+}
+
+std::vector<std::string> split(const std::string& text, char sep) {
+    std::vector<std::string> parts;
+    std::string part;
+    std::istringstream in(text);
+    while (std::getline(in, part, sep))
+        if (!part.empty()) parts.push_back(part);
+    return parts;
+}
+
+Config read_config() {
+    Config c;
+    auto env = [](const char* name) -> const char* {
+        const char* v = std::getenv(name);
+        return (v != nullptr && *v != '\0') ? v : nullptr;
+    };
+    auto bad = [&c](const char* name, const char* value, const char* expected) {
+        c.errors.push_back(std::string(name) + "=" + value + " is malformed (expected " + expected + ")");
+    };
+    uint64_t n = 0;
+
+    if (const char* v = env("LOSSKIT_EMU_DEVICE_COUNT")) {
+        if (parse_u64(v, &n) && n <= 16) c.device_count = static_cast<int>(n);
+        else bad("LOSSKIT_EMU_DEVICE_COUNT", v, "0..16");
+    }
+    if (const char* v = env("LOSSKIT_EMU_DRIVER_VERSION")) {
+        if (parse_u64(v, &n) && n >= 9000 && n < 100000) c.driver_version = static_cast<int>(n);
+        else bad("LOSSKIT_EMU_DRIVER_VERSION", v, "major*1000+minor*10, e.g. 12060");
+    }
+    if (const char* v = env("LOSSKIT_EMU_CC")) {
+        unsigned major = 0, minor = 0;
+        char tail = 0;
+        if (std::sscanf(v, "%u.%u%c", &major, &minor, &tail) == 2 && major >= 3 && major <= 12 && minor <= 9) {
+            c.cc_major = static_cast<int>(major);
+            c.cc_minor = static_cast<int>(minor);
+        } else {
+            bad("LOSSKIT_EMU_CC", v, "major.minor, e.g. 7.5");
+        }
+    }
+    if (const char* v = env("LOSSKIT_EMU_DEVICE_MEMORY")) {
+        if (!parse_bytes(v, &c.device_memory)) bad("LOSSKIT_EMU_DEVICE_MEMORY", v, "bytes with optional K/M/G, e.g. 64M");
+    }
+    if (const char* v = env("LOSSKIT_EMU_SM_COUNT")) {
+        if (parse_u64(v, &n) && n >= 1 && n <= 1024) c.sm_count = static_cast<int>(n);
+        else bad("LOSSKIT_EMU_SM_COUNT", v, "1..1024");
+    }
+    if (const char* v = env("LOSSKIT_EMU_SCHEDULE")) {
+        c.schedules.clear();
+        for (const std::string& s : split(v, ',')) {
+            Schedule sched;
+            if (s == "forward") {
+                sched.kind = Schedule::Forward;
+            } else if (s == "reverse") {
+                sched.kind = Schedule::Reverse;
+            } else if (s == "random" || s.rfind("random:", 0) == 0) {
+                sched.kind = Schedule::Random;
+                sched.seed = 1;
+                if (s.size() > 7 && !parse_u64(s.substr(7), &sched.seed)) {
+                    bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], comma-separated");
+                    continue;
+                }
+            } else {
+                bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], comma-separated");
+                continue;
+            }
+            c.schedules.push_back(sched);
+        }
+        if (c.schedules.empty()) c.schedules.push_back(Schedule{});
+    }
+    if (const char* v = env("LOSSKIT_EMU_SCHEDULE_COMPARE")) c.compare_schedules = std::strcmp(v, "0") != 0;
+    for (auto [name, list] : {std::pair<const char*, std::vector<uint64_t>*>{"LOSSKIT_EMU_FAIL_ALLOC", &c.fail_alloc},
+                              {"LOSSKIT_EMU_FAIL_LAUNCH", &c.fail_launch}}) {
+        if (const char* v = env(name)) {
+            for (const std::string& s : split(v, ',')) {
+                if (parse_u64(s, &n) && n >= 1) list->push_back(n);
+                else bad(name, v, "1-based call numbers, comma-separated");
+            }
+        }
+    }
+    if (const char* v = env("LOSSKIT_EMU_REPORT")) c.report = v;
+    if (const char* v = env("LOSSKIT_EMU_STACK_KB")) {
+        if (parse_u64(v, &n) && n >= 16 && n <= 65536) c.stack_bytes = static_cast<size_t>(n) << 10;
+        else bad("LOSSKIT_EMU_STACK_KB", v, "16..65536");
+    }
+    if (const char* v = env("LOSSKIT_EMU_KERNELS")) c.kernel_paths = split(v, ':');
+    if (const char* v = env("LOSSKIT_EMU_CATCH_FAULTS")) c.catch_faults = std::strcmp(v, "0") != 0;
+    if (const char* v = env("LOSSKIT_EMU_QUIET")) c.quiet = std::strcmp(v, "0") != 0;
+    return c;
+}
+
+}  // namespace
+
+const Config& config() {
+    static const Config* c = new Config(read_config());  // never destroyed: JVM threads may call in during exit
+    return *c;
+}
+
+int max_ptx_isa(int driver_version) {
+    // PTX ISA shipped with each toolkit; a driver JIT-compiles what its own toolkit generates.
+    static const struct { int driver; int isa; } table[] = {
+        {11000, 70}, {11010, 71}, {11020, 72}, {11030, 73}, {11040, 74}, {11050, 75}, {11060, 76},
+        {11070, 77}, {11080, 78}, {12000, 80}, {12010, 81}, {12020, 82}, {12030, 83}, {12040, 84},
+        {12050, 85}, {12070, 86}, {12080, 87}, {12090, 88}, {13000, 90}, {13010, 91},
+    };
+    int isa = 65;  // CUDA 10.2
+    for (const auto& row : table)
+        if (driver_version >= row.driver) isa = row.isa;
+    return isa;
+}
+
+}  // namespace emu

@@ -1,0 +1,93 @@
+package losskit.cuda;
+
+import losskit.api.AlphaMode;
+import losskit.api.Family;
+import losskit.api.Form;
+import losskit.api.Loss;
+import losskit.api.ParamSpec;
+
+/**
+ * Kernel symbols, PTX modules and the generic parameter marshalling, all derived from the catalogue:
+ * the symbol of a form is {@code losskit_<family>_<termKey>} with {@code -} and {@code /} written as
+ * {@code _} (e.g. {@code losskit_ew_mse}, {@code losskit_rows_cross_entropy_soft}). The CUDA side stamps
+ * one kernel per symbol from its family skeleton; the PTX check test compares the two.
+ */
+public final class KernelNames {
+    /** Scalar parameter slots p0..p5 every kernel takes. */
+    public static final int SCALAR_PARAMS = 6;
+    /** Kernel parameter counts per family (see the skeleton comments in cuda-kernels/). */
+    public static final int ELEMENTWISE_PARAMS = 13 + SCALAR_PARAMS;
+    public static final int ROW_PARAMS = 21 + SCALAR_PARAMS;
+    /** The MEAN pre-pass kernels. */
+    public static final String EW_WEIGHT_SUM = "losskit_ew_weight_sum";
+    public static final int EW_WEIGHT_SUM_PARAMS = 3;
+    public static final String ROWS_DENOMINATOR = "losskit_rows_denominator";
+    public static final int ROWS_DENOMINATOR_PARAMS = 11;
+
+    private KernelNames() {
+    }
+
+    /** The kernel of a loss's form. */
+    public static String symbol(String lossId, Form form) {
+        return "losskit_" + prefix(form.family()) + "_" + form.termKey(lossId).replace('-', '_').replace('/', '_');
+    }
+
+    /** The PTX module (cuda-kernels/&lt;module&gt;.cu) that holds a family's kernels. */
+    public static String module(Family family) {
+        return switch (family) {
+            case ELEMENTWISE -> "elementwise";
+            case ROWS -> "rows";
+            case PAIRS -> "pairs";
+            default -> "matrix";
+        };
+    }
+
+    public static int parameterCount(Family family) {
+        return family == Family.ELEMENTWISE ? ELEMENTWISE_PARAMS : ROW_PARAMS;
+    }
+
+    private static String prefix(Family family) {
+        return switch (family) {
+            case ELEMENTWISE -> "ew";
+            case ROWS -> "rows";
+            case PAIRS -> "pairs";
+            default -> "matrix";
+        };
+    }
+
+    /** Whether this build has CUDA kernels for a family (the matrix family's cuBLAS path is not built yet). */
+    public static boolean hasKernels(Family family) {
+        return family == Family.ELEMENTWISE || family == Family.ROWS || family == Family.PAIRS;
+    }
+
+    /**
+     * The loss's non-array parameters in catalogue order as p0..p5: reals as they are, flags as 0/1,
+     * integers as their value, {@link AlphaMode} as its ordinal. Arrays (classWeight, posWeight) travel as
+     * pointers. The CUDA term comments name which pk each parameter is.
+     */
+    public static double[] scalarParams(Loss loss) {
+        double[] p = new double[SCALAR_PARAMS];
+        int k = 0;
+        for (ParamSpec<?> spec : loss.definition().params()) {
+            Object v = loss.get(spec.param());
+            if (spec.param().type() == float[].class) {
+                continue;
+            }
+            if (k == SCALAR_PARAMS) {
+                throw new IllegalStateException(loss.id() + " has more than " + SCALAR_PARAMS + " scalar parameters");
+            }
+            if (v instanceof Double d) {
+                p[k++] = d;
+            } else if (v instanceof Integer i) {
+                p[k++] = i;
+            } else if (v instanceof Boolean b) {
+                p[k++] = b ? 1 : 0;
+            } else if (v instanceof AlphaMode m) {
+                p[k++] = m.ordinal();
+            } else {
+                throw new IllegalStateException(loss.id() + ": parameter " + spec.param().name() + " has no CUDA encoding");
+            }
+        }
+        return p;
+    }
+}
