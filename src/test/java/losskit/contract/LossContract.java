@@ -432,6 +432,54 @@ public abstract class LossContract {
         }
     }
 
+    /**
+     * 1, 2, 4, 8 and 16 threads share this one engine, each computing different losses on different sizes:
+     * every result is bitwise equal to the same call made alone, and nothing deadlocks (bounded waits).
+     */
+    @TestFactory
+    Stream<DynamicTest> threadsSharingOneEngineGetTheSingleThreadedBits() {
+        List<Variant> all = new ArrayList<>();
+        for (Variant v : LossCases.variants()) {
+            if (supports(v.form().family()) && v.loss().toString().equals(v.loss().id())) {
+                all.add(v);
+            }
+        }
+        List<DynamicTest> tests = new ArrayList<>();
+        for (int threads : new int[]{1, 2, 4, 8, 16}) {
+            tests.add(DynamicTest.dynamicTest(threads + " threads", () -> {
+                int calls = 48;
+                Inputs[] inputs = new Inputs[calls];
+                Variant[] which = new Variant[calls];
+                LossResult[] alone = new LossResult[calls];
+                for (int i = 0; i < calls; i++) {
+                    which[i] = all.get((i * 7 + threads) % all.size());
+                    inputs[i] = LossCases.inputs(which[i], 1 + (i * 37) % 300, 1 + i % 9, 31_000L + i, i % 2 == 0);
+                    alone[i] = engine.compute(which[i].loss(), inputs[i]);
+                }
+                java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+                try {
+                    List<java.util.concurrent.Future<LossResult>> futures = new ArrayList<>();
+                    for (int i = 0; i < calls; i++) {
+                        int k = i;
+                        futures.add(pool.submit(() -> engine.compute(which[k].loss(), inputs[k])));
+                    }
+                    for (int i = 0; i < calls; i++) {
+                        LossResult r = futures.get(i).get(60, java.util.concurrent.TimeUnit.SECONDS);
+                        assertEquals(Double.doubleToRawLongBits(alone[i].value()), Double.doubleToRawLongBits(r.value()),
+                                which[i] + ": value differs under " + threads + " threads");
+                        for (String slot : alone[i].gradients().keySet()) {
+                            org.junit.jupiter.api.Assertions.assertArrayEquals(alone[i].gradientArray(slot), r.gradientArray(slot),
+                                    which[i] + " d/d" + slot + " differs under " + threads + " threads");
+                        }
+                    }
+                } finally {
+                    pool.shutdownNow();
+                }
+            }));
+        }
+        return tests.stream();
+    }
+
     /** Splitting the rows anywhere and merging the partials gives the whole input's value. */
     @TestFactory
     Stream<DynamicTest> partialsMergeExactly() {
