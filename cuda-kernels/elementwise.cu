@@ -11,6 +11,8 @@
  *   gx, gaux   gradient destinations or null; losses: s·l per element (reduction NONE) or null
  *   partials   [2·gridDim.x]; bad: the first domain violation (include/domain.cuh), preset to ~0
  *   gradFactor gradScale, divided by Σ s·d under MEAN (0 when that is 0)
+ *   gradFactorAt  null, or where the device holds gradFactor (finish.cu folded a data-dependent MEAN
+ *              denominator there, so the host never waits for it); it overrides gradFactor
  *   flags      bit 0 checkFinite, bit 1 aux is a per-element input slot
  *   p0..p5     the loss's scalar parameters in catalogue order
  * Symbols: losskit_ew_<term key with '-' and '/' as '_'>, derived in losskit.cuda.KernelNames.
@@ -90,7 +92,8 @@ __device__ __forceinline__ void ew_scalar(const EwArgs& A, int64_t i, double& su
 template <class Term>
 __device__ __forceinline__ void ew_kernel(const float* x, const float* t, const float* aux, int64_t auxLen,
                                           const float* w, float* gx, float* gaux, float* losses, double* partials,
-                                          unsigned long long* bad, int64_t n, double gradFactor, int32_t flags,
+                                          unsigned long long* bad, int64_t n, double gradFactor,
+                                          const double* gradFactorAt, int32_t flags,
                                           double p0, double p1, double p2, double p3, double p4, double p5) {
     EwArgs A;
     A.x = x;
@@ -102,7 +105,7 @@ __device__ __forceinline__ void ew_kernel(const float* x, const float* t, const 
     A.gaux = gaux;
     A.losses = losses;
     A.bad = bad;
-    A.gradFactor = gradFactor;
+    A.gradFactor = gradFactorAt != nullptr ? *gradFactorAt : gradFactor;
     A.checkFinite = (flags & 1) != 0;
     A.auxSlot = (flags & 2) != 0 && aux != nullptr;
     A.P.p[0] = p0;
@@ -162,10 +165,10 @@ __device__ __forceinline__ void ew_kernel(const float* x, const float* t, const 
     extern "C" __global__ void __launch_bounds__(LOSSKIT_EW_BLOCK, 1)                                           \
         losskit_ew_##NAME(const float* x, const float* t, const float* aux, int64_t auxLen, const float* w, \
                           float* gx, float* gaux, float* losses, double* partials, unsigned long long* bad,  \
-                          int64_t n, double gradFactor, int32_t flags, double p0, double p1, double p2,      \
-                          double p3, double p4, double p5) {                                                 \
-        ew_kernel<TERM>(x, t, aux, auxLen, w, gx, gaux, losses, partials, bad, n, gradFactor, flags, p0, p1, \
-                        p2, p3, p4, p5);                                                                     \
+                          int64_t n, double gradFactor, const double* gradFactorAt, int32_t flags, double p0, \
+                          double p1, double p2, double p3, double p4, double p5) {                           \
+        ew_kernel<TERM>(x, t, aux, auxLen, w, gx, gaux, losses, partials, bad, n, gradFactor, gradFactorAt,  \
+                        flags, p0, p1, p2, p3, p4, p5);                                                      \
     }
 
 LOSSKIT_EW_KERNEL(mse, EwMse)

@@ -17,6 +17,8 @@
  *               weight of the label, 2 denConst), bits 4-5 number of float slots (= the form index of
  *               the label or row-target slot)
  *   gradFactor  gradScale / Σ s·d under MEAN/BATCHMEAN; denConst: d for kind 2
+ *   gradFactorAt  null, or where the device holds gradFactor (folded by finish.cu from the denominator
+ *               pre-pass, so the host never waits for it); it overrides gradFactor
  *   p0..p5      the loss's scalar parameters in catalogue order
  */
 #ifndef LOSSKIT_ROW_SKELETON_CUH
@@ -202,8 +204,8 @@ __device__ __forceinline__ void row_kernel(const RowArgs& A) {
         const float* a, const float* b, const float* c, const float* rowTarget, const int32_t* y32,             \
         const int64_t* y64, const float* w, const float* cw, float* ga, float* gb, float* gc, float* losses,    \
         double* partials, unsigned long long* bad, int64_t rows, int64_t len, int32_t classes,                  \
-        int32_t ignoreIndex, int32_t flags, double gradFactor, double denConst, double p0, double p1, double p2, \
-        double p3, double p4, double p5) {                                                                      \
+        int32_t ignoreIndex, int32_t flags, double gradFactor, const double* gradFactorAt, double denConst,      \
+        double p0, double p1, double p2, double p3, double p4, double p5) {                                     \
         RowArgs A;                                                                                              \
         A.a = a;                                                                                                \
         A.b = b;                                                                                                \
@@ -224,7 +226,7 @@ __device__ __forceinline__ void row_kernel(const RowArgs& A) {
         A.classes = classes;                                                                                    \
         A.ignoreIndex = ignoreIndex;                                                                            \
         A.flags = flags;                                                                                        \
-        A.gradFactor = gradFactor;                                                                              \
+        A.gradFactor = gradFactorAt != nullptr ? *gradFactorAt : gradFactor;                                    \
         A.denConst = denConst;                                                                                  \
         A.P.p[0] = p0;                                                                                          \
         A.P.p[1] = p1;                                                                                          \

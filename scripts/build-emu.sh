@@ -3,6 +3,9 @@
 # support only, see cuda-kernels/emu/README.md), into target/emu/:
 #   libcuda.so.1        the emulated driver (cuda-kernels/emu/driver + generated stubs for every
 #                       driver symbol JCuda imports)
+#   libcublas.so.12     the emulated cuBLAS JCublas2 loads (cuda-kernels/emu/cublas: the calls the
+#                       matrix losses make, run on the CPU through OpenBLAS, + generated stubs for every
+#                       other cuBLAS symbol libJCublas2 imports)
 #   kernels/*.so        CPU builds of the kernels, one library per .cu: losskit-<name>.so from
 #                       cuda-kernels/*.cu (all of them, zero included), emu-test-<name>.so and
 #                       emu-planted-<name>.so from the emulator's own test kernels
@@ -12,7 +15,10 @@
 #   emu-bench           with --bench: measures the cost per thread per barrier and prints it
 # Incremental: each artifact is rebuilt only when the hash of its inputs changes.
 #
-# Options: --jcuda-natives=JAR (default: the jcuda-natives jar in ~/.m2), --bench.
+# Options: --jcuda-natives=JAR (default: the jcuda-natives jar in ~/.m2), --jcublas-natives=JAR (default:
+# the jcublas-natives jar next to it), --bench.
+# The emulated cuBLAS needs OpenBLAS (libopenblas-dev) and the JCublas natives jar; without them it
+# writes target/emu/CUBLAS_UNAVAILABLE and the matrix losses' CUDA tests skip (fail with CI set).
 # Needs g++, Boost.Context (scripts/install-deps.sh) and the JCuda natives jar (Maven resolves it
 # before this runs); the jar is read with the JDK's jar tool (or unzip). When one is missing it writes
 # target/emu/UNAVAILABLE and exits 0, so the emulator tests skip; with CI or LOSSKIT_EMU_REQUIRE set
@@ -27,10 +33,12 @@ OUT="$ROOT/target/emu"
 GEN="$OUT/gen"
 JCUDA_VERSION=12.6.0
 NATIVES="${HOME}/.m2/repository/org/jcuda/jcuda-natives/$JCUDA_VERSION/jcuda-natives-$JCUDA_VERSION-linux-x86_64.jar"
+JCUBLAS_NATIVES=""
 BENCH=0
 for arg in "$@"; do
   case "$arg" in
     --jcuda-natives=*) NATIVES="${arg#*=}" ;;
+    --jcublas-natives=*) JCUBLAS_NATIVES="${arg#*=}" ;;
     --bench) BENCH=1 ;;
     *) echo "build-emu: unknown argument $arg" >&2; exit 2 ;;
   esac
@@ -133,6 +141,68 @@ if ! fresh "$OUT/libcuda.so.1" "$driver_hash"; then
   ln -sf libcuda.so.1 "$OUT/libcuda.so"
   echo "$driver_hash" > "$OUT/libcuda.so.1.hash"
   echo "build-emu: libcuda.so.1 ($(wc -l < "$IMPORTS") driver symbols JCuda imports; $(grep -c '^extern "C" __attr' "$GEN/stubs.cpp") stubbed)"
+fi
+
+# ---- libcublas.so.12: the emulated cuBLAS ----------------------------------------------------
+# JCublas2's native library binds its cuBLAS imports lazily, so every one of them must exist: the few
+# the matrix losses call are implemented in cuda-kernels/emu/cublas/cublas.cpp, the rest are stubs
+# generated from libJCublas2's import list (never kept by hand) that return CUBLAS_STATUS_NOT_SUPPORTED.
+CUBLAS_DIR="$EMU/cublas"
+JCUBLAS_NATIVES="${JCUBLAS_NATIVES:-${NATIVES//jcuda-natives/jcublas-natives}}"
+cublas_unavailable() {
+  if [[ -n "$REQUIRE" ]]; then
+    echo "build-emu: ERROR: emulated cuBLAS: $1" >&2
+    exit 1
+  fi
+  echo "build-emu: WARNING: emulated cuBLAS: $1; the matrix losses' CUDA tests will be skipped" >&2
+  echo "$1" > "$OUT/CUBLAS_UNAVAILABLE"
+  rm -f "$OUT/libcublas.so.12" "$OUT/libcublas.so" "$OUT/libcublas.so.12.hash"
+}
+rm -f "$OUT/CUBLAS_UNAVAILABLE"
+if [[ ! -f "$JCUBLAS_NATIVES" ]]; then
+  cublas_unavailable "JCublas natives not found at $JCUBLAS_NATIVES"
+elif ! printf '#include <cblas.h>\n' | "$CXX" -E -x c++ - >/dev/null 2>&1 \
+     || ! printf 'int main(){}\n' | "$CXX" -x c++ - -o /dev/null -lopenblas >/dev/null 2>&1; then
+  cublas_unavailable "OpenBLAS not installed (libopenblas-dev: cblas.h and -lopenblas); run scripts/install-deps.sh"
+else
+  CUBLAS_IMPORTS="$GEN/jcublas2-imports.txt"
+  jcublas_hash="$(sha256sum "$JCUBLAS_NATIVES" | cut -d' ' -f1)"
+  if ! fresh "$CUBLAS_IMPORTS" "$jcublas_hash"; then
+    rm -rf "$GEN/jcublas-natives" && mkdir -p "$GEN/jcublas-natives"
+    JAR_TOOL="${JAVA_HOME:+$JAVA_HOME/bin/jar}"
+    [[ -x "$JAR_TOOL" ]] || JAR_TOOL="$(command -v jar || true)"
+    if [[ -n "$JAR_TOOL" ]]; then
+      (cd "$GEN/jcublas-natives" && "$JAR_TOOL" xf "$JCUBLAS_NATIVES")
+    else
+      unzip -q -o "$JCUBLAS_NATIVES" -d "$GEN/jcublas-natives"
+    fi
+    jcublas_lib=("$GEN"/jcublas-natives/lib/libJCublas2-*.so)
+    [[ ${#jcublas_lib[@]} == 1 ]] || { echo "build-emu: no libJCublas2 in $JCUBLAS_NATIVES" >&2; exit 1; }
+    nm -D --undefined-only "${jcublas_lib[0]}" | awk '$NF ~ /^cublas/ { sub(/@.*/, "", $NF); print $NF }' | sort -u > "$CUBLAS_IMPORTS"
+    rm -rf "$GEN/jcublas-natives"
+    echo "$jcublas_hash" > "$CUBLAS_IMPORTS.hash"
+  fi
+  cublas_hash="$( (cat "$CUBLAS_DIR"/* "$EMU/tools/emu_gen.cpp" "$CUBLAS_IMPORTS"; echo "${COMMON[*]} $($CXX --version | head -1)") | hash_of)"
+  if ! fresh "$OUT/libcublas.so.12" "$cublas_hash"; then
+    "$CXX" "${COMMON[@]}" -c "$CUBLAS_DIR/cublas.cpp" -o "$OUT/obj/cublas.o"
+    nm --defined-only -g "$OUT/obj/cublas.o" | awk 'NF >= 3 { print $3 }' > "$GEN/cublas-defined.txt"
+    "$GEN_TOOL" stubs --imports "$CUBLAS_IMPORTS" --defined "$GEN/cublas-defined.txt" --out "$GEN/cublas-stubs.cpp" \
+      --fallback losskit_emu_cublas_not_supported --library cuBLAS
+    "$CXX" "${COMMON[@]}" -c "$GEN/cublas-stubs.cpp" -o "$OUT/obj/cublas-stubs.o"
+    # Linked against the emulated driver (allocation ranges for the operand checks) and OpenBLAS.
+    "$CXX" -shared -o "$OUT/libcublas.so.12.tmp" -Wl,-soname,libcublas.so.12 -Wl,--no-undefined \
+      -Wl,--version-script="$CUBLAS_DIR/exports.map" "$OUT/obj/cublas.o" "$OUT/obj/cublas-stubs.o" \
+      -lopenblas -L "$OUT" -l:libcuda.so.1 -Wl,-rpath,'$ORIGIN'
+    missing="$(comm -23 "$CUBLAS_IMPORTS" <(nm -D --defined-only "$OUT/libcublas.so.12.tmp" | awk '{ print $3 }' | sort -u))"
+    if [[ -n "$missing" ]]; then
+      echo "build-emu: libcublas.so.12 lacks symbols JCublas2 imports: $missing" >&2
+      exit 1
+    fi
+    mv "$OUT/libcublas.so.12.tmp" "$OUT/libcublas.so.12"
+    ln -sf libcublas.so.12 "$OUT/libcublas.so"
+    echo "$cublas_hash" > "$OUT/libcublas.so.12.hash"
+    echo "build-emu: libcublas.so.12 ($(wc -l < "$CUBLAS_IMPORTS") cuBLAS symbols JCublas2 imports; $(grep -c '^extern "C" __attr' "$GEN/cublas-stubs.cpp") stubbed)"
+  fi
 fi
 
 # ---- kernel libraries (and the test PTX) -----------------------------------------------------

@@ -147,11 +147,12 @@ const Config& config() {
 int max_ptx_isa(int driver_version) {
     // PTX ISA shipped with each toolkit; a driver JIT-compiles what its own toolkit generates.
     static const struct { int driver; int isa; } table[] = {
+        {9000, 60},  {9010, 61},  {9020, 62},  {10000, 63}, {10010, 64}, {10020, 65},
         {11000, 70}, {11010, 71}, {11020, 72}, {11030, 73}, {11040, 74}, {11050, 75}, {11060, 76},
         {11070, 77}, {11080, 78}, {12000, 80}, {12010, 81}, {12020, 82}, {12030, 83}, {12040, 84},
         {12050, 85}, {12070, 86}, {12080, 87}, {12090, 88}, {13000, 90}, {13010, 91},
     };
-    int isa = 65;  // CUDA 10.2
+    int isa = 60;  // CUDA 9.0, the oldest driver the switch accepts
     for (const auto& row : table)
         if (driver_version >= row.driver) isa = row.isa;
     return isa;

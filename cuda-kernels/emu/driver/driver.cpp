@@ -96,6 +96,10 @@ struct Driver {
     uint64_t alloc_calls = 0;
     uint64_t launch_calls = 0;
     uint64_t failed_launches = 0;
+    // Copies by direction (host = pageable or page-locked host memory): calls and bytes, for tests
+    // that prove a path moves no data between host and device.
+    uint64_t copy_calls[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, htoh
+    uint64_t copy_bytes[4] = {0, 0, 0, 0};
     // Handles are never freed, only marked dead, so a stale handle is always recognised as such
     // (a freed and reused address could otherwise pass for a live object).
     std::set<CUctx_st*> contexts;
@@ -254,7 +258,12 @@ void write_report() {
                      first ? "" : ", ", a.device, a.base, a.size, a.serial);
         first = false;
     }
-    std::fprintf(out, "]}\n");
+    static const char* const kDirections[4] = {"htod", "dtoh", "dtod", "htoh"};
+    std::fprintf(out, "], \"copies\": {");
+    for (int k = 0; k < 4; ++k)
+        std::fprintf(out, "%s\"%s_calls\": %" PRIu64 ", \"%s_bytes\": %" PRIu64, k > 0 ? ", " : "", kDirections[k],
+                     d.copy_calls[k], kDirections[k], d.copy_bytes[k]);
+    std::fprintf(out, "}}\n");
     if (out != stderr) std::fclose(out);
 }
 
@@ -1023,6 +1032,15 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
     if (CUresult r = src_device ? check_device_range(s, bytes) : check_any_range(s, bytes)) return r;
     if (dst == 0 || src == nullptr) return CUDA_ERROR_INVALID_VALUE;
     std::memmove(host(dst), src, bytes);
+    // Each side by what the address is (unified addressing), as cuMemcpy itself infers it.
+    auto on_device = [](uintptr_t a) {
+        const Allocation* alloc = drv().memory.find(a);
+        return alloc != nullptr && alloc->device >= 0;
+    };
+    const int direction = on_device(s) ? (on_device(static_cast<uintptr_t>(dst)) ? 2 : 1)
+                                       : (on_device(static_cast<uintptr_t>(dst)) ? 0 : 3);
+    ++drv().copy_calls[direction];
+    drv().copy_bytes[direction] += bytes;
     return CUDA_SUCCESS;
 }
 

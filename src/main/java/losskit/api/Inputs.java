@@ -13,23 +13,34 @@ import java.util.Map;
  * <pre>{@code
  * Inputs in = Inputs.of(pred, target).weights(w).gradientInto("input", gradBuffer);
  * }</pre>
+ *
+ * <p>On a CUDA engine, tensors may be device pointers ({@link Tensor#onDevice}), gradients and losses
+ * may go to device memory ({@link #gradientInto(String, Tensor)}, {@link #lossesInto(Tensor)}), and the
+ * work may be queued on the caller's CUDA stream ({@link #onStream}).
  */
 public final class Inputs {
     private final Map<String, Tensor> tensors;
     private final Tensor weights;
     private final Map<String, FloatBuffer> gradientDestinations;
     private final FloatBuffer lossesDestination;
+    private final Map<String, Tensor> deviceGradientDestinations;
+    private final Tensor deviceLossesDestination;
+    private final long stream;
 
-    private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, FloatBuffer> grads, FloatBuffer losses) {
+    private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, FloatBuffer> grads, FloatBuffer losses,
+                   Map<String, Tensor> deviceGrads, Tensor deviceLosses, long stream) {
         this.tensors = tensors;
         this.weights = weights;
         this.gradientDestinations = grads;
         this.lossesDestination = losses;
+        this.deviceGradientDestinations = deviceGrads;
+        this.deviceLossesDestination = deviceLosses;
+        this.stream = stream;
     }
 
     /** No tensors yet; add them with {@link #with}. */
     public static Inputs empty() {
-        return new Inputs(Map.of(), null, Map.of(), null);
+        return new Inputs(Map.of(), null, Map.of(), null, Map.of(), null, 0);
     }
 
     /** The common case: {@code input} (predictions, logits, probabilities) and {@code target}. */
@@ -50,7 +61,8 @@ public final class Inputs {
     public Inputs with(String slot, Tensor tensor) {
         Map<String, Tensor> copy = new LinkedHashMap<>(tensors);
         copy.put(slot, tensor);
-        return new Inputs(Collections.unmodifiableMap(copy), weights, gradientDestinations, lossesDestination);
+        return new Inputs(Collections.unmodifiableMap(copy), weights, gradientDestinations, lossesDestination,
+                deviceGradientDestinations, deviceLossesDestination, stream);
     }
 
     public Inputs with(String slot, float[] data, long... shape) {
@@ -59,7 +71,8 @@ public final class Inputs {
 
     /** Per-sample weights: one per element (elementwise losses) or per row (row losses). */
     public Inputs weights(Tensor w) {
-        return new Inputs(tensors, w, gradientDestinations, lossesDestination);
+        return new Inputs(tensors, w, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, stream);
     }
 
     public Inputs weights(float[] w) {
@@ -70,7 +83,10 @@ public final class Inputs {
     public Inputs gradientInto(String slot, FloatBuffer destination) {
         Map<String, FloatBuffer> copy = new LinkedHashMap<>(gradientDestinations);
         copy.put(slot, destination.slice());
-        return new Inputs(tensors, weights, Collections.unmodifiableMap(copy), lossesDestination);
+        Map<String, Tensor> device = new LinkedHashMap<>(deviceGradientDestinations);
+        device.remove(slot);
+        return new Inputs(tensors, weights, Collections.unmodifiableMap(copy), lossesDestination,
+                Collections.unmodifiableMap(device), deviceLossesDestination, stream);
     }
 
     public Inputs gradientInto(String slot, float[] destination) {
@@ -79,11 +95,50 @@ public final class Inputs {
 
     /** Writes the per-element (or per-row) losses of a {@code NONE} reduction into {@code destination}. */
     public Inputs lossesInto(FloatBuffer destination) {
-        return new Inputs(tensors, weights, gradientDestinations, destination.slice());
+        return new Inputs(tensors, weights, gradientDestinations, destination.slice(), deviceGradientDestinations,
+                null, stream);
     }
 
     public Inputs lossesInto(float[] destination) {
         return lossesInto(FloatBuffer.wrap(destination));
+    }
+
+    /**
+     * Writes the gradient of a differentiable slot into device memory ({@link Tensor#onDevice}, float32,
+     * as many elements as the slot): a CUDA engine then copies nothing back to the host.
+     */
+    public Inputs gradientInto(String slot, Tensor deviceDestination) {
+        requireDevice(deviceDestination, "gradientInto(\"" + slot + "\", ..)");
+        Map<String, Tensor> device = new LinkedHashMap<>(deviceGradientDestinations);
+        device.put(slot, deviceDestination);
+        Map<String, FloatBuffer> host = new LinkedHashMap<>(gradientDestinations);
+        host.remove(slot);
+        return new Inputs(tensors, weights, Collections.unmodifiableMap(host), lossesDestination,
+                Collections.unmodifiableMap(device), deviceLossesDestination, stream);
+    }
+
+    /** Writes the per-element (or per-row) losses of a {@code NONE} reduction into device memory. */
+    public Inputs lossesInto(Tensor deviceDestination) {
+        requireDevice(deviceDestination, "lossesInto(..)");
+        return new Inputs(tensors, weights, gradientDestinations, null, deviceGradientDestinations, deviceDestination,
+                stream);
+    }
+
+    /**
+     * Queues a CUDA engine's work for this call on the caller's stream (a {@code CUstream} handle as a
+     * number, e.g. {@code losskit.cuda.JCudaInterop.address(stream)}; 0 = the engine's own stream), so it
+     * is ordered after the kernels that produced the inputs without a synchronisation. Ignored on the CPU.
+     */
+    public Inputs onStream(long cuStream) {
+        return new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, cuStream);
+    }
+
+    private static void requireDevice(Tensor t, String what) {
+        if (!t.isOnDevice() || !t.isFloat()) {
+            throw new IllegalArgumentException(what + " takes a float32 device tensor (Tensor.onDevice), not " + t
+                    + "; pass a FloatBuffer or float[] for host memory");
+        }
     }
 
     public Map<String, Tensor> tensors() {
@@ -104,5 +159,34 @@ public final class Inputs {
 
     public FloatBuffer lossesDestination() {
         return lossesDestination;
+    }
+
+    /** Gradient destinations in device memory, by slot. */
+    public Map<String, Tensor> deviceGradientDestinations() {
+        return deviceGradientDestinations;
+    }
+
+    /** The device destination of per-element losses, or {@code null}. */
+    public Tensor deviceLossesDestination() {
+        return deviceLossesDestination;
+    }
+
+    /** The caller's CUDA stream, or 0 for the engine's own. */
+    public long stream() {
+        return stream;
+    }
+
+    /** Whether any tensor or destination of this call is in device memory. */
+    public boolean hasDeviceData() {
+        if (weights != null && weights.isOnDevice() || deviceLossesDestination != null
+                || !deviceGradientDestinations.isEmpty()) {
+            return true;
+        }
+        for (Tensor t : tensors.values()) {
+            if (t.isOnDevice()) {
+                return true;
+            }
+        }
+        return false;
     }
 }

@@ -14,6 +14,21 @@ public interface LossBackend extends AutoCloseable {
 
     LossResult compute(ValidatedCall call);
 
+    /** Whether this backend reads device pointers ({@link Tensor#onDevice}); the façade rejects them otherwise. */
+    default boolean acceptsDeviceData() {
+        return false;
+    }
+
+    /** {@link #compute} that may return before a device has finished; by default it simply computes. */
+    default PendingLoss computeAsync(ValidatedCall call) {
+        return PendingLoss.completed(compute(call));
+    }
+
+    /** Device memory from this backend's pool. */
+    default DeviceBuffer allocateDevice(long floats) {
+        throw new UnsupportedOperationException("the " + name() + " backend has no device memory");
+    }
+
     @Override
     void close();
 }

@@ -53,16 +53,81 @@ public final class LossEngine implements AutoCloseable {
 
     /** Value (and per-element losses under {@code NONE}) only: no gradient is computed or allocated. */
     public LossResult evaluate(Loss loss, Inputs inputs) {
-        return run(loss, inputs, !inputs.gradientDestinations().isEmpty());
+        return run(loss, inputs, givesGradientDestination(inputs));
+    }
+
+    /**
+     * {@link #compute} without waiting for a GPU: the work is queued on the call's stream
+     * ({@link Inputs#onStream}, else the engine's) and the value stays in device memory until
+     * {@link PendingLoss#value()} is called. Outputs to host memory (gradients or losses without a device
+     * destination) are complete when this returns; device destinations are complete for the next work on
+     * the same stream. On the CPU it computes at once.
+     */
+    public PendingLoss computeAsync(Loss loss, Inputs inputs) {
+        return backend.computeAsync(validated(loss, inputs, true));
+    }
+
+    /** {@link #evaluate} without waiting for a GPU; see {@link #computeAsync}. */
+    public PendingLoss evaluateAsync(Loss loss, Inputs inputs) {
+        return backend.computeAsync(validated(loss, inputs, givesGradientDestination(inputs)));
+    }
+
+    /**
+     * {@code floats} float32 elements of device memory from the engine's caching pool (CUDA engines only).
+     *
+     * @throws UnsupportedOperationException on the CPU backend
+     */
+    public DeviceBuffer allocateDevice(long floats) {
+        if (floats < 1) {
+            throw new IllegalArgumentException("floats = " + floats + " is invalid (expected >= 1)");
+        }
+        checkOpen();
+        return backend.allocateDevice(floats);
+    }
+
+    private static boolean givesGradientDestination(Inputs inputs) {
+        return !inputs.gradientDestinations().isEmpty() || !inputs.deviceGradientDestinations().isEmpty();
     }
 
     private LossResult run(Loss loss, Inputs inputs, boolean gradient) {
+        return backend.compute(validated(loss, inputs, gradient));
+    }
+
+    private ValidatedCall validated(Loss loss, Inputs inputs, boolean gradient) {
         Objects.requireNonNull(loss, "loss");
         Objects.requireNonNull(inputs, "inputs");
+        checkOpen();
+        ValidatedCall call = ValidatedCall.validate(loss, inputs, gradient);
+        if (!backend.acceptsDeviceData() && inputs.hasDeviceData()) {
+            throw deviceDataRejected(loss, inputs);
+        }
+        return call;
+    }
+
+    /** The one message for device pointers on a backend that reads host memory only. */
+    private LossInputException deviceDataRejected(Loss loss, Inputs inputs) {
+        String slot = "weights";
+        Tensor t = inputs.weights();
+        for (var e : inputs.tensors().entrySet()) {
+            if (e.getValue().isOnDevice()) {
+                slot = e.getKey();
+                t = e.getValue();
+                break;
+            }
+        }
+        if (t == null || !t.isOnDevice()) {
+            var g = inputs.deviceGradientDestinations().entrySet().stream().findFirst();
+            slot = g.map(e -> "gradient destination of " + e.getKey()).orElse("losses destination");
+            t = g.map(java.util.Map.Entry::getValue).orElse(inputs.deviceLossesDestination());
+        }
+        return new LossInputException(loss.id(), slot, -1, t.toString(), "is a device pointer; the " + backend.name()
+                + " backend needs host data", "float[] or a buffer, or a CUDA engine");
+    }
+
+    private void checkOpen() {
         if (closed) {
             throw new IllegalStateException("LossEngine(" + backend.name() + ") is closed");
         }
-        return backend.compute(ValidatedCall.validate(loss, inputs, gradient));
     }
 
     /** {@code cpu} or {@code cuda}. */

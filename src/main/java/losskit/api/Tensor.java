@@ -12,6 +12,10 @@ import java.util.Arrays;
  * a logical shape. No data is copied: {@code float[]} is wrapped, buffers are sliced from their position.
  * One tensor holds at most 2³¹−1 elements (a Java buffer's limit); larger sets are evaluated in chunks
  * whose {@link Partial}s merge exactly.
+ *
+ * <p>A tensor may also name data that is already in GPU memory ({@link #onDevice}): a CUDA device
+ * pointer the caller owns and keeps alive for the call. Only a CUDA engine reads such tensors (with no
+ * copy to the host); the CPU backend rejects them.
  */
 public final class Tensor {
     /** Element type. */
@@ -23,8 +27,14 @@ public final class Tensor {
     private final IntBuffer ints;
     private final LongBuffer longs;
     private final long size;
+    private final long devicePointer;
 
     private Tensor(DType dtype, long[] shape, FloatBuffer floats, IntBuffer ints, LongBuffer longs, long available) {
+        this(dtype, shape, floats, ints, longs, available, 0);
+    }
+
+    private Tensor(DType dtype, long[] shape, FloatBuffer floats, IntBuffer ints, LongBuffer longs, long available,
+                   long devicePointer) {
         this.dtype = dtype;
         this.shape = shape.length == 0 ? new long[]{available} : shape.clone();
         long n = 1;
@@ -42,6 +52,7 @@ public final class Tensor {
         this.floats = floats;
         this.ints = ints;
         this.longs = longs;
+        this.devicePointer = devicePointer;
     }
 
     /** float32 values; with no shape, a 1-D tensor. */
@@ -84,6 +95,51 @@ public final class Tensor {
         return new Tensor(DType.INT64, new long[0], null, null, view, view.remaining());
     }
 
+    /**
+     * float32 values already in GPU memory, e.g. a JCuda {@code CUdeviceptr}'s address
+     * ({@code losskit.cuda.JCudaInterop.address}) or another library's raw device pointer. The caller
+     * owns the memory and keeps it alive and unchanged until the call has finished (for
+     * {@link LossEngine#computeAsync}: until its stream has passed the call). The shape is required.
+     */
+    public static Tensor onDevice(long devicePointer, long... shape) {
+        return device(DType.FLOAT32, devicePointer, shape);
+    }
+
+    /** int32 or int64 class labels (one per row) already in GPU memory; see {@link #onDevice}. */
+    public static Tensor labelsOnDevice(long devicePointer, DType dtype, long rows) {
+        if (dtype == DType.FLOAT32) {
+            throw new IllegalArgumentException("labels are INT32 or INT64, not " + dtype);
+        }
+        return device(dtype, devicePointer, new long[]{rows});
+    }
+
+    private static Tensor device(DType dtype, long pointer, long[] shape) {
+        if (shape.length == 0) {
+            throw new IllegalArgumentException("a device tensor needs its shape (the pointer does not carry a size)");
+        }
+        int bytes = dtype == DType.INT64 ? 8 : 4;
+        if (pointer == 0 || pointer % bytes != 0) {
+            throw new IllegalArgumentException("device pointer 0x" + Long.toHexString(pointer) + " is "
+                    + (pointer == 0 ? "null" : "not aligned to " + bytes + " bytes") + " (expected a " + dtype.name().toLowerCase()
+                    + " array in device memory)");
+        }
+        long n = 1;
+        for (long d : shape) {
+            n = Math.multiplyExact(n, Math.max(d, 0));
+        }
+        return new Tensor(dtype, shape, null, null, null, n, pointer);
+    }
+
+    /** Whether the data is in GPU memory ({@link #onDevice}); then {@link #floats()} and the like are null. */
+    public boolean isOnDevice() {
+        return devicePointer != 0;
+    }
+
+    /** The device address of element 0, or 0 for host data. */
+    public long devicePointer() {
+        return devicePointer;
+    }
+
     public DType dtype() {
         return dtype;
     }
@@ -117,13 +173,16 @@ public final class Tensor {
         return longs;
     }
 
-    /** Label {@code i} of an integer tensor. */
+    /** Label {@code i} of an integer tensor (host data only). */
     public long label(int i) {
+        if (isOnDevice()) {
+            throw new IllegalStateException("the labels are in device memory");
+        }
         return ints != null ? ints.get(i) : longs.get(i);
     }
 
     @Override
     public String toString() {
-        return dtype.name().toLowerCase() + Arrays.toString(shape);
+        return (isOnDevice() ? "device " : "") + dtype.name().toLowerCase() + Arrays.toString(shape);
     }
 }

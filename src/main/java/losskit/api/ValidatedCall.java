@@ -20,9 +20,13 @@ public final class ValidatedCall {
     private final long rows;
     private final long rowLength;
     private final int classes;
+    private final Tensor[] deviceGradients;
+    private final Tensor deviceLosses;
+    private final long stream;
 
     private ValidatedCall(Loss loss, Form form, Tensor[] slots, Tensor weights, FloatBuffer[] gradients,
-                          FloatBuffer losses, long rows, long rowLength, int classes) {
+                          FloatBuffer losses, long rows, long rowLength, int classes, Tensor[] deviceGradients,
+                          Tensor deviceLosses, long stream) {
         this.loss = loss;
         this.form = form;
         this.slots = slots;
@@ -32,6 +36,9 @@ public final class ValidatedCall {
         this.rows = rows;
         this.rowLength = rowLength;
         this.classes = classes;
+        this.deviceGradients = deviceGradients;
+        this.deviceLosses = deviceLosses;
+        this.stream = stream;
     }
 
     public Loss loss() {
@@ -62,17 +69,45 @@ public final class ValidatedCall {
     }
 
     public boolean wantsGradient() {
-        for (FloatBuffer g : gradients) {
-            if (g != null) {
+        for (int i = 0; i < gradients.length; i++) {
+            if (gradients[i] != null || deviceGradients[i] != null) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Where per-element/per-row losses go under {@code NONE}, else {@code null}. */
+    /** Where per-element/per-row losses go under {@code NONE} (host), else {@code null}. */
     public FloatBuffer losses() {
         return losses;
+    }
+
+    /** The device destination of the gradient of slot {@code i} ({@link Inputs#gradientInto(String, Tensor)}), or {@code null}. */
+    public Tensor deviceGradient(int i) {
+        return deviceGradients[i];
+    }
+
+    /** The device destination of per-element/per-row losses under {@code NONE}, or {@code null}. */
+    public Tensor deviceLosses() {
+        return deviceLosses;
+    }
+
+    /** The caller's CUDA stream ({@link Inputs#onStream}), 0 for the engine's own. */
+    public long stream() {
+        return stream;
+    }
+
+    /** Whether any input or destination is in device memory. */
+    public boolean hasDeviceData() {
+        if (deviceLosses != null || (weights != null && weights.isOnDevice())) {
+            return true;
+        }
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i].isOnDevice() || deviceGradients[i] != null) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Elementwise: the element count. Rows and pairs: the number of rows N. */
@@ -181,8 +216,12 @@ public final class ValidatedCall {
         checkClassParameters(loss, form, first, rowLength);
 
         FloatBuffer[] gradients = new FloatBuffer[k];
+        Tensor[] deviceGradients = new Tensor[k];
         Map<String, FloatBuffer> given = inputs.gradientDestinations();
-        for (String name : given.keySet()) {
+        Map<String, Tensor> givenOnDevice = inputs.deviceGradientDestinations();
+        Set<String> destinations = new java.util.LinkedHashSet<>(given.keySet());
+        destinations.addAll(givenOnDevice.keySet());
+        for (String name : destinations) {
             int i = form.indexOf(name);
             if (i < 0 || !form.slots().get(i).differentiable()) {
                 throw new LossInputException(id, name, -1, "gradient destination", "is not a differentiable input",
@@ -193,6 +232,15 @@ public final class ValidatedCall {
             for (int i = 0; i < k; i++) {
                 Slot s = form.slots().get(i);
                 if (!s.differentiable()) {
+                    continue;
+                }
+                Tensor onDevice = givenOnDevice.get(s.name());
+                if (onDevice != null) {
+                    if (onDevice.size() != slots[i].size()) {
+                        throw new LossInputException(id, s.name(), -1, "gradient destination " + onDevice,
+                                "does not fit", "a float32 device tensor of " + slots[i].size() + " elements");
+                    }
+                    deviceGradients[i] = onDevice;
                     continue;
                 }
                 FloatBuffer dest = given.get(s.name());
@@ -206,7 +254,14 @@ public final class ValidatedCall {
             }
         }
         FloatBuffer losses = null;
-        if (loss.reduction() == Reduction.NONE) {
+        Tensor deviceLosses = inputs.deviceLossesDestination();
+        if (deviceLosses != null && loss.reduction() != Reduction.NONE) {
+            throw new IllegalArgumentException(id + ": losses destination given but reduction = "
+                    + loss.reduction().id() + " (expected none)");
+        } else if (deviceLosses != null && deviceLosses.size() != rows) {
+            throw new LossInputException(id, "losses", -1, "destination " + deviceLosses, "does not fit",
+                    "a float32 device tensor of " + rows + " elements");
+        } else if (loss.reduction() == Reduction.NONE && deviceLosses == null) {
             losses = inputs.lossesDestination();
             if (losses == null) {
                 losses = FloatBuffer.allocate((int) rows);
@@ -218,7 +273,8 @@ public final class ValidatedCall {
             throw new IllegalArgumentException(id + ": losses destination given but reduction = "
                     + loss.reduction().id() + " (expected none)");
         }
-        return new ValidatedCall(loss, form, slots, weights, gradients, losses, rows, rowLength, classes);
+        return new ValidatedCall(loss, form, slots, weights, gradients, losses, rows, rowLength, classes,
+                deviceGradients, deviceLosses, inputs.stream());
     }
 
     private static Form resolveForm(LossDefinition def, Inputs inputs) {

@@ -19,6 +19,11 @@ public final class CudaLossException extends RuntimeException {
         return result;
     }
 
+    /** Whether the device ran out of memory ({@code CUDA_ERROR_OUT_OF_MEMORY}). */
+    public boolean isOutOfMemory() {
+        return result.contains("CUDA_ERROR_OUT_OF_MEMORY");
+    }
+
     /** The kernel symbol or driver operation that failed. */
     public String kernel() {
         return kernel;

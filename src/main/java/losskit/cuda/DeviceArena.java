@@ -1,15 +1,17 @@
 package losskit.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
 
 import jcuda.driver.CUdeviceptr;
 
 /**
- * The device memory of one backend: a single cached allocation, carved into 256-byte aligned regions per
- * call and grown (to the next power of two) only when a call needs more. So a steady stream of calls makes
- * no cuMemAlloc at all; {@link #free} releases it when the backend closes. Not thread-safe: the backend
- * serialises calls.
+ * The per-call working memory of one backend: a single cached allocation, carved into 256-byte aligned
+ * regions per call and grown only when a call needs more (to the next power of two, or exactly when that
+ * does not fit). So a steady stream of calls makes no cuMemAlloc at all; {@link #free} releases it when
+ * the backend closes. Queued work may still read the old allocation when a call grows it: growing waits
+ * for the context first. Guarded by the {@link CudaDevice}'s monitor.
  */
 final class DeviceArena {
     static final long ALIGN = 256;
@@ -21,18 +23,33 @@ final class DeviceArena {
     /** Starts carving a new call's regions, growing the allocation to at least {@code bytes}. */
     void reset(long bytes) {
         if (bytes > capacity) {
-            free();
-            long size = Long.highestOneBit(Math.max(bytes, 1 << 20) - 1) << 1;
-            CUdeviceptr p = new CUdeviceptr();
             try {
-                cuMemAlloc(p, size);
+                free();
             } catch (RuntimeException e) {
-                throw CudaBackend.wrap(e, "cuMemAlloc", size + " bytes");
+                throw CudaBackend.wrap(e, "cuCtxSynchronize/cuMemFree", "releasing the device arena to grow it");
             }
-            base = p;
-            capacity = size;
+            long pow2 = Long.highestOneBit(Math.max(bytes, 1 << 20) - 1) << 1;
+            try {
+                allocate(pow2);
+            } catch (CudaLossException e) {
+                if (!e.isOutOfMemory() || pow2 == align(bytes)) {
+                    throw e;
+                }
+                allocate(align(bytes));
+            }
         }
         used = 0;
+    }
+
+    private void allocate(long size) {
+        CUdeviceptr p = new CUdeviceptr();
+        try {
+            cuMemAlloc(p, size);
+        } catch (RuntimeException e) {
+            throw CudaBackend.wrap(e, "cuMemAlloc", "device arena of " + size + " bytes");
+        }
+        base = p;
+        capacity = size;
     }
 
     /** A region of {@code bytes} (256-byte aligned), or a null pointer for 0 bytes. */
@@ -56,8 +73,10 @@ final class DeviceArena {
         return capacity;
     }
 
+    /** Frees the allocation once the device has finished with it (the context must be current). */
     void free() {
         if (base != null) {
+            cuCtxSynchronize();
             cuMemFree(base);
             base = null;
             capacity = 0;

@@ -12,7 +12,7 @@ import losskit.api.ValidatedCall;
 /**
  * Turns the kernels' first-violation word (cuda-kernels/include/domain.cuh) into the
  * {@link LossInputException} the CPU backend raises for the same input: same argument, flat index,
- * value (read from the host data) and expected range.
+ * value (read from the host data, or the one offending element copied from device memory) and expected range.
  */
 final class Domain {
     /** Reason codes, as LK_REASON_* in domain.cuh. */
@@ -26,8 +26,35 @@ final class Domain {
     private Domain() {
     }
 
+    /** Reads the offending element of a tensor (host data, or a device pointer). */
+    interface Reader {
+        double floatAt(Tensor t, long index);
+
+        long labelAt(Tensor t, long index);
+    }
+
+    /** Host data only. */
+    static final Reader HOST = new Reader() {
+        @Override
+        public double floatAt(Tensor t, long index) {
+            return t.floats().get((int) index);
+        }
+
+        @Override
+        public long labelAt(Tensor t, long index) {
+            return t.label((int) index);
+        }
+    };
+
     static LossInputException error(ValidatedCall call, long key) {
-        long row = key >>> 33;
+        return error(call, key, 0, HOST);
+    }
+
+    /**
+     * @param rowOffset the launch's first element (elementwise) or row: a chunk's key is local to the chunk
+     */
+    static LossInputException error(ValidatedCall call, long key, long rowOffset, Reader reader) {
+        long row = (key >>> 33) + rowOffset;
         int stage = (int) ((key >>> 31) & 3);
         long rank = (key >>> 8) & ((1L << 23) - 1);
         int slot = (int) ((key >>> 4) & 15);
@@ -35,13 +62,13 @@ final class Domain {
         String id = call.loss().id();
         Form form = call.form();
         if (slot == SLOT_WEIGHTS) {
-            return new LossInputException(id, "weights", row, format(call.weights().floats().get((int) row)),
+            return new LossInputException(id, "weights", row, format(reader.floatAt(call.weights(), row)),
                     "is out of the domain", EXPECTED[reason]);
         }
         Slot s = form.slots().get(slot);
         Tensor t = call.slot(slot);
         if (reason == REASON_LABEL) {
-            return new LossInputException(id, s.name(), row, format(t.label((int) row)), "is out of range",
+            return new LossInputException(id, s.name(), row, format(reader.labelAt(t, row)), "is out of range",
                     expectedLabels(call));
         }
         long index = row;
@@ -50,7 +77,7 @@ final class Domain {
             long col = stage == STAGE_FINITE ? rank - slot * len : rank;
             index = row * len + col;
         }
-        return new LossInputException(id, s.name(), index, format(t.floats().get((int) index)), "is out of the domain",
+        return new LossInputException(id, s.name(), index, format(reader.floatAt(t, index)), "is out of the domain",
                 EXPECTED[reason]);
     }
 

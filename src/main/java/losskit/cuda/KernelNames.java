@@ -16,13 +16,21 @@ public final class KernelNames {
     /** Scalar parameter slots p0..p5 every kernel takes. */
     public static final int SCALAR_PARAMS = 6;
     /** Kernel parameter counts per family (see the skeleton comments in cuda-kernels/). */
-    public static final int ELEMENTWISE_PARAMS = 13 + SCALAR_PARAMS;
-    public static final int ROW_PARAMS = 21 + SCALAR_PARAMS;
+    public static final int ELEMENTWISE_PARAMS = 14 + SCALAR_PARAMS;
+    public static final int ROW_PARAMS = 22 + SCALAR_PARAMS;
     /** The MEAN pre-pass kernels. */
     public static final String EW_WEIGHT_SUM = "losskit_ew_weight_sum";
     public static final int EW_WEIGHT_SUM_PARAMS = 3;
     public static final String ROWS_DENOMINATOR = "losskit_rows_denominator";
     public static final int ROWS_DENOMINATOR_PARAMS = 11;
+    /** The module (cuda-kernels/finish.cu) that folds block partials into a call's result record on the device. */
+    public static final String FINISH_MODULE = "finish";
+    public static final String FINISH_DENOMINATOR = "losskit_finish_denominator";
+    public static final int FINISH_DENOMINATOR_PARAMS = 4;
+    public static final String FINISH_RESULT = "losskit_finish_result";
+    public static final int FINISH_RESULT_PARAMS = 4;
+    public static final String FINISH_SCALE = "losskit_finish_scale";
+    public static final int FINISH_SCALE_PARAMS = 3;
 
     private KernelNames() {
     }
@@ -55,9 +63,9 @@ public final class KernelNames {
         };
     }
 
-    /** Whether this build has CUDA kernels for a family (the matrix family's cuBLAS path is not built yet). */
+    /** Whether this build has CUDA kernels for a family (all: the matrix family is cuBLAS + matrix.cu). */
     public static boolean hasKernels(Family family) {
-        return family == Family.ELEMENTWISE || family == Family.ROWS || family == Family.PAIRS;
+        return true;
     }
 
     /**

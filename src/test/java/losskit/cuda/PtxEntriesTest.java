@@ -20,7 +20,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * CPU-only check of the built PTX (scripts/build-ptx.sh): every catalogue form has its kernel in its
- * family's module with the parameter count the Java side passes, the MEAN pre-pass kernels exist, and
+ * family's module with the parameter count the Java side passes (the matrix family's helper kernels too),
+ * the MEAN pre-pass kernels exist, and
  * every elementwise kernel reads through 16-byte read-only vector loads.
  */
 class PtxEntriesTest {
@@ -67,14 +68,14 @@ class PtxEntriesTest {
         int checked = 0;
         for (LossDefinition d : Catalogue.all()) {
             for (Form form : d.forms()) {
-                if (form.family() == Family.MATRIX) {
-                    continue; // matrix losses: cuBLAS + a row kernel, not built yet
-                }
                 String symbol = KernelNames.symbol(d.id(), form);
                 Object[] e = modules.get(form.family()).get(symbol);
                 assertNotNull(e, d.id() + " [" + form.name() + "]: no kernel " + symbol + " in "
                         + KernelNames.module(form.family()) + ".ptx (has " + modules.get(form.family()).keySet() + ")");
-                assertEquals(KernelNames.parameterCount(form.family()), e[0], symbol + ": parameter count");
+                // matrix losses: cuBLAS GEMMs + a row kernel per loss, each with its own parameters
+                int params = form.family() == Family.MATRIX ? CudaMatrixLosses.KERNEL_PARAMS.getOrDefault(symbol, -1)
+                        : KernelNames.parameterCount(form.family());
+                assertEquals(params, e[0], symbol + ": parameter count");
                 if (form.family() == Family.ELEMENTWISE) {
                     assertTrue(((String) e[1]).contains("ld.global.nc.v4.f32"), symbol + " has no 16-byte read-only vector load");
                 }
@@ -82,7 +83,21 @@ class PtxEntriesTest {
             }
         }
         assertTrue(checked > 0);
+        CudaMatrixLosses.KERNEL_PARAMS.forEach((symbol, params) -> {
+            Object[] e = modules.get(Family.MATRIX).get(symbol);
+            assertNotNull(e, "no kernel " + symbol + " in matrix.ptx");
+            assertEquals(params, e[0], symbol + ": parameter count");
+        });
         assertEquals(KernelNames.EW_WEIGHT_SUM_PARAMS, modules.get(Family.ELEMENTWISE).get(KernelNames.EW_WEIGHT_SUM)[0]);
         assertEquals(KernelNames.ROWS_DENOMINATOR_PARAMS, modules.get(Family.ROWS).get(KernelNames.ROWS_DENOMINATOR)[0]);
+        Map<String, Object[]> finish = entries(KernelNames.FINISH_MODULE);
+        assertEquals(KernelNames.FINISH_DENOMINATOR_PARAMS, finish.get(KernelNames.FINISH_DENOMINATOR)[0]);
+        assertEquals(KernelNames.FINISH_RESULT_PARAMS, finish.get(KernelNames.FINISH_RESULT)[0]);
+        assertEquals(KernelNames.FINISH_SCALE_PARAMS, finish.get(KernelNames.FINISH_SCALE)[0]);
+        // the device folds mirror Partial.DoubleDouble: no contracted multiply-add may slip into them
+        for (String fold : new String[]{KernelNames.FINISH_DENOMINATOR, KernelNames.FINISH_RESULT}) {
+            String body = (String) finish.get(fold)[1];
+            assertTrue(!body.contains("fma.rn.f64"), fold + " contains an FMA: its result would differ from the host fold");
+        }
     }
 }

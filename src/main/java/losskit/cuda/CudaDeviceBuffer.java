@@ -1,0 +1,140 @@
+package losskit.cuda;
+
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+
+import java.lang.ref.Cleaner;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import losskit.api.DeviceBuffer;
+import losskit.api.Tensor;
+
+/**
+ * Float32 device memory handed to a user, a block of the engine's {@link DevicePool}. Closing (or, as a
+ * safety net, the cleaner once the buffer is unreachable) waits for the work queued on the context and
+ * gives the block back to the pool, on whichever thread runs it, with the device's monitor held and the
+ * context made current. The engine's close frees the pool, these blocks included.
+ */
+final class CudaDeviceBuffer implements DeviceBuffer {
+    private final CudaDevice dev;
+    private final long address;
+    private final long floats;
+    private final Cleaner.Cleanable cleanable;
+    private final Release release;
+
+    /** The cleaner's action; it must not reach the buffer object. */
+    private static final class Release implements Runnable {
+        private final CudaDevice dev;
+        private final long address;
+        private final long bytes;
+        private boolean done;
+
+        Release(CudaDevice dev, long address, long bytes) {
+            this.dev = dev;
+            this.address = address;
+            this.bytes = bytes;
+        }
+
+        @Override
+        public void run() {
+            synchronized (dev) {
+                if (done || dev.isClosed()) {
+                    done = true;
+                    return;
+                }
+                done = true;
+                dev.makeCurrent();
+                dev.synchronizeAll();
+                dev.pool.release(address, bytes);
+            }
+        }
+
+        boolean released() {
+            synchronized (dev) {
+                return done;
+            }
+        }
+    }
+
+    CudaDeviceBuffer(CudaDevice dev, long floats) {
+        this.dev = dev;
+        this.floats = floats;
+        this.address = dev.pool.acquire(floats * Float.BYTES);
+        this.release = new Release(dev, address, floats * Float.BYTES);
+        this.cleanable = CudaPendingLoss.CLEANER.register(this, release);
+    }
+
+    private void check() {
+        if (release.released() || dev.isClosed()) {
+            throw new IllegalStateException("the device buffer (or its engine) is closed");
+        }
+    }
+
+    @Override
+    public long pointer() {
+        check();
+        return address;
+    }
+
+    @Override
+    public long floats() {
+        return floats;
+    }
+
+    @Override
+    public Tensor tensor(long... shape) {
+        check();
+        Tensor t = shape.length == 0 ? Tensor.onDevice(address, floats) : Tensor.onDevice(address, shape);
+        if (t.size() > floats) {
+            throw new IllegalArgumentException("shape of " + t.size() + " elements does not fit a device buffer of "
+                    + floats + " floats");
+        }
+        return t;
+    }
+
+    @Override
+    public void copyFrom(float[] source) {
+        fits(source.length);
+        synchronized (dev) {
+            check();
+            dev.ensureOpen();
+            dev.synchronizeAll();
+            try {
+                cuMemcpyHtoD(JCudaInterop.deviceptr(address), Pointer.to(source), 4L * source.length);
+            } catch (CudaException e) {
+                throw CudaBackend.wrap(e, "cuMemcpyHtoD", source.length + " floats into a device buffer");
+            }
+        }
+    }
+
+    @Override
+    public void copyTo(float[] destination) {
+        fits(destination.length);
+        synchronized (dev) {
+            check();
+            dev.ensureOpen();
+            dev.synchronizeAll();
+            try {
+                cuMemcpyDtoH(Pointer.to(destination), JCudaInterop.deviceptr(address), 4L * destination.length);
+            } catch (CudaException e) {
+                throw CudaBackend.wrap(e, "cuMemcpyDtoH", destination.length + " floats from a device buffer");
+            }
+        }
+    }
+
+    private void fits(long n) {
+        if (n > floats) {
+            throw new IllegalArgumentException(n + " floats do not fit a device buffer of " + floats);
+        }
+    }
+
+    @Override
+    public void close() {
+        cleanable.clean();
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceBuffer[0x" + Long.toHexString(address) + ", " + floats + " floats]";
+    }
+}

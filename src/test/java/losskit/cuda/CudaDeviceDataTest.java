@@ -1,0 +1,380 @@
+package losskit.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+import losskit.api.BackendChoice;
+import losskit.api.DeviceBuffer;
+import losskit.api.Family;
+import losskit.api.Inputs;
+import losskit.api.Loss;
+import losskit.api.LossEngine;
+import losskit.api.LossInputException;
+import losskit.api.LossResult;
+import losskit.api.PendingLoss;
+import losskit.api.Reduction;
+import losskit.api.Slot;
+import losskit.api.Tensor;
+import losskit.cases.LossCases;
+import losskit.cases.LossCases.Variant;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.DynamicTest;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestFactory;
+import org.junit.jupiter.api.TestInstance;
+
+/**
+ * Data already on the GPU (emulated driver, or a GPU): inputs given as device pointers the test allocates
+ * with JCuda, gradients and losses written to device memory, the caller's stream, the value left on the
+ * device by computeAsync, and device buffers from the engine's pool. The device path must give the same
+ * bits as the same call on host data (same kernels, same fold), and that path is checked against the CPU
+ * by CudaMatchesCpuTest. That no data crosses to the host is checked by copy accounting in
+ * {@link CudaChildProcessTest}.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CudaDeviceDataTest {
+    private LossEngine cuda;
+    private LossEngine cpu;
+    private CUdevice device;
+    private CUcontext context;
+    private final List<CUdeviceptr> allocations = new ArrayList<>();
+
+    @BeforeAll
+    void open() {
+        cuda = openCuda();
+        cpu = LossEngine.create(BackendChoice.CPU);
+        device = new CUdevice();
+        cuDeviceGet(device, 0);
+        context = new CUcontext();
+        cuDevicePrimaryCtxRetain(context, device);
+    }
+
+    @AfterAll
+    void close() {
+        if (context != null) {
+            cuCtxSetCurrent(context);
+            allocations.forEach(p -> cuMemFree(p));
+            cuDevicePrimaryCtxRelease(device);
+        }
+        if (cuda != null) {
+            cuda.close();
+        }
+        if (cpu != null) {
+            cpu.close();
+        }
+    }
+
+    /** A CUDA engine, or a skipped test where this machine has no CUDA driver (emulated or real) or PTX. */
+    static LossEngine openCuda() {
+        try {
+            LossEngine e = LossEngine.create(BackendChoice.CUDA);
+            assertEquals("cuda", e.backendName());
+            return e;
+        } catch (IllegalStateException ex) {
+            Throwable c = ex.getCause();
+            boolean noDriver = c instanceof LinkageError || c instanceof UnsupportedOperationException;
+            Assumptions.assumeFalse(noDriver && System.getenv("CI") == null, "no CUDA here: " + ex.getMessage());
+            throw ex;
+        }
+    }
+
+    // ---- device memory the test owns (JCuda, the primary context the engine shares) --------------------
+
+    private long alloc(long bytes) {
+        cuCtxSetCurrent(context);
+        CUdeviceptr p = new CUdeviceptr();
+        cuMemAlloc(p, Math.max(bytes, 4));
+        allocations.add(p);
+        return JCudaInterop.address(p);
+    }
+
+    private long put(Tensor host) {
+        long n = host.size();
+        return switch (host.dtype()) {
+            case FLOAT32 -> {
+                float[] a = new float[(int) n];
+                host.floats().duplicate().clear().get(a);
+                long p = alloc(4 * n);
+                cuMemcpyHtoD(JCudaInterop.deviceptr(p), Pointer.to(a), 4 * n);
+                yield p;
+            }
+            case INT32 -> {
+                int[] a = new int[(int) n];
+                host.ints().duplicate().clear().get(a);
+                long p = alloc(4 * n);
+                cuMemcpyHtoD(JCudaInterop.deviceptr(p), Pointer.to(a), 4 * n);
+                yield p;
+            }
+            case INT64 -> {
+                long[] a = new long[(int) n];
+                host.longs().duplicate().clear().get(a);
+                long p = alloc(8 * n);
+                cuMemcpyHtoD(JCudaInterop.deviceptr(p), Pointer.to(a), 8 * n);
+                yield p;
+            }
+        };
+    }
+
+    private Tensor onDevice(Tensor host) {
+        long p = put(host);
+        return host.isFloat() ? Tensor.onDevice(p, host.shape()) : Tensor.labelsOnDevice(p, host.dtype(), host.size());
+    }
+
+    private float[] get(long pointer, int n) {
+        cuCtxSetCurrent(context);
+        float[] a = new float[n];
+        cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 4L * n);
+        return a;
+    }
+
+    private double getDouble(long pointer) {
+        cuCtxSetCurrent(context);
+        double[] a = new double[1];
+        cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 8);
+        return a[0];
+    }
+
+    /** The same call with every tensor, gradient and loss destination in device memory. */
+    private Inputs toDevice(Variant v, Inputs host, Map<String, Long> gradients, long[] losses, int rows) {
+        Inputs d = Inputs.empty();
+        for (Slot s : v.form().slots()) {
+            Tensor t = host.tensor(s.name());
+            d = d.with(s.name(), onDevice(t));
+            if (s.differentiable()) {
+                long g = alloc(4 * t.size());
+                gradients.put(s.name(), g);
+                d = d.gradientInto(s.name(), Tensor.onDevice(g, t.size()));
+            }
+        }
+        if (host.weights() != null) {
+            d = d.weights(onDevice(host.weights()));
+        }
+        if (v.loss().reduction() == Reduction.NONE) {
+            losses[0] = alloc(4L * rows);
+            d = d.lossesInto(Tensor.onDevice(losses[0], rows));
+        }
+        return d;
+    }
+
+    /** Every loss form with kernels, default reduction and NONE: device operands give the host path's bits. */
+    @TestFactory
+    Stream<DynamicTest> deviceOperandsGiveTheBitsOfHostOperands() {
+        List<DynamicTest> tests = new ArrayList<>();
+        long seed = 4242;
+        for (Variant base : LossCases.variants()) {
+            if (!KernelNames.hasKernels(base.form().family())) {
+                continue;
+            }
+            List<Reduction> reductions = new ArrayList<>(List.of(base.loss().reduction()));
+            if (base.loss().definition().reductions().contains(Reduction.NONE)) {
+                reductions.add(Reduction.NONE);
+            }
+            for (Reduction r : reductions) {
+                Variant v = new Variant(base.loss().reduction(r), base.form());
+                long s = seed++;
+                tests.add(DynamicTest.dynamicTest(v.toString(), () -> {
+                    boolean ew = v.form().family() == Family.ELEMENTWISE;
+                    int rows = ew ? 1031 : 37;
+                    int cols = ew ? 1 : LossCases.columns(v, 33);
+                    Inputs host = LossCases.inputs(v, rows, cols, s, true);
+                    LossResult expected = cuda.compute(v.loss(), host);
+                    int units = (int) expected.partial().count();
+                    Map<String, Long> grads = new java.util.LinkedHashMap<>();
+                    long[] losses = new long[1];
+                    LossResult actual = cuda.compute(v.loss(), toDevice(v, host, grads, losses, units));
+                    assertBits(v + ": partial", expected.partial().components(), actual.partial().components());
+                    assertTrue(actual.gradients().isEmpty(), "device destinations are not host gradients");
+                    for (Map.Entry<String, Long> g : grads.entrySet()) {
+                        float[] e = expected.gradientArray(g.getKey());
+                        assertBits(v + ": d/d" + g.getKey(), e, get(g.getValue(), e.length));
+                    }
+                    if (losses[0] != 0) {
+                        assertNull(actual.losses());
+                        float[] e = expected.lossesArray();
+                        assertBits(v + ": losses", e, get(losses[0], e.length));
+                    }
+                }));
+            }
+        }
+        return tests.stream();
+    }
+
+    @Test
+    void valueStaysOnTheDeviceUntilAskedFor() {
+        Loss ce = Loss.of("cross-entropy");
+        Variant v = new Variant(ce, ce.definition().forms().get(0));
+        Inputs host = LossCases.inputs(v, 50, 10, 7, true);
+        long grad = alloc(4L * 500);
+        Inputs dev = Inputs.empty().with("input", onDevice(host.tensor("input")))
+                .with("target", onDevice(host.tensor("target"))).weights(onDevice(host.weights()))
+                .gradientInto("input", Tensor.onDevice(grad, 500));
+        LossResult sync = cuda.compute(ce, host);
+        try (PendingLoss p = cuda.computeAsync(ce, dev)) {
+            double onDevice = getDouble(p.valueOnDevice());
+            assertEquals(Double.doubleToRawLongBits(sync.value()), Double.doubleToRawLongBits(onDevice),
+                    "the device value is the host fold's value, bit for bit");
+            assertEquals(Double.doubleToRawLongBits(sync.value()), Double.doubleToRawLongBits(p.value()));
+            assertTrue(p.isDone());
+            assertBits("async gradient", sync.gradientArray("input"), get(grad, 500));
+            assertEquals("cuda", p.result().backend());
+        }
+        // the CPU answers at once and has no device value
+        PendingLoss onCpu = cpu.computeAsync(ce, host);
+        assertTrue(onCpu.isDone());
+        assertEquals(cpu.compute(ce, host).value(), onCpu.value());
+        assertThrows(UnsupportedOperationException.class, onCpu::valueOnDevice);
+    }
+
+    @Test
+    void dataErrorsOfQueuedCallsSurfaceWhenTheValueIsRead() {
+        Loss ce = Loss.of("cross-entropy");
+        float[] logits = new float[4 * 5];
+        int[] labels = {1, 4, 7, 0};
+        Inputs host = Inputs.rows(logits, 4, 5, labels);
+        String expected = assertThrows(LossInputException.class, () -> cpu.compute(ce, host)).getMessage();
+        Inputs dev = Inputs.empty().with("input", onDevice(host.tensor("input"))).with("target", onDevice(host.tensor("target")));
+        PendingLoss p = cuda.evaluateAsync(ce, dev);
+        assertTrue(Double.isNaN(getDouble(p.valueOnDevice())), "a violated domain leaves NaN on the device");
+        assertEquals(expected, assertThrows(LossInputException.class, p::value).getMessage());
+        assertEquals(expected, assertThrows(LossInputException.class, p::result).getMessage());
+        p.close();
+        assertEquals(expected, assertThrows(LossInputException.class, () -> cuda.compute(ce, dev)).getMessage());
+        // a bad value read back from a device float input: bce's probability outside [0, 1]
+        Inputs bce = Inputs.empty().with("input", onDevice(Tensor.of(new float[]{0.5f, 1.5f, 0.2f})))
+                .with("target", onDevice(Tensor.of(new float[]{0, 1, 0})));
+        String bceExpected = assertThrows(LossInputException.class,
+                () -> cpu.compute(Loss.of("bce"), Inputs.of(new float[]{0.5f, 1.5f, 0.2f}, new float[]{0, 1, 0}))).getMessage();
+        assertEquals(bceExpected, assertThrows(LossInputException.class, () -> cuda.compute(Loss.of("bce"), bce)).getMessage());
+    }
+
+    @Test
+    void callerStreamAndMixedHostAndDeviceOperands() {
+        Loss loss = Loss.of("bce-logits").with(losskit.api.Param.POS_WEIGHT, new float[]{2f, 0.5f, 1f});
+        Variant v = new Variant(loss, loss.definition().forms().get(0));
+        Inputs generated = LossCases.inputs(v, 999, 1, 3, true);
+        Inputs host = Inputs.empty().with("input", Tensor.of(generated.tensor("input").floats(), 333, 3))
+                .with("target", Tensor.of(generated.tensor("target").floats(), 333, 3)).weights(generated.weights());
+        LossResult expected = cuda.compute(loss, host);
+        cuCtxSetCurrent(context);
+        CUstream stream = new CUstream();
+        cuStreamCreate(stream, 0);
+        long grad = alloc(4L * 999);
+        Inputs mixed = Inputs.empty().with("input", onDevice(host.tensor("input"))).with("target", host.tensor("target"))
+                .weights(host.weights()).gradientInto("input", Tensor.onDevice(grad, 999))
+                .onStream(JCudaInterop.address(stream));
+        try (PendingLoss p = cuda.computeAsync(loss, mixed)) {
+            assertEquals(Double.doubleToRawLongBits(expected.value()), Double.doubleToRawLongBits(p.value()));
+        }
+        assertBits("gradient on the caller's stream", expected.gradientArray("input"), get(grad, 999));
+        // a host gradient of device data is copied back
+        float[] hostGrad = new float[999];
+        LossResult r = cuda.compute(loss, mixed.gradientInto("input", hostGrad));
+        assertBits("host gradient", expected.gradientArray("input"), hostGrad);
+        assertEquals(expected.value(), r.value());
+        cuCtxSetCurrent(context);
+        cuStreamDestroy(stream);
+        // the next call on the engine's own stream must not wait on the destroyed stream
+        assertEquals(expected.value(), cuda.compute(loss, host).value());
+    }
+
+    @Test
+    void cpuBackendRejectsDevicePointers() {
+        Inputs in = Inputs.empty().with("input", Tensor.onDevice(0x1000, 8)).with("target", Tensor.of(new float[8]));
+        LossInputException e = assertThrows(LossInputException.class, () -> cpu.compute(Loss.of("mse"), in));
+        assertEquals("mse: input = device float32[8] is a device pointer; the cpu backend needs host data "
+                + "(expected float[] or a buffer, or a CUDA engine)", e.getMessage());
+        Inputs gradOnDevice = Inputs.of(new float[8], new float[8]).gradientInto("input", Tensor.onDevice(0x1000, 8));
+        assertTrue(assertThrows(LossInputException.class, () -> cpu.compute(Loss.of("mse"), gradOnDevice)).getMessage()
+                .contains("is a device pointer; the cpu backend needs host data"));
+        assertThrows(UnsupportedOperationException.class, () -> cpu.allocateDevice(8));
+        assertThrows(IllegalArgumentException.class, () -> Tensor.onDevice(0x1002, 8), "misaligned");
+        assertThrows(IllegalArgumentException.class, () -> Tensor.onDevice(0x1000), "no shape");
+        LossInputException size = assertThrows(LossInputException.class, () -> cuda.compute(Loss.of("mse"),
+                Inputs.of(new float[8], new float[8]).gradientInto("input", Tensor.onDevice(0x1000, 7))));
+        assertTrue(size.getMessage().contains("does not fit"), size.getMessage());
+    }
+
+    @Test
+    void deviceBuffersComeFromThePoolAndGoBack() throws InterruptedException {
+        CudaBackend backend = (CudaBackend) cuda.backend();
+        float[] x = {0.25f, -1.5f, 3f, 0.125f, 2f};
+        float[] t = {0f, -1f, 2.5f, 0.5f, 1f};
+        LossResult expected = cuda.compute(Loss.of("huber"), Inputs.of(x, t));
+        long before = backend.poolBlocksHandedOut();
+        try (DeviceBuffer dx = cuda.allocateDevice(5); DeviceBuffer dt = cuda.allocateDevice(5);
+             DeviceBuffer dg = cuda.allocateDevice(8)) {
+            assertEquals(before + 3, backend.poolBlocksHandedOut());
+            dx.copyFrom(x);
+            dt.copyFrom(t);
+            LossResult r = cuda.compute(Loss.of("huber"), Inputs.of(dx.tensor(), dt.tensor(5)).gradientInto("input", dg.tensor(5)));
+            assertEquals(expected.value(), r.value());
+            float[] g = new float[5];
+            dg.copyTo(g);
+            assertBits("gradient in a pool buffer", expected.gradientArray("input"), g);
+            assertThrows(IllegalArgumentException.class, () -> dg.tensor(3, 3));
+        }
+        assertEquals(before, backend.poolBlocksHandedOut(), "closing gives the blocks back");
+        // the safety net: a buffer that is only dropped goes back once the cleaner has seen it
+        dropBuffers(cuda, 4);
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (backend.poolBlocksHandedOut() > before && System.nanoTime() < deadline) {
+            System.gc();
+            Thread.sleep(20);
+        }
+        assertEquals(before, backend.poolBlocksHandedOut(), "the cleaner gave the dropped buffers back");
+        try (LossEngine other = openCuda()) {
+            DeviceBuffer b = other.allocateDevice(16);
+            other.close();
+            assertThrows(IllegalStateException.class, b::pointer, "the engine's close frees its buffers");
+            b.close();
+        }
+    }
+
+    private static void dropBuffers(LossEngine engine, int n) {
+        for (int i = 0; i < n; i++) {
+            assertNotEquals(0, engine.allocateDevice(1000 + i).pointer());
+        }
+    }
+
+    private static void assertBits(String what, double[] expected, double[] actual) {
+        for (int i = 0; i < expected.length; i++) {
+            if (Double.doubleToRawLongBits(expected[i]) != Double.doubleToRawLongBits(actual[i])) {
+                fail(what + "[" + i + "] = " + actual[i] + " expected " + expected[i]);
+            }
+        }
+    }
+
+    private static void assertBits(String what, float[] expected, float[] actual) {
+        assertEquals(expected.length, actual.length, what + " length");
+        for (int i = 0; i < expected.length; i++) {
+            if (Float.floatToRawIntBits(expected[i]) != Float.floatToRawIntBits(actual[i])) {
+                fail(what + "[" + i + "] = " + actual[i] + " expected " + expected[i] + " (host operands)");
+            }
+        }
+    }
+}
