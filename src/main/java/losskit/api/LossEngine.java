@@ -199,7 +199,7 @@ public final class LossEngine implements AutoCloseable {
                     try {
                         b = CudaBackend.open(threads);
                     } catch (RuntimeException | LinkageError e) {
-                        throw new IllegalStateException("CUDA backend " + origin + " but unavailable: " + e.getMessage(), e);
+                        throw new IllegalStateException("CUDA backend " + origin + " but unavailable: " + brief(e), e);
                     }
                     reason = "cuda (" + origin + "): " + b.describe();
                 }
@@ -210,7 +210,7 @@ public final class LossEngine implements AutoCloseable {
                         cuda = CudaBackend.open(threads);
                         why = b(cuda);
                     } catch (RuntimeException | LinkageError e) {
-                        why = e.getMessage();
+                        why = brief(e);
                     }
                     if (cuda != null) {
                         b = cuda;
@@ -227,6 +227,23 @@ public final class LossEngine implements AutoCloseable {
 
         private static String b(LossBackend cuda) {
             return cuda.describe();
+        }
+
+        /**
+         * One line saying why CUDA cannot run: JCuda's native-load failure is a page of diagnostics whose
+         * useful part is the loader's reason (e.g. "libcuda.so.1: cannot open shared object file").
+         */
+        public static String brief(Throwable e) {
+            String all = String.valueOf(e.getMessage());
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(libcuda\\.so[.0-9]*: [^\\n]*)").matcher(all);
+            if (m.find()) {
+                return "no CUDA driver (" + m.group(1).trim() + ")";
+            }
+            if (e instanceof NoClassDefFoundError && all.contains("jcuda")) {
+                return "no CUDA driver (JCuda's driver library failed to load earlier in this JVM)";
+            }
+            String first = all.lines().findFirst().orElse(all).trim();
+            return first.isEmpty() ? e.getClass().getSimpleName() : first;
         }
     }
 }

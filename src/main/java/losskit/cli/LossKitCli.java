@@ -334,7 +334,7 @@ public final class LossKitCli implements Callable<Integer> {
             try (var cuda = CudaBackend.open(1)) {
                 out.println("cuda: available — " + cuda.describe());
             } catch (RuntimeException | LinkageError e) {
-                out.println("cuda: unavailable — " + e.getMessage());
+                out.println("cuda: unavailable — " + LossEngine.Builder.brief(e));
             }
             out.println("selection: LOSSKIT_BACKEND=" + System.getenv().getOrDefault("LOSSKIT_BACKEND", "(unset)")
                     + ", -Dlosskit.backend=" + System.getProperty("losskit.backend", "(unset)"));
