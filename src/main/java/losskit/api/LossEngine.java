@@ -156,9 +156,34 @@ public final class LossEngine implements AutoCloseable {
     public static final class Builder {
         private BackendChoice choice;
         private int threads = Runtime.getRuntime().availableProcessors();
+        private int device = defaultDevice();
+
+        private static int defaultDevice() {
+            String env = System.getenv("LOSSKIT_CUDA_DEVICE");
+            if (env == null || env.isBlank()) {
+                return 0;
+            }
+            try {
+                return Integer.parseInt(env.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("LOSSKIT_CUDA_DEVICE = " + env + " is not a device index");
+            }
+        }
 
         public Builder backend(BackendChoice c) {
             this.choice = Objects.requireNonNull(c);
+            return this;
+        }
+
+        /**
+         * The CUDA device (ordinal) a CUDA engine opens; default 0, or the environment variable
+         * {@code LOSSKIT_CUDA_DEVICE}. A device that does not exist makes CUDA unavailable, with that reason.
+         */
+        public Builder device(int ordinal) {
+            if (ordinal < 0) {
+                throw new IllegalArgumentException("device = " + ordinal + " is invalid (expected >= 0)");
+            }
+            this.device = ordinal;
             return this;
         }
 
@@ -197,7 +222,7 @@ public final class LossEngine implements AutoCloseable {
                 }
                 case CUDA -> {
                     try {
-                        b = CudaBackend.open(threads);
+                        b = CudaBackend.open(threads, device);
                     } catch (RuntimeException | LinkageError e) {
                         throw new IllegalStateException("CUDA backend " + origin + " but unavailable: " + brief(e), e);
                     }
@@ -207,7 +232,7 @@ public final class LossEngine implements AutoCloseable {
                     LossBackend cuda = null;
                     String why;
                     try {
-                        cuda = CudaBackend.open(threads);
+                        cuda = CudaBackend.open(threads, device);
                         why = b(cuda);
                     } catch (RuntimeException | LinkageError e) {
                         why = brief(e);

@@ -34,12 +34,17 @@ public final class CudaBackend implements LossBackend {
         this.matrix = new CudaMatrixLosses(s -> dev.modules.function(KernelNames.module(Family.MATRIX), s));
     }
 
-    /**
-     * Opens the CUDA backend on device 0 and loads its kernels, or throws with the reason it cannot run here
-     * (no PTX in this build, no driver: {@link LinkageError}, no device or unloadable kernels:
-     * {@link CudaLossException}).
-     */
+    /** {@link #open(int, int)} on device 0. */
     public static LossBackend open(int hostThreads) {
+        return open(hostThreads, 0);
+    }
+
+    /**
+     * Opens the CUDA backend on a device (its ordinal, as {@code cuDeviceGet} counts) and loads its kernels,
+     * or throws with the reason it cannot run here (no PTX in this build, no driver: {@link LinkageError},
+     * no such device or unloadable kernels: {@link CudaLossException}).
+     */
+    public static LossBackend open(int hostThreads, int device) {
         List<String> modules = modules();
         for (String m : modules) {
             if (!ModuleLoader.bundled(m)) {
@@ -47,7 +52,7 @@ public final class CudaBackend implements LossBackend {
                         + ".ptx is not on the classpath: build with nvcc, see scripts/build-ptx.sh)");
             }
         }
-        CudaDevice dev = CudaDevice.open();
+        CudaDevice dev = CudaDevice.open(device);
         synchronized (dev) {
             try {
                 for (String m : modules) {

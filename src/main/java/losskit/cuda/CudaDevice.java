@@ -112,8 +112,8 @@ final class CudaDevice {
         this.tail = newEvent();
     }
 
-    /** Retains device 0's primary context (throws with the reason when there is no usable device). */
-    static CudaDevice open() {
+    /** Retains a device's primary context (throws with the reason when there is no usable device). */
+    static CudaDevice open(int ordinal) {
         JCudaDriver.setExceptionsEnabled(true);
         CUcontext ctx = null;
         CUdevice dev = null;
@@ -124,8 +124,12 @@ final class CudaDevice {
             if (count[0] == 0) {
                 throw new CudaLossException("CUDA_ERROR_NO_DEVICE", "cuDeviceGetCount", "no CUDA device", null);
             }
+            if (ordinal < 0 || ordinal >= count[0]) {
+                throw new CudaLossException("CUDA_ERROR_INVALID_DEVICE", "cuDeviceGet",
+                        "device " + ordinal + " requested, this machine has " + count[0] + " (0.." + (count[0] - 1) + ")", null);
+            }
             dev = new CUdevice();
-            cuDeviceGet(dev, 0);
+            cuDeviceGet(dev, ordinal);
             byte[] name = new byte[256];
             cuDeviceGetName(name, name.length, dev);
             int end = 0;
@@ -146,7 +150,7 @@ final class CudaDevice {
             if (ctx != null) {
                 cuDevicePrimaryCtxRelease(dev);
             }
-            throw CudaBackend.wrap(e, "cuInit/cuDevicePrimaryCtxRetain", "device 0");
+            throw CudaBackend.wrap(e, "cuInit/cuDevicePrimaryCtxRetain", "device " + ordinal);
         }
     }
 

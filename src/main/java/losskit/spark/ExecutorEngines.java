@@ -23,9 +23,8 @@ import org.slf4j.LoggerFactory;
  *       environment variable (on a cluster: {@code spark.executorEnv.LOSSKIT_BACKEND}), else {@code auto};</li>
  *   <li>the GPU: when Spark schedules GPUs ({@code spark.executor.resource.gpu.amount},
  *       {@code spark.task.resource.gpu.amount}), the task's address from {@link TaskContext#resourcesJMap()}
- *       ({@code "gpu"}, first address) is the CUDA device index. <b>This build's {@link LossEngine} has no
- *       device selection yet and opens device 0</b>: a task given another address is logged once and still
- *       computes correctly, on device 0;</li>
+ *       ({@code "gpu"}, first address) is the CUDA device index the executor engine opens
+ *       ({@link LossEngine.Builder#device});</li>
  *   <li>{@code auto} without a usable CUDA backend (no driver, no device, no PTX in this build) runs on the
  *       CPU, and the engine logs why, once per engine.</li>
  * </ol>
@@ -110,6 +109,9 @@ final class ExecutorEngines {
             threads = Math.max(1, env.conf().getInt("spark.task.cpus", 1));
         }
         LossEngine.Builder b = LossEngine.builder().threads(threads);
+        if (device >= 0) {
+            b.device(device);
+        }
         if (!choice.isEmpty()) {
             b.backend(BackendChoice.parse(choice));
         }
@@ -118,11 +120,6 @@ final class ExecutorEngines {
         // the engine has logged why it chose its backend; this line ties it to the executor's GPU and settings
         LOG.info("LossKit on Spark: executor engine on {} ({}, {})", e.backendName(), gpu,
                 choice.isEmpty() ? BACKEND_CONF + " unset" : BACKEND_CONF + "=" + choice);
-        if (device > 0 && "cuda".equals(e.backendName())) {
-            LOG.warn("LossKit on Spark: the task was given GPU {} but this LossKit build opens CUDA device 0 "
-                    + "(LossEngine has no device selection yet); results are correct, the device is not the one "
-                    + "Spark scheduled", device);
-        }
         addShutdownHook();
         return e;
     }

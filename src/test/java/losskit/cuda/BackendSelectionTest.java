@@ -73,6 +73,19 @@ class BackendSelectionTest {
     }
 
     @Test
+    void aDeviceThatDoesNotExistIsRefusedWithTheReason() throws Exception {
+        requireEmulator();
+        Map<String, String> env = Map.of("LD_LIBRARY_PATH", EMU.getParent().toString(), "LOSSKIT_CUDA_DEVICE", "3");
+        Run forced = losskit(env, "eval", "--demo", "--size", "2000", "--loss", "mse", "--backend", "cuda");
+        assertNotEquals(0, forced.code());
+        assertTrue(forced.err().contains("CUDA_ERROR_INVALID_DEVICE"), forced.err());
+        assertTrue(forced.err().contains("device 3 requested, this machine has 1"), forced.err());
+        Run zero = losskit(Map.of("LD_LIBRARY_PATH", EMU.getParent().toString(), "LOSSKIT_CUDA_DEVICE", "0"),
+                "eval", "--demo", "--size", "2000", "--loss", "mse", "--backend", "cuda");
+        assertEquals(0, zero.code(), zero.err());
+    }
+
+    @Test
     void noDriverAtAllFallsBackOrFailsWithTheReason() throws Exception {
         assumeTrue(List.of("/usr/lib/x86_64-linux-gnu/libcuda.so.1", "/usr/lib64/libcuda.so.1", "/usr/lib/libcuda.so.1",
                         "/usr/local/nvidia/lib64/libcuda.so.1").stream().noneMatch(f -> Files.exists(Path.of(f))),
