@@ -7,10 +7,17 @@ import java.util.concurrent.RecursiveAction;
  * The fixed split of a reduction into blocks. Block boundaries depend only on the input's shape, never
  * on the thread count, and block partials are folded in block order; so a result is bitwise identical
  * whether one thread or sixteen computed it. Workers take contiguous runs of blocks.
+ *
+ * <p>Blocks hold at least {@link #BLOCK_ELEMENTS} elements and there are at most {@link #MAX_BLOCKS} of
+ * them (larger inputs get larger blocks), so the per-block partials are bounded memory whatever n is:
+ * a value-only call needs O(1) memory beyond its inputs. Elementwise block lengths are multiples of 64
+ * elements, so vector loops run full width in every block but the last.
  */
 final class BlockPlan {
-    /** Elements per block: large enough to amortise a task, small enough to spread 10⁵ elements over cores. */
+    /** Least elements per block: large enough to amortise a task, small enough to spread 10⁵ elements over cores. */
     static final int BLOCK_ELEMENTS = 1 << 14;
+    /** Most blocks per call: 16× more than 64 workers need for balance, a 40 KB bound on the partials. */
+    static final int MAX_BLOCKS = 1024;
     /** Below this many elements the caller's thread does all the work: no hand-off cost for small calls. */
     static final long INLINE_ELEMENTS = 1 << 15;
 
@@ -26,8 +33,13 @@ final class BlockPlan {
     /** @param items elements or rows; @param itemLength elements per item (1, or the row length) */
     BlockPlan(long items, long itemLength) {
         this.items = items;
-        this.itemsPerBlock = Math.max(1, BLOCK_ELEMENTS / Math.max(1, itemLength));
-        this.blocks = (int) ((items + itemsPerBlock - 1) / itemsPerBlock);
+        long least = Math.max(1, BLOCK_ELEMENTS / Math.max(1, itemLength));
+        long per = Math.max(least, (items + MAX_BLOCKS - 1) / MAX_BLOCKS);
+        if (itemLength == 1) {
+            per = (per + 63) & ~63L;
+        }
+        this.itemsPerBlock = per;
+        this.blocks = (int) Math.max(1, (items + itemsPerBlock - 1) / itemsPerBlock);
     }
 
     void run(ForkJoinPool pool, long elements, BlockTask task) {

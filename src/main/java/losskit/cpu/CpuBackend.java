@@ -11,14 +11,21 @@ import losskit.api.ValidatedCall;
  * The CPU backend: the fallback and the oracle every other backend is tested against. float64
  * accumulation per block, double-double across blocks, a fixed block split (bitwise identical results for
  * any thread count), and no allocation inside the element loops.
+ *
+ * <p>Two paths, chosen when the backend is built and named by {@link #describe()}: the scalar term
+ * functions, and — when the JVM runs with {@code --add-modules jdk.incubator.vector} and
+ * {@code losskit.simd} is not {@code false} — their vector twins ({@link VectorTerms}) for the losses that
+ * have one. Each path is deterministic on its own; the two may differ in the last bits of a sum.
  */
 public final class CpuBackend implements LossBackend {
     private final ForkJoinPool pool;
     private final int threads;
+    private final Simd simd;
 
     public CpuBackend(int threads) {
         this.threads = threads;
         this.pool = new ForkJoinPool(threads);
+        this.simd = Simd.detect();
     }
 
     @Override
@@ -28,7 +35,7 @@ public final class CpuBackend implements LossBackend {
 
     @Override
     public String describe() {
-        return "cpu, " + threads + " thread" + (threads == 1 ? "" : "s");
+        return "cpu, " + threads + " thread" + (threads == 1 ? "" : "s") + ", " + simd.reason;
     }
 
     @Override
@@ -42,9 +49,14 @@ public final class CpuBackend implements LossBackend {
             if (term == null) {
                 throw new IllegalStateException("no CPU term for " + key);
             }
-            partial = ElementwiseDriver.run(call, term, pool);
+            LanePass[] twin = simd.enabled() ? VectorTerms.elementwise(key, call.loss()) : null;
+            partial = ElementwiseDriver.run(call, term, twin, pool);
         } else {
             RowTerm term = termFor(key, call);
+            if (simd.enabled()) {
+                RowTerm twin = VectorTerms.row(key, call.loss(), term);
+                term = twin != null ? twin : term;
+            }
             partial = RowDriver.run(call, term, pool);
         }
         return new LossResult(call.loss(), partial, call.losses(), call.gradientMap(), name());
@@ -57,6 +69,11 @@ public final class CpuBackend implements LossBackend {
             throw new IllegalStateException("no CPU term for " + key);
         }
         return t;
+    }
+
+    /** Whether this backend runs the vector twins (false: the scalar terms everywhere). */
+    public boolean vectorized() {
+        return simd.enabled();
     }
 
     /** Whether a term exists for a catalogue form (the catalogue-coverage test asks). */

@@ -4,8 +4,8 @@ import static losskit.cpu.ElementwiseTerm.AUX;
 import static losskit.cpu.ElementwiseTerm.INPUT;
 import static losskit.cpu.ElementwiseTerm.TARGET;
 import static losskit.cpu.StableMath.LN2;
-import static losskit.cpu.StableMath.sigmoid;
-import static losskit.cpu.StableMath.softplus;
+import static losskit.cpu.StableMath.log1pUnit;
+import static losskit.cpu.StableMath.sigmoidFromQ;
 
 import losskit.api.AlphaMode;
 import losskit.api.Loss;
@@ -55,22 +55,26 @@ final class ElementwiseTerms {
             };
             case "huber" -> huber(loss.real(Param.DELTA));
             case "smooth-l1" -> smoothL1(loss.real(Param.BETA));
-            // l = |e| + log1p(e^{−2|e|}) − ln 2 = log cosh e without overflow, ∂ = tanh e
+            // l = |e| + log1p(q) − ln 2 = log cosh e without overflow, q = e^{−2|e|};
+            // ∂ = tanh e = sign(e)·(1 − q)/(1 + q), or Math.tanh below |e| = 1/8 where 1 − q cancels
             case "log-cosh" -> (x, t, a, o) -> {
                 double e = x - t;
                 double ae = Math.abs(e);
-                o.d = Math.tanh(e);
-                return ae + Math.log1p(Math.exp(-2 * ae)) - LN2;
+                double q = Math.exp(-2 * ae);
+                o.d = ae < 0.125 ? Math.tanh(e) : Math.copySign((1 - q) / (1 + q), e);
+                return ae + log1pUnit(q) - LN2;
             };
             case "quantile" -> quantile(loss.real(Param.TAU));
             case "poisson-nll" -> poisson(loss.flag(Param.LOG_INPUT), loss.flag(Param.FULL), loss.real(Param.EPS));
             case "gaussian-nll" -> gaussian(loss.real(Param.EPS), loss.flag(Param.FULL));
             case "bce" -> bce(loss.real(Param.EPS));
-            // l = (1−t)x + (1+(pw−1)t)·softplus(−x), ∂ = σ(x)(1+(pw−1)t) − pw·t; aux = pw
+            // l = (1−t)x + (1+(pw−1)t)·softplus(−x), ∂ = σ(x)(1+(pw−1)t) − pw·t; aux = pw.
+            // σ(x) and softplus(−x) = max(−x, 0) + log1p(q) share q = e^{−|x|}
             case "bce-logits" -> (x, t, pw, o) -> {
+                double q = Math.exp(-Math.abs(x));
                 double lw = 1 + (pw - 1) * t;
-                o.d = sigmoid(x) * lw - pw * t;
-                return (1 - t) * x + lw * softplus(-x);
+                o.d = sigmoidFromQ(x, q) * lw - pw * t;
+                return (1 - t) * x + lw * (Math.max(-x, 0) + log1pUnit(q));
             };
             // l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0 (NaN x: −t, as PyTorch's autograd gives)
             case "hinge" -> (x, t, a, o) -> {
@@ -216,8 +220,9 @@ final class ElementwiseTerms {
             double dpdx;
             boolean clipped = false;
             if (logits) {
-                p = sigmoid(x);
-                ce = (1 - t) * x + softplus(-x);
+                double ex = Math.exp(-Math.abs(x)); // σ(x) and softplus(−x) share it, as in bce-logits
+                p = sigmoidFromQ(x, ex);
+                ce = (1 - t) * x + (Math.max(-x, 0) + log1pUnit(ex));
                 dce = p - t;
                 dpdx = p * (1 - p);
             } else {

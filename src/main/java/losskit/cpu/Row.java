@@ -16,6 +16,16 @@ public final class Row {
     public FloatBuffer ga;
     public FloatBuffer gb;
     public FloatBuffer gc;
+    /**
+     * The heap arrays behind {@link #a} and {@link #ga} (null when off-heap) and the array index of flat
+     * element 0: element j of the row is {@code arrA[baseA + off + j]}. What the vector twins read.
+     */
+    public float[] arrA;
+    public int baseA;
+    public float[] arrGA;
+    public int baseGA;
+    /** Scratch a vector twin may keep for the block's rows (float64, at least C long once set), or null. */
+    public double[] scratch;
     /** Flat offset of the row's first element, and its length (C or D). */
     public int off;
     public int len;

@@ -78,9 +78,21 @@ final class RowDriver {
             r.ga = grads[0];
             r.gb = grads[1];
             r.gc = grads[2];
+            if (r.a.hasArray()) {
+                r.arrA = r.a.array();
+                r.baseA = r.a.arrayOffset();
+            }
+            if (r.ga != null && r.ga.hasArray()) {
+                r.arrGA = r.ga.array();
+                r.baseGA = r.ga.arrayOffset();
+            }
             r.len = len;
             double sumL = 0;
             double sumW = 0;
+            // (hi, lo): the block's loss sum; sumL, a float64 partial per 1024 rows, is added into it error-free
+            double hi = 0;
+            double lo = 0;
+            int pending = 0;
             for (long row = from; row < to; row++) {
                 int ri = (int) row;
                 r.off = (int) (row * len);
@@ -122,12 +134,27 @@ final class RowDriver {
                 }
                 double sl = s * l;
                 sumL += sl;
+                if (++pending == 1024) {
+                    double t = hi + sumL;
+                    if (Double.isFinite(t)) {
+                        double bb = t - hi;
+                        lo += (hi - (t - bb)) + (sumL - bb);
+                    }
+                    hi = t;
+                    sumL = 0;
+                    pending = 0;
+                }
                 sumW += s * den.of(r.label);
                 if (out != null) {
                     out.put(ri, (float) sl);
                 }
             }
-            parts.loss[block] = sumL;
+            double t = hi + sumL;
+            if (Double.isFinite(t)) {
+                double bb = t - hi;
+                lo += (hi - (t - bb)) + (sumL - bb);
+            }
+            parts.loss[block] = Double.isFinite(t) ? t + lo : t;
             parts.weight[block] = sumW;
         });
         int bad = parts.firstBad();

@@ -7,18 +7,22 @@ final class StableMath {
     private StableMath() {
     }
 
-    /** log(1 + e^x) without overflow: max(x, 0) + log1p(e^{−|x|}). */
-    static double softplus(double x) {
-        return Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+    /**
+     * log(1 + z) for 0 ≤ z ≤ 1 (softplus and log-cosh feed it e^{−|x|}) through the intrinsic {@link Math#log}
+     * rather than {@link Math#log1p} (a native call, 2× slower): u = fl(1 + z), then log u plus the rounding
+     * error of u over u. For these z, u − 1 and z − (u − 1) are exact, so the result is within a few ulps.
+     */
+    static double log1pUnit(double z) {
+        double u = 1 + z;
+        return Math.log(u) + (z - (u - 1)) / u;
     }
 
-    /** 1/(1 + e^{−x}) without overflow for large |x|. */
-    static double sigmoid(double x) {
-        if (x >= 0) {
-            return 1 / (1 + Math.exp(-x));
-        }
-        double e = Math.exp(x);
-        return e / (1 + e);
+    /**
+     * σ(x) from q = e^{−|x|} (shared with softplus by the logit losses): 1/(1 + q) for x ≥ 0, q/(1 + q)
+     * below; never overflows.
+     */
+    static double sigmoidFromQ(double x, double q) {
+        return (x >= 0 ? 1 : q) / (1 + q);
     }
 
     /** PyTorch's binary cross-entropy of a probability: logs clamped at −100 so 0·log 0 stays finite. */

@@ -6,8 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.math.BigDecimal;
 import java.math.MathContext;
+import java.util.List;
 import java.util.SplittableRandom;
-import losskit.api.BackendChoice;
+import java.util.function.IntFunction;
 import losskit.api.Inputs;
 import losskit.api.Loss;
 import losskit.api.LossEngine;
@@ -18,14 +19,26 @@ import losskit.cases.LossCases;
 import losskit.cases.LossCases.Variant;
 import org.junit.jupiter.api.Test;
 
-/** The fixed block split: bitwise identical results for any thread count; float64 accuracy at 10⁸ elements. */
+/**
+ * The fixed block split: bitwise identical results for any thread count, on the vector path and on the
+ * scalar path (each on its own: the two may differ in the last bits); float64 accuracy at 10⁸ elements.
+ */
 class CpuDeterminismAndAccuracyTest {
 
     @Test
-    void resultsAreBitwiseIdenticalForAnyThreadCount() {
-        try (LossEngine one = LossEngine.builder().backend(BackendChoice.CPU).threads(1).build();
-             LossEngine two = LossEngine.builder().backend(BackendChoice.CPU).threads(2).build();
-             LossEngine seven = LossEngine.builder().backend(BackendChoice.CPU).threads(7).build()) {
+    void resultsAreBitwiseIdenticalForAnyThreadCountOnTheVectorPath() {
+        assertDeterministic(CpuPaths::auto);
+    }
+
+    @Test
+    void resultsAreBitwiseIdenticalForAnyThreadCountOnTheScalarPath() {
+        assertDeterministic(CpuPaths::scalar);
+    }
+
+    private static void assertDeterministic(IntFunction<LossEngine> path) {
+        try (LossEngine one = path.apply(1);
+             LossEngine two = path.apply(2);
+             LossEngine seven = path.apply(7)) {
             int checked = 0;
             for (Variant v : LossCases.variants()) {
                 if (!v.loss().toString().equals(v.loss().id())) {
@@ -34,17 +47,48 @@ class CpuDeterminismAndAccuracyTest {
                 // 200k elements: far above the inline threshold, many blocks, a ragged last block
                 int rows = v.form().family() == losskit.api.Family.ELEMENTWISE ? 40_009 : 6_007;
                 Inputs in = LossCases.inputs(v, rows, 5, 42, true);
-                LossResult a = one.compute(v.loss(), in);
-                LossResult b = two.compute(v.loss(), in);
-                LossResult c = seven.compute(v.loss(), in);
-                assertEquals(Double.doubleToRawLongBits(a.value()), Double.doubleToRawLongBits(b.value()), v.toString());
-                assertEquals(Double.doubleToRawLongBits(a.value()), Double.doubleToRawLongBits(c.value()), v.toString());
-                for (String slot : a.gradients().keySet()) {
-                    assertArrayEquals(a.gradientArray(slot), c.gradientArray(slot), v + " d/d" + slot);
-                }
+                assertSameBits(v.toString(), in, v.loss(), one, two, seven);
                 checked++;
             }
             assertTrue(checked >= 30);
+        }
+    }
+
+    /**
+     * Above {@link BlockPlan#MAX_BLOCKS} minimum-size blocks the blocks grow with n: still a function of n
+     * only. 2²⁴ + 12 345 elements, on both paths (weights: the data-dependent MEAN denominator is summed in
+     * the same blocks).
+     */
+    @Test
+    void largeInputsWithGrownBlocksAreDeterministicToo() {
+        int n = (1 << 24) + 12_345;
+        BlockPlan plan = new BlockPlan(n, 1);
+        assertTrue(plan.itemsPerBlock > BlockPlan.BLOCK_ELEMENTS && plan.blocks <= BlockPlan.MAX_BLOCKS, plan.blocks + " blocks");
+        SplittableRandom rnd = new SplittableRandom(9);
+        float[] x = new float[n];
+        float[] t = new float[n];
+        float[] w = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) rnd.nextGaussian();
+            t[i] = rnd.nextBoolean() ? 1f : 0f;
+            w[i] = (float) rnd.nextDouble();
+        }
+        for (IntFunction<LossEngine> path : List.<IntFunction<LossEngine>>of(CpuPaths::auto, CpuPaths::scalar)) {
+            try (LossEngine one = path.apply(1); LossEngine two = path.apply(2); LossEngine seven = path.apply(7)) {
+                assertSameBits("bce-logits weighted", Inputs.of(x, t).weights(w), Loss.of("bce-logits"), one, two, seven);
+            }
+        }
+    }
+
+    private static void assertSameBits(String what, Inputs in, Loss loss, LossEngine one, LossEngine two, LossEngine seven) {
+        LossResult a = one.compute(loss, in);
+        LossResult b = two.compute(loss, in);
+        LossResult c = seven.compute(loss, in);
+        String path = one.backend().describe();
+        assertEquals(Double.doubleToRawLongBits(a.value()), Double.doubleToRawLongBits(b.value()), what + " on " + path);
+        assertEquals(Double.doubleToRawLongBits(a.value()), Double.doubleToRawLongBits(c.value()), what + " on " + path);
+        for (String slot : a.gradients().keySet()) {
+            assertArrayEquals(a.gradientArray(slot), c.gradientArray(slot), what + " d/d" + slot + " on " + path);
         }
     }
 
@@ -76,10 +120,12 @@ class CpuDeterminismAndAccuracyTest {
             double v = x[s];
             exact = exact.add(new BigDecimal(v * v));
         }
-        try (LossEngine e = LossEngine.create(BackendChoice.CPU)) {
-            LossResult r = e.evaluate(Loss.of("mse").reduction(Reduction.SUM), Inputs.of(Tensor.of(x), Tensor.of(t)));
-            double rel = Math.abs(new BigDecimal(r.value()).subtract(exact).divide(exact, MathContext.DECIMAL64).doubleValue());
-            assertTrue(rel < 1e-12, "relative error " + rel);
+        for (IntFunction<LossEngine> path : List.<IntFunction<LossEngine>>of(CpuPaths::auto, CpuPaths::scalar)) {
+            try (LossEngine e = path.apply(2)) {
+                LossResult r = e.evaluate(Loss.of("mse").reduction(Reduction.SUM), Inputs.of(Tensor.of(x), Tensor.of(t)));
+                double rel = Math.abs(new BigDecimal(r.value()).subtract(exact).divide(exact, MathContext.DECIMAL64).doubleValue());
+                assertTrue(rel < 1e-12, "relative error " + rel + " on " + e.backend().describe());
+            }
         }
     }
 }

@@ -1,0 +1,180 @@
+"""Merges the JMH results (LossKit vector and scalar paths, the bandwidth probe, DJL) and the PyTorch results
+of one scripts/bench-vs-peers.sh run into the markdown tables of docs/BENCHMARKS.md.
+
+Usage: report.py OUT_DIR  (reads OUT_DIR/jmh-*.json, torch.json, values.tsv, machine.txt; writes report.md)
+"""
+import json
+import math
+import os
+import sys
+
+ROW_ELEMENTS = 10_000_000
+ELEMENTWISE = ["mse", "mae", "huber", "log-cosh", "bce-logits", "focal-logits"]
+
+
+def jmh(path):
+    """{(impl, case): (ms, error_ms)} from a JMH JSON file; case = loss|size|mode."""
+    out = {}
+    try:
+        records = json.load(open(path))
+    except (OSError, ValueError):
+        return out  # that run failed or was skipped: its columns stay empty
+    for r in records:
+        name = r["benchmark"].rsplit(".", 2)
+        cls, method = name[-2], name[-1]
+        p = r.get("params", {})
+        unit = r["primaryMetric"]["scoreUnit"]
+        scale = {"ms/op": 1.0, "us/op": 1e-3, "ns/op": 1e-6, "s/op": 1e3}[unit]
+        score = r["primaryMetric"]["score"] * scale
+        err = r["primaryMetric"]["scoreError"]
+        err = 0.0 if not isinstance(err, (int, float)) or math.isnan(err) else err * scale
+        if cls == "ElementwiseBench" or cls == "PairBench":
+            case = f"{p['loss']}|n={p['n']}|{p['mode']}"
+        elif cls == "RowBench":
+            case = f"{p['loss']}|C={p['classes']}|{p['mode']}"
+        elif cls == "PerCallBench":
+            case = f"{p['loss']}|n=1000|{p['mode']}"
+        elif cls == "DjlBench":
+            case = f"{p['shape']}|{p['mode']}"
+        elif cls == "BandwidthBench":
+            case = f"probe|n={p['n']}|{method}"
+        else:
+            continue
+        out[case] = (score, err, r)
+    return out
+
+
+def input_bytes(case):
+    loss, size, mode = case.split("|")
+    kind, v = size.split("=")
+    v = int(v)
+    if kind == "C":
+        rows = ROW_ELEMENTS // v
+        return 4 * rows * v + 4 * rows, 4 * rows * v  # logits + int32 labels; gradient bytes
+    return 8 * v, 4 * v
+
+
+def fmt_ms(ms, err=None):
+    if ms is None:
+        return "—"
+    s = f"{ms:.3g}" if ms < 10 else f"{ms:.1f}" if ms < 1000 else f"{ms:.0f}"
+    if err:
+        e = f"{err:.2g}" if err < 10 else f"{err:.0f}"
+        s += f" ± {e}"
+    return s
+
+
+def main():
+    out = sys.argv[1]
+    lk = jmh(os.path.join(out, "jmh-losskit.json"))
+    lks = jmh(os.path.join(out, "jmh-losskit-scalar.json"))
+    djl = jmh(os.path.join(out, "jmh-djl.json"))
+    gc = jmh(os.path.join(out, "jmh-gc.json"))
+    torch_doc = json.load(open(os.path.join(out, "torch.json"))) if os.path.exists(os.path.join(out, "torch.json")) else {"results": []}
+    torch = {r["case"]: (r["ms"], r["ms_sd"], r["value"]) for r in torch_doc["results"]}
+    values = {}
+    if os.path.exists(os.path.join(out, "values.tsv")):
+        for line in open(os.path.join(out, "values.tsv")):
+            impl, case, v = line.rstrip("\n").split("\t")
+            values[(impl, case)] = float(v)
+    for case, (_, _, v) in torch.items():
+        values[("pytorch", case)] = v
+
+    def probe(n, gradient):
+        key = f"probe|n={n}|{'read2write1' if gradient else 'read'}"
+        return lk.get(key, (None,))[0]
+
+    lines = []
+    w = lines.append
+    w("| case | LossKit ms | input GB/s | % of bandwidth | DJL ms | PyTorch ms | × DJL | × PyTorch | scalar path ms |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    targets = []
+    mismatches = []
+    cases = [c for c in lk if not c.startswith("probe|") and "|n=1000|" not in c]
+    order = {l: i for i, l in enumerate(ELEMENTWISE + ["cross-entropy", "cosine-proximity", "dice"])}
+
+    def sort_key(c):
+        loss, size, mode = c.split("|")
+        return (size.split("=")[0] == "C", order.get(loss, 99), int(size.split("=")[1]), mode)
+
+    for case in sorted(cases, key=sort_key):
+        loss, size, mode = case.split("|")
+        ms, err, _ = lk[case]
+        grad = mode == "value+gradient"
+        inb, gradb = input_bytes(case)
+        gbs = inb / (ms * 1e-3) / 1e9
+        n = int(size.split("=")[1]) if size.startswith("n=") else ROW_ELEMENTS
+        p = probe(n, grad)
+        moved = inb + (gradb if grad else 0)
+        pct = None
+        if p:
+            probe_gbs = (8 * n + (4 * n if grad else 0)) / (p * 1e-3) / 1e9
+            pct = f"{100 * (moved / (ms * 1e-3) / 1e9) / probe_gbs:.0f} %"
+        d = djl.get(case, (None, None))
+        t = torch.get(case, (None, None))
+        s = lks.get(case, (None, None))
+        rd = f"{d[0] / ms:.1f}×" if d[0] else "—"
+        rt = f"{t[0] / ms:.1f}×" if t[0] else "—"
+        w(f"| {loss} {size} {mode} | {fmt_ms(ms, err)} | {gbs:.1f} | {pct or '—'} | {fmt_ms(d[0], d[1])} | "
+          f"{fmt_ms(t[0], t[1])} | {rd} | {rt} | {fmt_ms(s[0], s[1])} |")
+        peers = [x for x in (d[0], t[0]) if x]
+        if peers:
+            targets.append((case, ms, min(peers), pct))
+        for impl in ("djl", "pytorch"):
+            v = values.get((impl, case))
+            mine = values.get(("losskit-vector", case))
+            if v is not None and mine is not None and abs(v - mine) > 1e-4 * max(1.0, abs(mine)):
+                mismatches.append(f"{case}: LossKit {mine:.9g}, {impl} {v:.9g}")
+
+    w("")
+    w("Per-call cost at 1 000 elements (cross-entropy: 10 rows × 100 classes), µs per call:")
+    w("")
+    w("| case | LossKit µs | DJL µs | PyTorch µs | scalar path µs |")
+    w("|---|---:|---:|---:|---:|")
+    for case in sorted([c for c in lk if "|n=1000|" in c], key=sort_key):
+        ms, err, _ = lk[case]
+        d = djl.get(case, (None, None))
+        t = torch.get(case, (None, None))
+        s = lks.get(case, (None, None))
+        us = lambda v: "—" if v is None else f"{v * 1e3:.2f}"
+        w(f"| {case.replace('|', ' ')} | {us(ms)} ± {err * 1e3:.2f} | {us(d[0])} | {us(t[0])} | {us(s[0])} |")
+
+    w("")
+    w("Memory bandwidth probe (same arrays, same threads): ")
+    w("")
+    w("| n | read Σx + Σt, GB/s | read 2 + write 1 (g = x + t), GB/s |")
+    w("|---:|---:|---:|")
+    for n in sorted({int(c.split("|")[1][2:]) for c in lk if c.startswith("probe|")}):
+        r = probe(n, False)
+        rw = probe(n, True)
+        w(f"| {n:,} | {8 * n / (r * 1e-3) / 1e9:.1f} | {12 * n / (rw * 1e-3) / 1e9:.1f} |")
+
+    if gc:
+        w("")
+        w("Allocation per call (JMH `-prof gc`, `gc.alloc.rate.norm`):")
+        w("")
+        w("| case | gradient buffer | bytes per call | bytes per element |")
+        w("|---|---|---:|---:|")
+        for case, (ms, err, r) in sorted(gc.items(), key=lambda kv: sort_key(kv[0])):
+            sec = r.get("secondaryMetrics", {}).get("gc.alloc.rate.norm")
+            if not sec:
+                continue
+            n = int(case.split("|")[1][2:])
+            buf = r["params"].get("gradientBuffer", "caller")
+            w(f"| {case.replace('|', ' ')} | {buf if case.endswith('gradient') else '—'} | {sec['score']:,.0f} | {sec['score'] / n:.4f} |")
+
+    w("")
+    if mismatches:
+        w("Values that disagree (> 1e-4 relative):")
+        for m in mismatches:
+            w(f"- {m}")
+    else:
+        w(f"All {len([k for k in values if k[0] != 'losskit-vector'])} peer values agree with LossKit's to 1e-4 relative "
+          "(same data, same definitions).")
+    with open(os.path.join(out, "report.md"), "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
