@@ -1,7 +1,6 @@
 package losskit.cpu;
 
 import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
 
 /**
  * The fixed split of a reduction into blocks. Block boundaries depend only on the input's shape, never
@@ -50,37 +49,11 @@ final class BlockPlan {
             return;
         }
         int tasks = Math.min(blocks, pool.getParallelism() * 4);
-        pool.invoke(new Range(task, 0, blocks, Math.max(1, blocks / tasks)));
+        ParallelFor.run(pool, blocks, blocks / tasks, b -> runBlock(task, b));
     }
 
     private void runBlock(BlockTask task, int b) {
         long from = b * itemsPerBlock;
         task.run(b, from, Math.min(items, from + itemsPerBlock));
-    }
-
-    private final class Range extends RecursiveAction {
-        private final BlockTask task;
-        private final int lo;
-        private final int hi;
-        private final int grain;
-
-        Range(BlockTask task, int lo, int hi, int grain) {
-            this.task = task;
-            this.lo = lo;
-            this.hi = hi;
-            this.grain = grain;
-        }
-
-        @Override
-        protected void compute() {
-            if (hi - lo <= grain) {
-                for (int b = lo; b < hi; b++) {
-                    runBlock(task, b);
-                }
-                return;
-            }
-            int mid = (lo + hi) >>> 1;
-            invokeAll(new Range(task, lo, mid, grain), new Range(task, mid, hi, grain));
-        }
     }
 }

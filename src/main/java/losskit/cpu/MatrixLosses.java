@@ -2,7 +2,6 @@ package losskit.cpu;
 
 import java.nio.FloatBuffer;
 import java.util.concurrent.ForkJoinPool;
-import java.util.concurrent.RecursiveAction;
 import java.util.function.IntConsumer;
 import losskit.api.LossInputException;
 import losskit.api.Param;
@@ -333,33 +332,6 @@ final class MatrixLosses {
             }
             return;
         }
-        int grain = Math.max(1, n / (pool.getParallelism() * 4));
-        pool.invoke(new Split(body, 0, n, grain));
-    }
-
-    private static final class Split extends RecursiveAction {
-        private final IntConsumer body;
-        private final int lo;
-        private final int hi;
-        private final int grain;
-
-        Split(IntConsumer body, int lo, int hi, int grain) {
-            this.body = body;
-            this.lo = lo;
-            this.hi = hi;
-            this.grain = grain;
-        }
-
-        @Override
-        protected void compute() {
-            if (hi - lo <= grain) {
-                for (int i = lo; i < hi; i++) {
-                    body.accept(i);
-                }
-                return;
-            }
-            int mid = (lo + hi) >>> 1;
-            invokeAll(new Split(body, lo, mid, grain), new Split(body, mid, hi, grain));
-        }
+        ParallelFor.run(pool, n, n / (pool.getParallelism() * 4), body);
     }
 }
