@@ -113,8 +113,8 @@ if [ "$QUICK" = 0 ]; then
     -jvmArgsPrepend -Dlosskit.simd=false -rf json -rff "$OUT/jmh-losskit-scalar.json" \
     2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.)' || true
 
-  log "LossKit allocation per call (JMH -prof gc), n = 10^8"
-  $JMH 'losskit.bench.ElementwiseBench' -p loss=mse,bce-logits -p n=100000000 -p threads="$THREADS" \
+  log "LossKit allocation per call (JMH -prof gc), n = 10^6 and 10^8"
+  $JMH 'losskit.bench.ElementwiseBench' -p loss=mse,bce-logits -p n=1000000,100000000 -p threads="$THREADS" \
     -p gradientBuffer=caller,fresh -prof gc -rf json -rff "$OUT/jmh-gc.json" \
     2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.call(:gc.alloc.rate.norm)?) ' || true
 fi

@@ -30,6 +30,8 @@ def jmh(path):
         err = 0.0 if not isinstance(err, (int, float)) or math.isnan(err) else err * scale
         if cls == "ElementwiseBench" or cls == "PairBench":
             case = f"{p['loss']}|n={p['n']}|{p['mode']}"
+            if p.get("gradientBuffer", "caller") != "caller":
+                case += "|" + p["gradientBuffer"]
         elif cls == "RowBench":
             case = f"{p['loss']}|C={p['classes']}|{p['mode']}"
         elif cls == "PerCallBench":
@@ -151,17 +153,25 @@ def main():
 
     if gc:
         w("")
-        w("Allocation per call (JMH `-prof gc`, `gc.alloc.rate.norm`):")
+        w("Allocation per call (JMH `-prof gc`, `gc.alloc.rate.norm`, bytes; *caller*: the gradient goes into the")
+        w("caller's buffer, *fresh*: LossKit allocates it):")
         w("")
-        w("| case | gradient buffer | bytes per call | bytes per element |")
-        w("|---|---|---:|---:|")
-        for case, (ms, err, r) in sorted(gc.items(), key=lambda kv: sort_key(kv[0])):
-            sec = r.get("secondaryMetrics", {}).get("gc.alloc.rate.norm")
-            if not sec:
-                continue
-            n = int(case.split("|")[1][2:])
-            buf = r["params"].get("gradientBuffer", "caller")
-            w(f"| {case.replace('|', ' ')} | {buf if case.endswith('gradient') else '—'} | {sec['score']:,.0f} | {sec['score'] / n:.4f} |")
+        w("| loss, n | value | value + gradient, caller | value + gradient, fresh | fresh, bytes per element |")
+        w("|---|---:|---:|---:|---:|")
+        rows = sorted({tuple(c.split("|")[:2]) for c in gc}, key=lambda k: (order.get(k[0], 99), int(k[1][2:])))
+
+        def alloc(case):
+            r = gc.get(case)
+            sec = r[2].get("secondaryMetrics", {}).get("gc.alloc.rate.norm") if r else None
+            return sec["score"] if sec else None
+
+        for loss, size in rows:
+            v = alloc(f"{loss}|{size}|value")
+            c = alloc(f"{loss}|{size}|value+gradient")
+            f = alloc(f"{loss}|{size}|value+gradient|fresh")
+            n = int(size[2:])
+            cell = lambda x: "—" if x is None else f"{x:,.0f}"
+            w(f"| {loss}, {size} | {cell(v)} | {cell(c)} | {cell(f)} | {'—' if f is None else f'{f / n:.3f}'} |")
 
     w("")
     if mismatches:

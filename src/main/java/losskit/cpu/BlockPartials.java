@@ -6,29 +6,35 @@ import losskit.api.ValidatedCall;
 /**
  * Per-block sums and the first domain violation of each block, folded in block order into a
  * {@link Partial} (double-double), so neither thread count nor scheduling changes a bit of the result.
+ * 16 bytes per block (at most {@link BlockPlan#MAX_BLOCKS}); the violation arrays exist only once a block
+ * reports one.
  */
 final class BlockPartials {
     final double[] loss;
     final double[] weight;
-    /** First bad item per block, −1 if none; with its slot, column, value and expected range. */
-    final long[] badItem;
-    final int[] badSlot;
-    final int[] badColumn;
-    final double[] badValue;
-    final String[] badExpected;
+    /** First bad item per block, −1 if none; with its slot, column, value and expected range (null until a violation). */
+    long[] badItem;
+    int[] badSlot;
+    int[] badColumn;
+    double[] badValue;
+    String[] badExpected;
 
     BlockPartials(int blocks) {
         loss = new double[blocks];
         weight = new double[blocks];
-        badItem = new long[blocks];
-        badSlot = new int[blocks];
-        badColumn = new int[blocks];
-        badValue = new double[blocks];
-        badExpected = new String[blocks];
-        java.util.Arrays.fill(badItem, -1);
     }
 
-    void fail(int block, long item, TermOut o) {
+    /** Records block {@code block}'s first violation (called from the block's worker; rare, so synchronized). */
+    synchronized void fail(int block, long item, TermOut o) {
+        if (badItem == null) {
+            int blocks = loss.length;
+            badItem = new long[blocks];
+            badSlot = new int[blocks];
+            badColumn = new int[blocks];
+            badValue = new double[blocks];
+            badExpected = new String[blocks];
+            java.util.Arrays.fill(badItem, -1);
+        }
         badItem[block] = item;
         badSlot[block] = o.badSlot - 1;
         badColumn[block] = o.badColumn;
@@ -36,8 +42,11 @@ final class BlockPartials {
         badExpected[block] = o.badExpected;
     }
 
-    /** The first block with a violation, or −1. */
-    int firstBad() {
+    /** The first block with a violation, or −1 (read after the parallel phase). */
+    synchronized int firstBad() {
+        if (badItem == null) {
+            return -1;
+        }
         for (int b = 0; b < badItem.length; b++) {
             if (badItem[b] >= 0) {
                 return b;
