@@ -117,6 +117,10 @@ if [ "$QUICK" = 0 ]; then
   $JMH 'losskit.bench.ElementwiseBench' -p loss=mse,bce-logits -p n=1000000,100000000 -p threads="$THREADS" \
     -p gradientBuffer=caller,fresh -prof gc -rf json -rff "$OUT/jmh-gc.json" \
     2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.call(:gc.alloc.rate.norm)?) ' || true
+
+  log "LossKit allocation per call, all threads (ThreadMXBean), n = 10^6, 10^7, 10^8"
+  java --add-modules jdk.incubator.vector -Xmx6g -cp "$CP" losskit.bench.AllocationPerCall \
+    1000000 10000000 100000000 2>/dev/null | tee "$OUT/allocation.md"
 fi
 
 log "DJL 0.36 on libtorch 2.7.1 (JMH)"

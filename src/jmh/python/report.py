@@ -173,6 +173,14 @@ def main():
             cell = lambda x: "—" if x is None else f"{x:,.0f}"
             w(f"| {loss}, {size} | {cell(v)} | {cell(c)} | {cell(f)} | {'—' if f is None else f'{f / n:.3f}'} |")
 
+    alloc_md = os.path.join(out, "allocation.md")
+    if os.path.exists(alloc_md):
+        w("")
+        w("The same, counted directly (`losskit.bench.AllocationPerCall`: all threads' allocated bytes around 20 calls")
+        w("after warm-up; JMH's figure at 10⁸ also carries JMH's own allocation per iteration over the few calls it holds):")
+        w("")
+        lines.extend(open(alloc_md).read().strip().splitlines())
+
     w("")
     if mismatches:
         w("Values that disagree (> 1e-4 relative):")
