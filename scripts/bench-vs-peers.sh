@@ -141,6 +141,8 @@ table = open(f"{out}/report.md").read()
 machine = open(f"{out}/machine.txt").read()
 block = "<!-- results:begin -->\n```\n" + machine + "```\n\n" + table + "<!-- results:end -->"
 doc = re.sub(r"<!-- results:begin -->.*<!-- results:end -->", lambda m: block, doc, flags=re.S)
+targets = "<!-- targets:begin -->\n" + open(f"{out}/targets.md").read() + "<!-- targets:end -->"
+doc = re.sub(r"<!-- targets:begin -->.*<!-- targets:end -->", lambda m: targets, doc, flags=re.S)
 open("docs/BENCHMARKS.md", "w").write(doc)
 print("docs/BENCHMARKS.md updated")
 EOF

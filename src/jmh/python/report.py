@@ -66,6 +66,44 @@ def fmt_ms(ms, err=None):
     return s
 
 
+def target_table(lk, djl, torch, probe):
+    """The issue's CPU targets, each with what this run measured and whether it is met."""
+    rows = ["| target | case | measured | met |", "|---|---|---:|:---:|"]
+
+    def faster_peer(case):
+        peers = [x[0] for x in (djl.get(case, (None,)), torch.get(case, (None,))) if x[0]]
+        return min(peers) if peers else None
+
+    def ratio_row(goal, case):
+        mine = lk.get(case, (None,))[0]
+        peer = faster_peer(case)
+        if mine is None or peer is None:
+            rows.append(f"| ≥ {goal}× the faster peer | {case.replace('|', ' ')} | not measured | — |")
+            return
+        r = peer / mine
+        rows.append(f"| ≥ {goal}× the faster peer | {case.replace('|', ' ')} | {r:.1f}× | {'yes' if r >= goal else '**no**'} |")
+
+    sizes = sorted({int(c.split('|')[1][2:]) for c in lk if c.split('|')[1].startswith('n=') and '|n=1000|' not in c})
+    for loss in ELEMENTWISE:
+        for n in [s for s in sizes if s >= 10_000_000]:
+            ratio_row(3, f"{loss}|n={n}|value+gradient")
+    for c in (1000, 32000):
+        ratio_row(2, f"cross-entropy|C={c}|value+gradient")
+    for loss in ("mse", "mae"):
+        case = f"{loss}|n=100000000|value"
+        mine = lk.get(case, (None,))[0]
+        p = probe(100_000_000, False)
+        if mine is None or p is None:
+            rows.append(f"| ≥ 70 % of read bandwidth | {case.replace('|', ' ')} | not measured | — |")
+            continue
+        pct = 100 * p / mine
+        rows.append(f"| ≥ 70 % of read bandwidth | {case.replace('|', ' ')} | {pct:.0f} % | {'yes' if pct >= 70 else '**no**'} |")
+    for case in sorted(c for c in lk if "|n=1000|" in c):
+        us = lk[case][0] * 1e3
+        rows.append(f"| ≤ 5 µs per call | {case.replace('|', ' ')} | {us:.2f} µs | {'yes' if us <= 5 else '**no**'} |")
+    return rows
+
+
 def main():
     out = sys.argv[1]
     lk = jmh(os.path.join(out, "jmh-losskit.json"))
@@ -90,7 +128,6 @@ def main():
     w = lines.append
     w("| case | LossKit ms | input GB/s | % of bandwidth | DJL ms | PyTorch ms | × DJL | × PyTorch | scalar path ms |")
     w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    targets = []
     mismatches = []
     cases = [c for c in lk if not c.startswith("probe|") and "|n=1000|" not in c]
     order = {l: i for i, l in enumerate(ELEMENTWISE + ["cross-entropy", "cosine-proximity", "dice"])}
@@ -119,9 +156,6 @@ def main():
         rt = f"{t[0] / ms:.1f}×" if t[0] else "—"
         w(f"| {loss} {size} {mode} | {fmt_ms(ms, err)} | {gbs:.1f} | {pct or '—'} | {fmt_ms(d[0], d[1])} | "
           f"{fmt_ms(t[0], t[1])} | {rd} | {rt} | {fmt_ms(s[0], s[1])} |")
-        peers = [x for x in (d[0], t[0]) if x]
-        if peers:
-            targets.append((case, ms, min(peers), pct))
         for impl in ("djl", "pytorch"):
             v = values.get((impl, case))
             mine = values.get(("losskit-vector", case))
@@ -180,6 +214,10 @@ def main():
         w("after warm-up; JMH's figure at 10⁸ also carries JMH's own allocation per iteration over the few calls it holds):")
         w("")
         lines.extend(open(alloc_md).read().strip().splitlines())
+
+    targets_md = target_table(lk, djl, torch, probe)
+    with open(os.path.join(out, "targets.md"), "w") as fh:
+        fh.write("\n".join(targets_md) + "\n")
 
     w("")
     if mismatches:
