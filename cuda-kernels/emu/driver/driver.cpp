@@ -100,6 +100,11 @@ struct Driver {
     // that prove a path moves no data between host and device.
     uint64_t copy_calls[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, htoh
     uint64_t copy_bytes[4] = {0, 0, 0, 0};
+    // Asynchronous host-to-device copies by source: from page-locked memory (truly asynchronous on a
+    // GPU, so they can overlap kernels) by stream id (0: a default stream), and from pageable memory
+    // (staged by the driver); for tests that prove a path pipelines its uploads.
+    uint64_t htod_async_pinned_calls = 0, htod_async_pinned_bytes = 0, htod_async_pageable_calls = 0;
+    std::map<uint64_t, uint64_t> htod_async_pinned_by_stream;
     // Handles are never freed, only marked dead, so a stale handle is always recognised as such
     // (a freed and reused address could otherwise pass for a live object).
     std::set<CUctx_st*> contexts;
@@ -263,6 +268,15 @@ void write_report() {
     for (int k = 0; k < 4; ++k)
         std::fprintf(out, "%s\"%s_calls\": %" PRIu64 ", \"%s_bytes\": %" PRIu64, k > 0 ? ", " : "", kDirections[k],
                      d.copy_calls[k], kDirections[k], d.copy_bytes[k]);
+    std::fprintf(out,
+                 "}, \"async_htod\": {\"from_page_locked_calls\": %" PRIu64 ", \"from_page_locked_bytes\": %" PRIu64
+                 ", \"from_pageable_calls\": %" PRIu64 "}, \"async_htod_page_locked_by_stream\": {",
+                 d.htod_async_pinned_calls, d.htod_async_pinned_bytes, d.htod_async_pageable_calls);
+    first = true;
+    for (const auto& [stream, calls] : d.htod_async_pinned_by_stream) {
+        std::fprintf(out, "%s\"%" PRIu64 "\": %" PRIu64, first ? "" : ", ", stream, calls);
+        first = false;
+    }
     std::fprintf(out, "}}\n");
     if (out != stderr) std::fclose(out);
 }
@@ -1041,6 +1055,16 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
                                        : (on_device(static_cast<uintptr_t>(dst)) ? 0 : 3);
     ++drv().copy_calls[direction];
     drv().copy_bytes[direction] += bytes;
+    if (has_stream && direction == 0) {
+        const Allocation* from = drv().memory.find(s);
+        if (from != nullptr && from->device < 0) {
+            ++drv().htod_async_pinned_calls;
+            drv().htod_async_pinned_bytes += bytes;
+            ++drv().htod_async_pinned_by_stream[is_default_stream(stream) ? 0 : stream->id];
+        } else {
+            ++drv().htod_async_pageable_calls;
+        }
+    }
     return CUDA_SUCCESS;
 }
 

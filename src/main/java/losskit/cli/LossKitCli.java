@@ -104,6 +104,8 @@ public final class LossKitCli implements Callable<Integer> {
         String shard;
         @Option(names = "--chunk-rows", paramLabel = "ROWS", description = "Rows per streamed chunk (default: 4 Mi elements of the widest input).")
         long chunkRows;
+        @Option(names = "--no-pipeline", description = "On CUDA, evaluate chunk by chunk synchronously instead of through the two-stream page-locked pipeline (same bits, for comparison).")
+        boolean noPipeline;
         @Option(names = "--progress", description = "Show the progress bar even when stderr is not a terminal.")
         boolean progress;
         @Option(names = "--dtype", description = "dtype of raw binary inputs (default float32).")
@@ -168,7 +170,7 @@ public final class LossKitCli implements Callable<Integer> {
                         title = "LossKit — " + String.join(", ", names.values());
                         try (Progress bar = new Progress(progress, rowsBytes(sources, w, from, to))) {
                             o = StreamingEvaluation.run(engine, todo, sources, w, new StreamingEvaluation.Options(chunkRows,
-                                    from, to, outLosses, gradOut, perClass, plot != null, bar));
+                                    from, to, outLosses, gradOut, perClass, plot != null, bar).pipeline(!noPipeline));
                         }
                     } finally {
                         sources.values().forEach(ArraySource::close);

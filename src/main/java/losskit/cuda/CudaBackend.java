@@ -140,6 +140,11 @@ public final class CudaBackend implements LossBackend {
         }
     }
 
+    /** The device, for the staging and timing helpers of this package ({@link CudaStaging}, {@link CudaTimer}). */
+    CudaDevice device() {
+        return dev;
+    }
+
     // ---- what tests look at (package-private) ----------------------------------------------------------
 
     /** Blocks of the device pool handed out (results not yet given back, user buffers). */

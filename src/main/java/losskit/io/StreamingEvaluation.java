@@ -4,11 +4,13 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.LongConsumer;
+import losskit.api.Family;
 import losskit.api.Form;
 import losskit.api.Inputs;
 import losskit.api.Loss;
@@ -17,17 +19,34 @@ import losskit.api.LossEngine;
 import losskit.api.LossInputException;
 import losskit.api.LossResult;
 import losskit.api.Partial;
+import losskit.api.PendingLoss;
 import losskit.api.Reduction;
 import losskit.api.Slot;
 import losskit.api.Tensor;
+import losskit.cuda.CudaLossException;
+import losskit.cuda.CudaStaging;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Evaluates several losses over inputs far larger than memory in one pass: rows flow in chunks (views of
  * memory maps), every loss sees each chunk while it is hot, and chunk {@link Partial}s merge exactly, so
  * the result does not depend on the chunk size beyond float64 rounding. Optional outputs — per-element
  * losses, the gradient, per-class statistics, a loss histogram — are produced in the same pass.
+ *
+ * <p><b>Pipelined on CUDA.</b> On a CUDA engine, when only reduced values are asked for (no per-sample
+ * output, no {@code NONE} reduction, no matrix loss), chunks flow through two lanes ({@link CudaStaging}):
+ * each a non-blocking stream, a page-locked host buffer and a device region. Chunk k+1 is read from the
+ * files into one lane's page-locked buffer while chunk k's copy and kernels run on the other lane's stream,
+ * and chunk k+1's asynchronous copy is queued before chunk k's kernels have finished, so copies overlap
+ * compute; every loss of a chunk is one {@link LossEngine#evaluateAsync} on device tensors in the lane's
+ * region. A lane is reused only after its previous chunk's results have been read, and those are merged in
+ * chunk order, so the partials — and the value — are bitwise those of the synchronous path (one engine
+ * call per chunk and loss, which the CPU backend, the other cases and {@link Options#pipeline()} = false
+ * take). When the two lanes do not fit in device memory, the run falls back to the synchronous path.
  */
 public final class StreamingEvaluation {
+    private static final Logger LOG = LoggerFactory.getLogger(StreamingEvaluation.class);
     /** Elements of the widest input per chunk when the caller does not choose (16 MB of float32). */
     public static final long DEFAULT_CHUNK_ELEMENTS = 1 << 22;
 
@@ -42,9 +61,20 @@ public final class StreamingEvaluation {
      * @param progress   receives input bytes as chunks complete, or null
      */
     public record Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
-                          boolean histogram, LongConsumer progress) {
+                          boolean histogram, LongConsumer progress, boolean pipeline) {
+        /** With the CUDA pipeline allowed (it runs where it applies). */
+        public Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
+                       boolean histogram, LongConsumer progress) {
+            this(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, true);
+        }
+
         public static Options defaults() {
             return new Options(0, 0, -1, null, null, false, false, null);
+        }
+
+        /** These options with the CUDA pipeline allowed or not. */
+        public Options pipeline(boolean allowed) {
+            return new Options(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, allowed);
         }
     }
 
@@ -60,8 +90,12 @@ public final class StreamingEvaluation {
                               List<ClassStat> perClass, Histogram histogram) {
     }
 
-    /** Everything one run computed. */
-    public record Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds) {
+    /** Everything one run computed; {@code pipelinedChunks}: chunks that went through the CUDA pipeline (0: none). */
+    public record Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds,
+                          long pipelinedChunks) {
+        public Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds) {
+            this(losses, fromRow, toRow, totalRows, bytes, seconds, 0);
+        }
     }
 
     private StreamingEvaluation() {
@@ -121,7 +155,11 @@ public final class StreamingEvaluation {
         NpyWriter gradOut = null;
         List<double[]> gradChunks = new ArrayList<>();
         long t0 = System.nanoTime();
+        long pipelined = 0;
         try {
+            if (pipelines(engine, plans, opt)) {
+                pipelined = runPipelined(engine, plans, slots, weights, from, to, chunk, bytesPerRow, opt);
+            }
             if (opt.gradOut() != null) {
                 ArraySource g = slots.get(head.gradSlot());
                 long[] shape = g.shape();
@@ -131,7 +169,7 @@ public final class StreamingEvaluation {
                 gradOut = new NpyWriter(opt.gradOut(), shape.length == 0 ? new long[]{1} : shape);
             }
             FloatBuffer gradBuffer = null;
-            for (long row = from; row < to; row += chunk) {
+            for (long row = pipelined > 0 ? to : from; row < to; row += chunk) {
                 // losses whose rows depend on each other (info-nce: every row is every row's negative) see
                 // the whole range as one chunk, the first time round
                 boolean firstChunk = row == from;
@@ -214,7 +252,160 @@ public final class StreamingEvaluation {
             }
             out.add(new LossOutcome(p.loss, p.total, p.backend, p.nanos / 1e9, bytes, p.classStats(), p.histogram));
         }
-        return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds);
+        return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds, pipelined);
+    }
+
+    // ---- the CUDA pipeline ------------------------------------------------------------------------------
+
+    /** Whether this run can take the pipeline: a CUDA engine, reduced values only, families that take device data. */
+    private static boolean pipelines(LossEngine engine, List<Plan> plans, Options opt) {
+        if (!opt.pipeline() || opt.lossesOut() != null || opt.gradOut() != null || !CudaStaging.supports(engine)) {
+            return false;
+        }
+        for (Plan p : plans) {
+            if (p.unsplittable || p.whole.contains(true) || p.wantsPerSample(opt) || p.loss.reduction() == Reduction.NONE
+                    || !(p.family == Family.ELEMENTWISE || p.family == Family.ROWS || p.family == Family.PAIRS)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** One array a chunk carries to the device: a slot as values or as labels, or the weights (slot null). */
+    private record Region(String slot, boolean labels, long rowBytes, long offset) {
+    }
+
+    /** A chunk in flight: its rows, lane and one pending call per loss. */
+    private record Flight(long row, int count, PendingLoss[] calls) {
+    }
+
+    /**
+     * Runs every chunk through two lanes (see the class comment) and returns the number of chunks, or 0 when
+     * the lanes do not fit in device memory (the caller then runs the synchronous path from the start).
+     */
+    private static long runPipelined(LossEngine engine, List<Plan> plans, Map<String, ArraySource> slots,
+                                     ArraySource weights, long from, long to, long chunk, long bytesPerRow, Options opt) {
+        List<Region> regions = new ArrayList<>();
+        long laneBytes = 0;
+        long rows = Math.min(chunk, Math.max(1, to - from));
+        for (Plan p : plans) {
+            for (int i = 0; i < p.names.size(); i++) {
+                String name = p.names.get(i);
+                boolean labels = p.asLabels.get(i);
+                if (regions.stream().noneMatch(r -> name.equals(r.slot()) && r.labels() == labels)) {
+                    ArraySource s = slots.get(name);
+                    long rowBytes = labels ? Long.BYTES : s.rowLength() * Float.BYTES; // labels: int32 or int64, whatever the source holds
+                    regions.add(new Region(name, labels, rowBytes, laneBytes));
+                    laneBytes += align(rows * rowBytes);
+                }
+            }
+        }
+        if (weights != null) {
+            regions.add(new Region(null, false, weights.rowLength() * Float.BYTES, laneBytes));
+            laneBytes += align(rows * weights.rowLength() * Float.BYTES);
+        }
+        CudaStaging staging;
+        try {
+            staging = CudaStaging.open(engine, 2, Math.max(laneBytes, 1));
+        } catch (CudaLossException e) {
+            if (!e.isOutOfMemory()) {
+                throw e;
+            }
+            LOG.info("streaming evaluation: two lanes of {} bytes do not fit in device memory ({}); evaluating chunk by "
+                    + "chunk without the pipeline", laneBytes, e.getMessage());
+            return 0;
+        }
+        ArrayDeque<Flight> inFlight = new ArrayDeque<>();
+        long chunks = 0;
+        try (staging) {
+            for (long row = from; row < to; row += chunk) {
+                int count = (int) Math.min(chunk, to - row);
+                // the lane's previous chunk (two back) is read out first: its buffers become free, and results
+                // are taken in chunk order, as the synchronous path takes them
+                if (inFlight.size() == 2) {
+                    collect(inFlight.poll(), plans, slots, weights, bytesPerRow, opt);
+                }
+                CudaStaging.Lane lane = staging.lane((int) (chunks % 2));
+                lane.awaitUpload();
+                ByteBuffer host = lane.host();
+                Map<Region, Tensor> onDevice = new java.util.HashMap<>();
+                long bytes = 0;
+                for (Region r : regions) {
+                    ArraySource s = r.slot() == null ? weights : slots.get(r.slot());
+                    Tensor t = r.labels() ? s.labels(row, count) : s.floats(row, count);
+                    ByteBuffer at = host.duplicate().position((int) r.offset()).slice().order(ByteOrder.nativeOrder());
+                    int n = (int) t.size();
+                    long address = lane.device() + r.offset();
+                    switch (t.dtype()) {
+                        case FLOAT32 -> at.asFloatBuffer().put(0, t.floats(), 0, n);
+                        case INT32 -> at.asIntBuffer().put(0, t.ints(), 0, n);
+                        case INT64 -> at.asLongBuffer().put(0, t.longs(), 0, n);
+                    }
+                    onDevice.put(r, r.labels() ? Tensor.labelsOnDevice(address, t.dtype(), count)
+                            : Tensor.onDevice(address, t.shape()));
+                    bytes = r.offset() + (long) n * (t.dtype() == Tensor.DType.INT64 ? 8 : 4);
+                }
+                lane.upload(bytes);
+                PendingLoss[] calls = new PendingLoss[plans.size()];
+                Flight f = new Flight(row, count, calls);
+                inFlight.add(f);
+                Tensor w = weights == null ? null : onDevice.get(regions.get(regions.size() - 1));
+                for (int k = 0; k < plans.size(); k++) {
+                    Plan p = plans.get(k);
+                    Inputs in = Inputs.empty();
+                    for (int i = 0; i < p.names.size(); i++) {
+                        String name = p.names.get(i);
+                        boolean labels = p.asLabels.get(i);
+                        Region r = regions.stream().filter(x -> name.equals(x.slot()) && x.labels() == labels).findFirst()
+                                .orElseThrow();
+                        in = in.with(name, onDevice.get(r));
+                    }
+                    if (w != null) {
+                        in = in.weights(w);
+                    }
+                    long s0 = System.nanoTime();
+                    calls[k] = engine.evaluateAsync(p.loss, in.onStream(lane.stream()));
+                    p.nanos += System.nanoTime() - s0;
+                }
+                chunks++;
+            }
+            while (!inFlight.isEmpty()) {
+                collect(inFlight.poll(), plans, slots, weights, bytesPerRow, opt);
+            }
+        } finally {
+            for (Flight f : inFlight) {
+                for (PendingLoss c : f.calls()) {
+                    if (c != null) {
+                        c.close();
+                    }
+                }
+            }
+        }
+        return chunks;
+    }
+
+    /** Waits for a chunk's calls and merges their partials, loss by loss, as the synchronous path does. */
+    private static void collect(Flight f, List<Plan> plans, Map<String, ArraySource> slots, ArraySource weights,
+                                long bytesPerRow, Options opt) {
+        for (int k = 0; k < plans.size(); k++) {
+            Plan p = plans.get(k);
+            long s0 = System.nanoTime();
+            try (PendingLoss call = f.calls()[k]) {
+                f.calls()[k] = null;
+                LossResult r = call.result();
+                p.add(r.partial(), r.backend());
+            } catch (LossInputException e) {
+                throw p.globalise(e, slots, weights, f.row());
+            }
+            p.nanos += System.nanoTime() - s0;
+        }
+        if (opt.progress() != null) {
+            opt.progress().accept(f.count() * bytesPerRow);
+        }
+    }
+
+    private static long align(long bytes) {
+        return (bytes + 255) / 256 * 256;
     }
 
     /** Whether some loss takes this slot as a whole matrix (a classifier's weights), not row by row. */
@@ -237,6 +428,7 @@ public final class StreamingEvaluation {
         final List<Boolean> asLabels = new ArrayList<>();
         final List<Boolean> whole = new ArrayList<>();
         final boolean unsplittable;
+        final Family family;
         Partial total;
         String backend = "";
         long nanos;
@@ -280,6 +472,7 @@ public final class StreamingEvaluation {
             }
             String label = null;
             this.unsplittable = chosen.family() == losskit.api.Family.MATRIX && !chosen.hasLabels();
+            this.family = chosen.family();
             for (Slot s : chosen.slots()) {
                 names.add(s.name());
                 whole.add(s.kind() == Slot.Kind.MATRIX_ROWS);
