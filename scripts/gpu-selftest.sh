@@ -3,7 +3,9 @@
 # emulated one, and prints a summary. Every test that would run on the emulated driver in CI runs on the
 # GPU here: the backend contract (golden values, finite differences, identities, bad input, fuzzer)
 # forced onto CUDA, CUDA vs the CPU oracle on odd sizes and misaligned buffers, device pointers / async
-# values / the caller's stream / device buffers, the PTX checks, and the in-JVM PTX compiler sweep.
+# values / the caller's stream / device buffers, the PTX checks, the in-JVM PTX compiler sweep, and the
+# CLI's CUDA paths (the pipelined streaming evaluation, the bench harness). After the suites it runs
+# `losskit bench --backend cuda` and keeps its report in target/gpu-bench.json.
 # A skipped test counts as a failure (CI=true turns "no CUDA here" skips into failures, and any skip
 # left is reported as one): a GPU self-test that skips proves nothing.
 #
@@ -18,7 +20,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
-TESTS='losskit.contract.Cuda*Test,losskit.cuda.CudaDeviceDataTest,losskit.cuda.PtxEntriesTest,losskit.cuda.PtxCompilerTest'
+TESTS='losskit.contract.Cuda*Test,losskit.cuda.CudaDeviceDataTest,losskit.cuda.PtxEntriesTest,losskit.cuda.PtxCompilerTest,losskit.cli.Cuda*Test'
 
 die() { echo "gpu-selftest: $*" >&2; exit 1; }
 
@@ -90,7 +92,22 @@ if [[ $total -eq 0 ]]; then
   tail -40 target/gpu-selftest.log
   die "no test ran (build failure? see target/gpu-selftest.log)"
 fi
+
+# ---- the benchmark harness on the GPU: bandwidths and loss throughput (docs/BENCHMARKS.md, "GPU") -------
 echo
+bench_status=0
+LD_LIBRARY_PATH="$LIB_PATH" scripts/losskit bench --backend cuda --format json --out target/gpu-bench.json \
+  || bench_status=$?
+if [[ $bench_status -eq 0 ]]; then
+  echo "gpu-selftest: losskit bench --backend cuda (target/gpu-bench.json):"
+  cat target/gpu-bench.json
+  grep -q '"emulated" : false' target/gpu-bench.json || { echo "gpu-selftest: the bench ran on the emulated driver"; bench_status=1; }
+fi
+
+echo
+if [[ $bench_status -ne 0 ]]; then
+  die "losskit bench --backend cuda failed (exit $bench_status)"
+fi
 if [[ $mvn_status -ne 0 || $failed -gt 0 || $errors -gt 0 || $skipped -gt 0 ]]; then
   grep -E '<<< (FAILURE|ERROR)!' target/gpu-selftest.log | head -20 | sed 's/^/  /' || true
   die "FAILED on the GPU: $failed failed, $errors errors, $skipped skipped of $total (log: target/gpu-selftest.log)"

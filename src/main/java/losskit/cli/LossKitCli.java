@@ -39,7 +39,8 @@ import picocli.CommandLine.Parameters;
  */
 @Command(name = "losskit", mixinStandardHelpOptions = true, version = "LossKit 0.1.0",
         description = "Loss functions, value and gradient, on the CPU and NVIDIA GPUs.",
-        subcommands = {LossKitCli.Eval.class, LossKitCli.Merge.class, LossKitCli.Info.class, LossKitCli.ListLosses.class})
+        subcommands = {LossKitCli.Eval.class, LossKitCli.Merge.class, LossKitCli.Info.class, LossKitCli.ListLosses.class,
+                Bench.class})
 public final class LossKitCli implements Callable<Integer> {
 
     public static void main(String[] args) {
