@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cstdint>
 #include <sstream>
 
 namespace emu {
@@ -117,12 +118,44 @@ Config read_config() {
         if (c.schedules.empty()) c.schedules.push_back(Schedule{});
     }
     if (const char* v = env("LOSSKIT_EMU_SCHEDULE_COMPARE")) c.compare_schedules = std::strcmp(v, "0") != 0;
-    for (auto [name, list] : {std::pair<const char*, std::vector<uint64_t>*>{"LOSSKIT_EMU_FAIL_ALLOC", &c.fail_alloc},
-                              {"LOSSKIT_EMU_FAIL_LAUNCH", &c.fail_launch}}) {
+    for (auto [name, plan] : {std::pair<const char*, CallPlan*>{"LOSSKIT_EMU_FAIL_ALLOC", &c.fail_alloc},
+                              {"LOSSKIT_EMU_FAIL_LAUNCH", &c.fail_launch},
+                              {"LOSSKIT_EMU_FAIL_COPY", &c.fail_copy}}) {
         if (const char* v = env(name)) {
             for (const std::string& s : split(v, ',')) {
-                if (parse_u64(s, &n) && n >= 1) list->push_back(n);
-                else bad(name, v, "1-based call numbers, comma-separated");
+                const size_t dash = s.find('-');
+                uint64_t lo = 0, hi = 0;
+                bool ok;
+                if (dash == std::string::npos) {
+                    ok = parse_u64(s, &lo) && lo >= 1;
+                    hi = lo;
+                } else {
+                    ok = parse_u64(s.substr(0, dash), &lo) && lo >= 1;
+                    if (dash + 1 == s.size()) hi = UINT64_MAX;
+                    else ok = ok && parse_u64(s.substr(dash + 1), &hi) && hi >= lo;
+                }
+                if (ok) plan->ranges.emplace_back(lo, hi);
+                else bad(name, v, "1-based call numbers or ranges (k, a-b, a-), comma-separated");
+            }
+        }
+    }
+    for (auto [name, trigger] : {std::pair<const char*, Trigger*>{"LOSSKIT_EMU_STICKY_AT", &c.sticky_at},
+                                 {"LOSSKIT_EMU_DEVICE_LOST_AT", &c.device_lost_at}}) {
+        if (const char* v = env(name)) {
+            const std::string s = v;
+            const size_t colon = s.find(':');
+            const std::string what = colon == std::string::npos ? "" : s.substr(0, colon);
+            uint64_t k = 0;
+            Trigger t;
+            if (what == "launch") t.what = Trigger::Launch;
+            else if (what == "copy") t.what = Trigger::Copy;
+            else if (what == "alloc") t.what = Trigger::Alloc;
+            else if (what == "call") t.what = Trigger::Call;
+            if (t.what != Trigger::None && parse_u64(s.substr(colon + 1), &k) && k >= 1) {
+                t.at = k;
+                *trigger = t;
+            } else {
+                bad(name, v, "launch:k, copy:k, alloc:k or call:k with k >= 1");
             }
         }
     }

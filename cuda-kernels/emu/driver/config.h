@@ -19,6 +19,25 @@ struct Schedule {
     std::string name() const;
 };
 
+// A "fail the k-th call" plan: 1-based call numbers or ranges (`3`, `2,5`, `4-6`, `7-` = from the 7th on).
+struct CallPlan {
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;  // inclusive; UINT64_MAX = open-ended
+    bool empty() const { return ranges.empty(); }
+    bool hits(uint64_t call) const {
+        for (const auto& r : ranges)
+            if (call >= r.first && call <= r.second) return true;
+        return false;
+    }
+};
+
+// The call whose count arms a one-off event (a sticky fault, a lost device): `launch:k`, `copy:k`
+// (any cuMemcpy*), `alloc:k` (cuMemAlloc) or `call:k` (every driver call made with a context current).
+struct Trigger {
+    enum What { None, Launch, Copy, Alloc, Call } what = None;
+    uint64_t at = 0;
+    bool armed() const { return what != None; }
+};
+
 struct Config {
     int device_count = 1;              // LOSSKIT_EMU_DEVICE_COUNT
     int driver_version = 13000;        // LOSSKIT_EMU_DRIVER_VERSION, e.g. 12060 for CUDA 12.6
@@ -27,8 +46,11 @@ struct Config {
     int sm_count = 8;                  // LOSSKIT_EMU_SM_COUNT
     std::vector<Schedule> schedules{Schedule{}};  // LOSSKIT_EMU_SCHEDULE
     bool compare_schedules = true;     // LOSSKIT_EMU_SCHEDULE_COMPARE=0 turns the comparison off
-    std::vector<uint64_t> fail_alloc;  // LOSSKIT_EMU_FAIL_ALLOC: 1-based cuMemAlloc calls that fail
-    std::vector<uint64_t> fail_launch; // LOSSKIT_EMU_FAIL_LAUNCH: 1-based cuLaunchKernel calls that fail
+    CallPlan fail_alloc;               // LOSSKIT_EMU_FAIL_ALLOC: cuMemAlloc calls that fail
+    CallPlan fail_launch;              // LOSSKIT_EMU_FAIL_LAUNCH: cuLaunchKernel calls that fail
+    CallPlan fail_copy;                // LOSSKIT_EMU_FAIL_COPY: cuMemcpy* calls that fail
+    Trigger sticky_at;                 // LOSSKIT_EMU_STICKY_AT: poisons the context (CUDA_ERROR_ILLEGAL_ADDRESS)
+    Trigger device_lost_at;            // LOSSKIT_EMU_DEVICE_LOST_AT: the device falls off the bus
     std::string report;                // LOSSKIT_EMU_REPORT: "stderr" or a file written at exit
     size_t stack_bytes = 256 << 10;    // LOSSKIT_EMU_STACK_KB, per CUDA thread
     std::vector<std::string> kernel_paths;  // LOSSKIT_EMU_KERNELS (files or directories, ':'-separated)

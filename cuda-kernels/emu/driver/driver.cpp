@@ -96,6 +96,11 @@ struct Driver {
     uint64_t alloc_calls = 0;
     uint64_t launch_calls = 0;
     uint64_t failed_launches = 0;
+    uint64_t copy_calls_all = 0;  // every cuMemcpy* call, counted for LOSSKIT_EMU_FAIL_COPY and triggers
+    uint64_t context_calls = 0;   // every call made with a current context (trigger `call:k`)
+    // LOSSKIT_EMU_DEVICE_LOST_AT: the device has fallen off the bus. Every call that needs it (and every
+    // release of what it held) returns CUDA_ERROR_UNKNOWN from then on, and nothing is freed.
+    bool device_lost = false;
     // Copies by direction (host = pageable or page-locked host memory): calls and bytes, for tests
     // that prove a path moves no data between host and device.
     uint64_t copy_calls[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, htoh
@@ -121,7 +126,6 @@ Driver& drv() {
 
 thread_local std::vector<CUctx_st*> t_context_stack;
 
-void note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void note(const char* fmt, ...) {
     if (config().quiet) return;
     char buf[4096];
@@ -136,8 +140,36 @@ CUresult initialized() {
     return drv().init_result == CUDA_SUCCESS ? CUDA_SUCCESS : CUDA_ERROR_NOT_INITIALIZED;
 }
 
+// What a driver returns once its GPU is gone (Xid 79, "fallen off the bus"): applications see
+// CUDA_ERROR_UNKNOWN ("unknown error") from every later call, e.g. gpu-burn's "Read faultyelemdata:
+// CUDA_ERROR_UNKNOWN" after a PCIe surprise-down (wilicc/gpu-burn#1), and simulation codes list
+// cudaErrorUnknown among the hardware errors for exactly this case (proteneer/timemachine#1203).
+constexpr CUresult kDeviceLost = CUDA_ERROR_UNKNOWN;
+
+// The sticky error a planted fault leaves: what a kernel's out-of-bounds access gives on a GPU.
+constexpr CUresult kStickyFault = CUDA_ERROR_ILLEGAL_ADDRESS;
+
+void note(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Counts one event of a kind for LOSSKIT_EMU_STICKY_AT / LOSSKIT_EMU_DEVICE_LOST_AT and fires the
+// trigger on its k-th occurrence. `count` is the event's running number.
+void count_event(Trigger::What what, uint64_t count, CUctx_st* ctx) {
+    const Config& c = config();
+    if (c.sticky_at.armed() && c.sticky_at.what == what && c.sticky_at.at == count && ctx != nullptr &&
+        ctx->sticky == CUDA_SUCCESS) {
+        ctx->sticky = kStickyFault;
+        note("CUDA_ERROR_ILLEGAL_ADDRESS: context poisoned by LOSSKIT_EMU_STICKY_AT (event %" PRIu64 ")", count);
+    }
+    if (c.device_lost_at.armed() && c.device_lost_at.what == what && c.device_lost_at.at == count &&
+        !drv().device_lost) {
+        drv().device_lost = true;
+        note("CUDA_ERROR_UNKNOWN: the device fell off the bus (LOSSKIT_EMU_DEVICE_LOST_AT, event %" PRIu64 ")", count);
+    }
+}
+
 CUresult check_device(CUdevice dev) {
     if (CUresult r = initialized()) return r;
+    if (drv().device_lost) return kDeviceLost;
     return dev >= 0 && dev < config().device_count ? CUDA_SUCCESS : CUDA_ERROR_INVALID_DEVICE;
 }
 
@@ -145,9 +177,12 @@ CUresult check_device(CUdevice dev) {
 // nearly every call does on a GPU after a kernel fault.
 CUresult current(CUctx_st** out, bool sticky = true) {
     if (CUresult r = initialized()) return r;
+    if (drv().device_lost) return kDeviceLost;
     if (t_context_stack.empty() || t_context_stack.back() == nullptr) return CUDA_ERROR_INVALID_CONTEXT;
     CUctx_st* ctx = t_context_stack.back();
     if (!ctx->alive) return ctx->primary ? CUDA_ERROR_INVALID_CONTEXT : 709 /* CUDA_ERROR_CONTEXT_IS_DESTROYED */;
+    count_event(Trigger::Call, ++drv().context_calls, ctx);
+    if (drv().device_lost) return kDeviceLost;
     if (sticky && ctx->sticky != CUDA_SUCCESS) return ctx->sticky;
     *out = ctx;
     return CUDA_SUCCESS;
@@ -219,11 +254,7 @@ void* host(CUdeviceptr p) { return reinterpret_cast<void*>(static_cast<uintptr_t
 
 // ---- fault injection ---------------------------------------------------------------------------
 // The place to add further "fail the k-th X" switches: count the calls, look the number up.
-bool injected_failure(const std::vector<uint64_t>& plan, uint64_t call) {
-    for (uint64_t k : plan)
-        if (k == call) return true;
-    return false;
-}
+bool injected_failure(const CallPlan& plan, uint64_t call) { return plan.hits(call); }
 
 // ---- accounting report ---------------------------------------------------------------------------
 
@@ -715,6 +746,11 @@ EMU_API cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     if (CUresult r = check_device(dev)) return r;
     CUctx_st* ctx = d.primaries[static_cast<size_t>(dev)];
     if (ctx->retain == 0) return CUDA_ERROR_INVALID_CONTEXT;
+    if (d.device_lost) {
+        // The retain is dropped, but a lost device frees nothing: its memory stays in the report.
+        --ctx->retain;
+        return kDeviceLost;
+    }
     if (--ctx->retain == 0) {
         release_context_resources(ctx);
         ctx->alive = false;
@@ -775,6 +811,7 @@ EMU_API cuCtxDestroy_v2(CUcontext ctx) {
     std::lock_guard<std::timed_mutex> lock(d.mu);
     if (CUresult r = initialized()) return r;
     if (!live_context(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
+    if (d.device_lost) return kDeviceLost;  // nothing can be freed on a device that is gone
     release_context_resources(ctx);
     ctx->alive = false;
     if (!t_context_stack.empty() && t_context_stack.back() == ctx) t_context_stack.pop_back();
@@ -948,7 +985,11 @@ EMU_API cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
     if (CUresult r = current(&ctx)) return r;
     if (dptr == nullptr || bytes == 0) return CUDA_ERROR_INVALID_VALUE;
     MemoryStats& s = d.memory.stats(ctx->device);
-    if (injected_failure(config().fail_alloc, ++d.alloc_calls) || bytes > config().device_memory - s.live_bytes) {
+    ++d.alloc_calls;
+    count_event(Trigger::Alloc, d.alloc_calls, ctx);
+    if (d.device_lost) return kDeviceLost;
+    if (ctx->sticky != CUDA_SUCCESS) return ctx->sticky;
+    if (injected_failure(config().fail_alloc, d.alloc_calls) || bytes > config().device_memory - s.live_bytes) {
         ++s.failed_allocs;
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
@@ -1008,6 +1049,8 @@ EMU_API cuMemFreeHost(void* p) {
     std::lock_guard<std::timed_mutex> lock(d.mu);
     if (CUresult r = initialized()) return r;
     if (p == nullptr) return CUDA_SUCCESS;  // free(NULL) semantics, as the real driver
+    // Page-locked memory is host memory: unlocking it needs no device, so it is freed even after a
+    // sticky error or the loss of the device (the engine's accounting relies on freeing it then).
     return d.memory.release(reinterpret_cast<uintptr_t>(p), true);
 }
 
@@ -1045,6 +1088,21 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
     if (CUresult r = dst_device ? check_device_range(dst, bytes) : check_any_range(dst, bytes)) return r;
     if (CUresult r = src_device ? check_device_range(s, bytes) : check_any_range(s, bytes)) return r;
     if (dst == 0 || src == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    Driver& d = drv();
+    ++d.copy_calls_all;
+    count_event(Trigger::Copy, d.copy_calls_all, ctx);
+    if (d.device_lost) return kDeviceLost;
+    if (ctx->sticky != CUDA_SUCCESS) return has_stream ? CUDA_SUCCESS : ctx->sticky;
+    if (injected_failure(config().fail_copy, d.copy_calls_all)) {
+        // A copy the DMA engine could not complete. A real driver reports an asynchronous failure like
+        // a kernel's: CUDA_ERROR_LAUNCH_FAILED ("unspecified launch failure"), sticky for the context,
+        // because it cannot know what the copy left half-written. An Async form returns success and the
+        // next synchronising call the error; a synchronous copy returns it at once.
+        ctx->sticky = CUDA_ERROR_LAUNCH_FAILED;
+        note("CUDA_ERROR_LAUNCH_FAILED: copy %" PRIu64 " of %zu bytes failed (LOSSKIT_EMU_FAIL_COPY)", d.copy_calls_all,
+             bytes);
+        return has_stream ? CUDA_SUCCESS : CUDA_ERROR_LAUNCH_FAILED;
+    }
     std::memmove(host(dst), src, bytes);
     // Each side by what the address is (unified addressing), as cuMemcpy itself infers it.
     auto on_device = [](uintptr_t a) {
@@ -1293,7 +1351,11 @@ EMU_API cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned 
     if (params == nullptr && f->build->kernel->param_count > 0) return CUDA_ERROR_INVALID_VALUE;
 
     LaunchOutcome outcome;
-    if (injected_failure(config().fail_launch, ++d.launch_calls)) {
+    ++d.launch_calls;
+    count_event(Trigger::Launch, d.launch_calls, ctx);
+    if (d.device_lost) return kDeviceLost;
+    if (ctx->sticky != CUDA_SUCCESS) return CUDA_SUCCESS;  // the planted fault surfaces at the next sync
+    if (injected_failure(config().fail_launch, d.launch_calls)) {
         outcome.result = CUDA_ERROR_LAUNCH_FAILED;
         outcome.message = "kernel " + f->entry.name + ": failure injected by LOSSKIT_EMU_FAIL_LAUNCH";
     } else {

@@ -1,5 +1,6 @@
 package losskit.emu;
 
+import static jcuda.driver.JCudaDriver.cuCtxDestroy;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
@@ -9,6 +10,11 @@ import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
@@ -18,6 +24,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.Pointer;
+import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
@@ -49,6 +56,7 @@ public final class EmuProbe {
                 case "allocs" -> allocs(Integer.parseInt(args[1]));
                 case "launch" -> launch(Path.of(args[1]));
                 case "leak" -> leak();
+                case "faults" -> faults(Path.of(args[1]));
                 case "planted" -> PlantedKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
                         .forEach(EmuProbe::emit);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
@@ -150,6 +158,36 @@ public final class EmuProbe {
         cuMemAlloc(b, 2000);
         cuMemAlloc(c, 3000);
         cuMemFree(b);
+        emit("done", "yes");
+    }
+
+    /**
+     * The calls a fault can meet, in order, each printing its CUresult: a synchronous copy, a launch, a
+     * synchronisation, an asynchronous copy (from page-locked memory) and its synchronisation, a copy back,
+     * an allocation, then the releases: cuMemFree, cuMemFreeHost and the context's destruction.
+     */
+    private static void faults(Path ptx) {
+        CUcontext ctx = EmuSupport.newContext();
+        CUmodule module = new CUmodule();
+        cuModuleLoadData(module, EmuSupport.image(EmuSupport.read(ptx)));
+        CUfunction function = new CUfunction();
+        cuModuleGetFunction(function, module, "emu_test_read");
+        CUdeviceptr x = new CUdeviceptr();
+        cuMemAlloc(x, 1024);
+        Pointer pinned = new Pointer();
+        cuMemHostAlloc(pinned, 1024, 0);
+        float[] host = new float[256];
+        emit("copy.1", resultOf(() -> cuMemcpyHtoD(x, Pointer.to(host), 1024)));
+        Pointer params = Pointer.to(Pointer.to(x), Pointer.to(new long[] {0}), Pointer.to(x));
+        emit("launch", resultOf(() -> cuLaunchKernel(function, 1, 1, 1, 32, 1, 1, 0, null, params, null)));
+        emit("sync.1", resultOf(() -> cuCtxSynchronize()));
+        emit("copy.2", resultOf(() -> cuMemcpyHtoDAsync(x, pinned, 1024, null)));
+        emit("sync.2", resultOf(() -> cuCtxSynchronize()));
+        emit("copy.3", resultOf(() -> cuMemcpyDtoH(Pointer.to(host), x, 1024)));
+        emit("alloc", resultOf(() -> cuMemAlloc(new CUdeviceptr(), 1024)));
+        emit("free", resultOf(() -> cuMemFree(x)));
+        emit("freeHost", resultOf(() -> cuMemFreeHost(pinned)));
+        emit("destroy", resultOf(() -> cuCtxDestroy(ctx)));
         emit("done", "yes");
     }
 }

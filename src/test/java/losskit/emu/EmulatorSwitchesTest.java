@@ -16,7 +16,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The emulator's environment switches, each in a JVM of its own (the driver reads them once per
  * process): no device, an older driver, another compute capability, a small device memory, injected
- * failures, the accounting report, and rejection of a malformed switch.
+ * failures (allocations, launches, copies), a sticky context error, a device lost mid-stream, the
+ * accounting report, and rejection of a malformed switch.
  */
 class EmulatorSwitchesTest {
 
@@ -81,6 +82,78 @@ class EmulatorSwitchesTest {
         EmuSupport.Probe launch = EmuSupport.probe(Map.of("LOSSKIT_EMU_FAIL_LAUNCH", "1"), "launch", testPtx());
         assertEquals("CUDA_SUCCESS", launch.get("launch"), "launch failures surface asynchronously");
         assertEquals("CUDA_ERROR_LAUNCH_FAILED", launch.get("sync"));
+    }
+
+    @Test
+    void failAllocTakesRanges() {
+        EmuSupport.Probe allocs = EmuSupport.probe(Map.of("LOSSKIT_EMU_FAIL_ALLOC", "1,3-"), "allocs", "4");
+        assertEquals("CUDA_ERROR_OUT_OF_MEMORY", allocs.get("alloc.1"));
+        assertEquals("CUDA_SUCCESS", allocs.get("alloc.2"));
+        assertEquals("CUDA_ERROR_OUT_OF_MEMORY", allocs.get("alloc.3"), "3- fails every call from the third on");
+        assertEquals("CUDA_ERROR_OUT_OF_MEMORY", allocs.get("alloc.4"));
+    }
+
+    /** The releases after a sticky error: device memory only through the context's destruction. */
+    private static void assertStickyAfterwards(EmuSupport.Probe p, String error) {
+        for (String call : new String[] {"copy.3", "alloc", "free"}) {
+            assertEquals(error, p.get(call), call + " on a poisoned context");
+        }
+        assertEquals("CUDA_SUCCESS", p.get("freeHost"), "page-locked memory is freed without the device");
+        assertEquals("CUDA_SUCCESS", p.get("destroy"), "destroying the context is how its memory is freed");
+    }
+
+    @Test
+    void failingAsyncCopyPoisonsTheContext(@TempDir Path dir) throws IOException {
+        Path report = dir.resolve("report.json");
+        EmuSupport.Probe p = EmuSupport.probe(Map.of("LOSSKIT_EMU_FAIL_COPY", "2", "LOSSKIT_EMU_REPORT", report.toString()),
+                "faults", testPtx());
+        assertEquals("CUDA_SUCCESS", p.get("copy.1"));
+        assertEquals("CUDA_SUCCESS", p.get("sync.1"));
+        assertEquals("CUDA_SUCCESS", p.get("copy.2"), "an async copy's failure surfaces at the next synchronisation");
+        assertEquals("CUDA_ERROR_LAUNCH_FAILED", p.get("sync.2"));
+        assertStickyAfterwards(p, "CUDA_ERROR_LAUNCH_FAILED");
+        assertTrue(p.stderr().contains("LOSSKIT_EMU_FAIL_COPY"), p.stderr());
+        String json = Files.readString(report);
+        assertEquals(0, number(json, "live_count"), "the context's destruction freed its memory: " + json);
+        EmuSupport.Probe sync = EmuSupport.probe(Map.of("LOSSKIT_EMU_FAIL_COPY", "1"), "faults", testPtx());
+        assertEquals("CUDA_ERROR_LAUNCH_FAILED", sync.get("copy.1"), "a synchronous copy reports its own failure");
+        assertEquals("CUDA_ERROR_LAUNCH_FAILED", sync.get("launch"));
+    }
+
+    @Test
+    void stickyErrorAtTheKthLaunch() {
+        EmuSupport.Probe p = EmuSupport.probe(Map.of("LOSSKIT_EMU_STICKY_AT", "launch:1"), "faults", testPtx());
+        assertEquals("CUDA_SUCCESS", p.get("copy.1"));
+        assertEquals("CUDA_SUCCESS", p.get("launch"), "the fault is reported asynchronously");
+        assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", p.get("sync.1"));
+        assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", p.get("copy.2"));
+        assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", p.get("sync.2"));
+        assertStickyAfterwards(p, "CUDA_ERROR_ILLEGAL_ADDRESS");
+        EmuSupport.Probe byCall = EmuSupport.probe(Map.of("LOSSKIT_EMU_STICKY_AT", "copy:3"), "faults", testPtx());
+        assertEquals("CUDA_SUCCESS", byCall.get("sync.2"), "copies 1 and 2 are clean");
+        assertEquals("CUDA_ERROR_ILLEGAL_ADDRESS", byCall.get("copy.3"), "the third copy poisons the context");
+    }
+
+    @Test
+    void deviceLostMidStream(@TempDir Path dir) throws IOException {
+        Path report = dir.resolve("report.json");
+        EmuSupport.Probe p = EmuSupport.probe(Map.of("LOSSKIT_EMU_DEVICE_LOST_AT", "copy:2", "LOSSKIT_EMU_REPORT",
+                report.toString()), "faults", testPtx());
+        assertEquals("CUDA_SUCCESS", p.get("sync.1"));
+        for (String call : new String[] {"copy.2", "sync.2", "copy.3", "alloc", "free", "destroy"}) {
+            assertEquals("CUDA_ERROR_UNKNOWN", p.get(call), call + " after the device fell off the bus");
+        }
+        assertEquals("CUDA_SUCCESS", p.get("freeHost"), "page-locked memory is host memory");
+        String json = Files.readString(report);
+        assertTrue(json.contains("\"bytes\": 1024"), "a lost device frees nothing: its allocation stays live: " + json);
+        assertEquals(1024, number(json, "live_bytes"), json);
+    }
+
+    @Test
+    void malformedTriggerFailsInit() {
+        EmuSupport.Probe p = EmuSupport.probe(Map.of("LOSSKIT_EMU_STICKY_AT", "kernel:3"), "device");
+        assertEquals("CUDA_ERROR_INVALID_VALUE", p.get("init"));
+        assertTrue(p.stderr().contains("LOSSKIT_EMU_STICKY_AT=kernel:3 is malformed"), p.stderr());
     }
 
     @Test
