@@ -3,6 +3,7 @@ package losskit.api;
 import java.util.Objects;
 import losskit.cpu.CpuBackend;
 import losskit.cuda.CudaBackend;
+import losskit.cuda.CudaLossException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,17 +21,35 @@ import org.slf4j.LoggerFactory;
  * <p>Backend selection: an explicit {@link Builder#backend} wins; else the environment variable
  * {@code LOSSKIT_BACKEND} or the system property {@code losskit.backend} ({@code auto|cpu|cuda}); else
  * {@code auto}. {@code auto} takes CUDA when it can and otherwise logs once why it runs on the CPU.
+ *
+ * <p>GPU failures (docs/RELIABILITY.md): running out of device memory is retried in smaller chunks and
+ * then thrown as a {@link CudaLossException} saying so; the engine stays on the GPU. A fatal error — a
+ * sticky context error ({@code CUDA_ERROR_ILLEGAL_ADDRESS}, {@code CUDA_ERROR_LAUNCH_FAILED} from a
+ * crashed kernel or a failed asynchronous copy), an uncorrectable ECC error, a lost device
+ * ({@code CUDA_ERROR_UNKNOWN}) — makes the CUDA backend mark its device unusable and free what it can
+ * ({@link CudaBackend}). Then an {@code auto} engine logs once, switches to the CPU backend for good
+ * ({@link #backendName()} becomes {@code cpu}, {@link #selectionReason()} says why) and recomputes the
+ * failed call there, so the caller gets the CPU's result — never a number from the poisoned device. A
+ * call whose inputs are device pointers cannot be recomputed (its data lived on the device): it throws
+ * the {@link CudaLossException}. An engine with CUDA forced throws that exception (its
+ * {@link CudaLossException#deviceUnusable()} is set; the message names the CUresult, the call and "marked
+ * unusable") for the failed call and for every later one.
  */
 public final class LossEngine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LossEngine.class);
 
-    private final LossBackend backend;
-    private final String selectionReason;
+    private volatile LossBackend backend;
+    private volatile String selectionReason;
+    /** {@code auto}: a device marked unusable sends this and later calls to the CPU. */
+    private final boolean fallBackToCpu;
+    private final int threads;
     private volatile boolean closed;
 
-    private LossEngine(LossBackend backend, String selectionReason) {
+    private LossEngine(LossBackend backend, String selectionReason, boolean fallBackToCpu, int threads) {
         this.backend = backend;
         this.selectionReason = selectionReason;
+        this.fallBackToCpu = fallBackToCpu;
+        this.threads = threads;
     }
 
     /** An engine on the backend chosen by the environment, else {@code auto}. */
@@ -64,12 +83,70 @@ public final class LossEngine implements AutoCloseable {
      * the same stream. On the CPU it computes at once.
      */
     public PendingLoss computeAsync(Loss loss, Inputs inputs) {
-        return backend.computeAsync(validated(loss, inputs, true));
+        return async(validated(loss, inputs, true));
     }
 
     /** {@link #evaluate} without waiting for a GPU; see {@link #computeAsync}. */
     public PendingLoss evaluateAsync(Loss loss, Inputs inputs) {
-        return backend.computeAsync(validated(loss, inputs, givesGradientDestination(inputs)));
+        return async(validated(loss, inputs, givesGradientDestination(inputs)));
+    }
+
+    private PendingLoss async(ValidatedCall call) {
+        LossBackend b = backend;
+        try {
+            PendingLoss p = b.computeAsync(call);
+            return fallBackToCpu && b instanceof CudaBackend ? new FallbackPending(p, call) : p;
+        } catch (CudaLossException e) {
+            return PendingLoss.completed(fallBack(e, call).compute(call));
+        }
+    }
+
+    /**
+     * A GPU call's pending value that, when the device turns out unusable while it is read, recomputes the
+     * call on the CPU instead ({@code auto} engines).
+     */
+    private final class FallbackPending implements PendingLoss {
+        private final PendingLoss onDevice;
+        private final ValidatedCall call;
+        private LossResult recomputed;
+
+        FallbackPending(PendingLoss onDevice, ValidatedCall call) {
+            this.onDevice = onDevice;
+            this.call = call;
+        }
+
+        @Override
+        public long valueOnDevice() {
+            return onDevice.valueOnDevice();
+        }
+
+        @Override
+        public boolean isDone() {
+            return recomputed != null || onDevice.isDone();
+        }
+
+        @Override
+        public double value() {
+            return result().value();
+        }
+
+        @Override
+        public synchronized LossResult result() {
+            if (recomputed != null) {
+                return recomputed;
+            }
+            try {
+                return onDevice.result();
+            } catch (CudaLossException e) {
+                recomputed = fallBack(e, call).compute(call);
+                return recomputed;
+            }
+        }
+
+        @Override
+        public void close() {
+            onDevice.close();
+        }
     }
 
     /**
@@ -90,7 +167,35 @@ public final class LossEngine implements AutoCloseable {
     }
 
     private LossResult run(Loss loss, Inputs inputs, boolean gradient) {
-        return backend.compute(validated(loss, inputs, gradient));
+        ValidatedCall call = validated(loss, inputs, gradient);
+        LossBackend b = backend;
+        try {
+            return b.compute(call);
+        } catch (CudaLossException e) {
+            return fallBack(e, call).compute(call);
+        }
+    }
+
+    /**
+     * The backend a call goes to after {@code e}: the CPU backend when this is an {@code auto} engine whose
+     * CUDA device was marked unusable (switched to once, logged once); otherwise {@code e} is thrown — an
+     * engine with CUDA forced, a recoverable error such as running out of memory, or a call whose inputs
+     * are device pointers (its data lived on the device).
+     */
+    private synchronized LossBackend fallBack(CudaLossException e, ValidatedCall call) {
+        if (!fallBackToCpu || !e.deviceUnusable() || call.hasDeviceData()) {
+            throw e;
+        }
+        checkOpen();
+        LossBackend b = backend;
+        if (b instanceof CudaBackend) {
+            CpuBackend cpu = new CpuBackend(threads);
+            selectionReason = "cpu (auto: fell back from CUDA: " + e.getMessage() + ")";
+            backend = cpu;
+            LOG.warn("LossKit backend: {}", selectionReason);
+            b.close();
+        }
+        return backend;
     }
 
     private ValidatedCall validated(Loss loss, Inputs inputs, boolean gradient) {
@@ -130,12 +235,12 @@ public final class LossEngine implements AutoCloseable {
         }
     }
 
-    /** {@code cpu} or {@code cuda}. */
+    /** {@code cpu} or {@code cuda} (an {@code auto} engine that fell back from CUDA: {@code cpu}). */
     public String backendName() {
         return backend.name();
     }
 
-    /** Why this backend was chosen (the line that was logged). */
+    /** Why this backend was chosen (the line that was logged; after a fallback, the CUDA error that caused it). */
     public String selectionReason() {
         return selectionReason;
     }
@@ -157,6 +262,7 @@ public final class LossEngine implements AutoCloseable {
         private BackendChoice choice;
         private int threads = Runtime.getRuntime().availableProcessors();
         private int device = defaultDevice();
+        private Long poolCap;
 
         private static int defaultDevice() {
             String env = System.getenv("LOSSKIT_CUDA_DEVICE");
@@ -185,6 +291,23 @@ public final class LossEngine implements AutoCloseable {
             }
             this.device = ordinal;
             return this;
+        }
+
+        /**
+         * The most bytes of idle device memory a CUDA engine's pool keeps for reuse (blocks above 4 KiB;
+         * beyond it a returned block is freed at once). Default: the system property
+         * {@code losskit.cuda.poolCap} (bytes, K/M/G suffixes), else 256 MiB. {@code 0} caches none.
+         */
+        public Builder poolCap(long bytes) {
+            if (bytes < 0) {
+                throw new IllegalArgumentException("poolCap = " + bytes + " is invalid (expected >= 0 bytes)");
+            }
+            this.poolCap = bytes;
+            return this;
+        }
+
+        private LossBackend openCuda() {
+            return poolCap == null ? CudaBackend.open(threads, device) : CudaBackend.open(threads, device, poolCap);
         }
 
         /** CPU worker threads (results are bitwise identical whatever this is). */
@@ -222,7 +345,7 @@ public final class LossEngine implements AutoCloseable {
                 }
                 case CUDA -> {
                     try {
-                        b = CudaBackend.open(threads, device);
+                        b = openCuda();
                     } catch (RuntimeException | LinkageError e) {
                         throw new IllegalStateException("CUDA backend " + origin + " but unavailable: " + brief(e), e);
                     }
@@ -232,7 +355,7 @@ public final class LossEngine implements AutoCloseable {
                     LossBackend cuda = null;
                     String why;
                     try {
-                        cuda = CudaBackend.open(threads, device);
+                        cuda = openCuda();
                         why = b(cuda);
                     } catch (RuntimeException | LinkageError e) {
                         why = brief(e);
@@ -247,7 +370,7 @@ public final class LossEngine implements AutoCloseable {
                 }
             }
             LOG.info("LossKit backend: {}", reason);
-            return new LossEngine(b, reason);
+            return new LossEngine(b, reason, c == BackendChoice.AUTO, threads);
         }
 
         private static String b(LossBackend cuda) {

@@ -20,6 +20,17 @@ import losskit.api.ValidatedCall;
  * {@link losskit.api.LossInputException}. Calls are serialised on the device; each makes the device's
  * primary context current on its thread.
  *
+ * <p>Errors: a recoverable driver error ({@code CUDA_ERROR_OUT_OF_MEMORY} after the retries in smaller
+ * chunks, an invalid value) is thrown as a {@link CudaLossException} and the backend stays usable. A fatal
+ * one ({@link CudaLossException#isFatal}: a sticky context error such as {@code CUDA_ERROR_ILLEGAL_ADDRESS}
+ * or {@code CUDA_ERROR_LAUNCH_FAILED}, an uncorrectable ECC error, a lost device) marks the device
+ * unusable: the backend frees what the driver still allows (pool, arena, page-locked staging, streams,
+ * events, modules, cuBLAS handle) ignoring the errors of those frees, releases its retain of the primary
+ * context (which frees the device memory the driver refused to free one by one), empties its own
+ * accounting, and throws a {@link CudaLossException} with {@link CudaLossException#deviceUnusable()} set,
+ * naming the CUresult, the call and "marked unusable". Every later call throws the same way without
+ * touching the device. {@link losskit.api.LossEngine} under {@code auto} recomputes such calls on the CPU.
+ *
  * <p>Dispatch by family is the only per-family code here: {@link FamilyKernels} runs the elementwise,
  * rows and pairs kernels, {@link CudaMatrixLosses} the matrix family (cuBLAS GEMMs + matrix.cu).
  */
@@ -32,6 +43,7 @@ public final class CudaBackend implements LossBackend {
         this.dev = dev;
         this.families = new FamilyKernels(dev);
         this.matrix = new CudaMatrixLosses(s -> dev.modules.function(KernelNames.module(Family.MATRIX), s));
+        dev.beforeUnusableRelease(matrix::close);
     }
 
     /** {@link #open(int, int)} on device 0. */
@@ -45,6 +57,17 @@ public final class CudaBackend implements LossBackend {
      * no such device or unloadable kernels: {@link CudaLossException}).
      */
     public static LossBackend open(int hostThreads, int device) {
+        return open(hostThreads, device, DevicePool.configuredCap());
+    }
+
+    /**
+     * {@link #open(int, int)} with the cap of idle large blocks the device pool keeps for reuse, in bytes
+     * (default: the system property {@code losskit.cuda.poolCap}, else 256 MiB).
+     */
+    public static LossBackend open(int hostThreads, int device, long poolCap) {
+        if (poolCap < 0) {
+            throw new IllegalArgumentException("poolCap = " + poolCap + " is invalid (expected >= 0 bytes)");
+        }
         List<String> modules = modules();
         for (String m : modules) {
             if (!ModuleLoader.bundled(m)) {
@@ -52,7 +75,7 @@ public final class CudaBackend implements LossBackend {
                         + ".ptx is not on the classpath: build with nvcc, see scripts/build-ptx.sh)");
             }
         }
-        CudaDevice dev = CudaDevice.open(device);
+        CudaDevice dev = CudaDevice.open(device, poolCap);
         synchronized (dev) {
             try {
                 for (String m : modules) {
@@ -104,8 +127,23 @@ public final class CudaBackend implements LossBackend {
         return true;
     }
 
+    /** How a call is named in an error: the loss and its term, e.g. {@code compute(mse)}. */
+    private static String callName(String what, ValidatedCall call) {
+        return what + "(" + call.form().termKey(call.loss().id()) + ")";
+    }
+
     @Override
     public LossResult compute(ValidatedCall call) {
+        synchronized (dev) {
+            try {
+                return computeOnDevice(call);
+            } catch (RuntimeException e) {
+                throw dev.fail(e, callName("compute", call));
+            }
+        }
+    }
+
+    private LossResult computeOnDevice(ValidatedCall call) {
         synchronized (dev) {
             dev.ensureOpen();
             // the matrix family takes device pointers too (CudaMatrixLosses reads and writes them in place)
@@ -124,19 +162,34 @@ public final class CudaBackend implements LossBackend {
     @Override
     public PendingLoss computeAsync(ValidatedCall call) {
         synchronized (dev) {
-            dev.ensureOpen();
-            return switch (call.form().family()) {
-                case ELEMENTWISE, ROWS, PAIRS -> families.computeAsync(call);
-                default -> PendingLoss.completed(compute(call));
-            };
+            try {
+                dev.ensureOpen();
+                return switch (call.form().family()) {
+                    case ELEMENTWISE, ROWS, PAIRS -> families.computeAsync(call);
+                    default -> PendingLoss.completed(computeOnDevice(call));
+                };
+            } catch (RuntimeException e) {
+                throw dev.fail(e, callName("computeAsync", call));
+            }
         }
     }
 
     @Override
     public DeviceBuffer allocateDevice(long floats) {
         synchronized (dev) {
-            dev.ensureOpen();
-            return new CudaDeviceBuffer(dev, floats);
+            try {
+                dev.ensureOpen();
+                return new CudaDeviceBuffer(dev, floats);
+            } catch (RuntimeException e) {
+                throw dev.fail(e, "allocateDevice(" + floats + " floats)");
+            }
+        }
+    }
+
+    /** Whether a fatal error has made the device unusable (the engine's fallback asks). */
+    public boolean isUnusable() {
+        synchronized (dev) {
+            return dev.isUnusable();
         }
     }
 
@@ -152,6 +205,18 @@ public final class CudaBackend implements LossBackend {
         synchronized (dev) {
             return dev.pool.handedOut();
         }
+    }
+
+    /** Device bytes and page-locked bytes the backend accounts for (pool, arena, staging). */
+    long[] heldBytes() {
+        synchronized (dev) {
+            return dev.heldBytes();
+        }
+    }
+
+    /** The device pool's cap of idle large blocks. */
+    long poolCap() {
+        return dev.pool.cap();
     }
 
     /** The matrix losses' path (its workspace plan). */
@@ -182,13 +247,13 @@ public final class CudaBackend implements LossBackend {
                     dev.makeCurrent();
                     matrix.close(); // the cuBLAS handle and the matrix buffers, while the context is alive
                 }
-            } catch (CudaException e) {
+            } catch (RuntimeException e) {
                 org.slf4j.LoggerFactory.getLogger(CudaBackend.class).warn("CUDA backend: closing cuBLAS failed: {}",
                         e.getMessage());
             }
             try {
                 dev.close();
-            } catch (CudaException e) {
+            } catch (RuntimeException e) {
                 org.slf4j.LoggerFactory.getLogger(CudaBackend.class).warn("CUDA backend: close failed: {}", e.getMessage());
             }
         }

@@ -67,7 +67,7 @@ final class CudaDevice {
     final int ccMinor;
     final int driverVersion;
     final DeviceArena arena = new DeviceArena();
-    final DevicePool pool = new DevicePool(arena::free);
+    final DevicePool pool;
     final ModuleLoader modules;
     private final CUstream own;
     private final CUevent tail;
@@ -80,6 +80,10 @@ final class CudaDevice {
     private final java.util.Map<Constant, Long> constants = new java.util.HashMap<>();
     private long syncRecord;
     private boolean closed;
+    /** The fatal error that made this device unusable (then {@link #closed} is set too), or null. */
+    private CudaLossException unusable;
+    /** Runs before the device's resources are freed when it becomes unusable (the cuBLAS path's close). */
+    private Runnable beforeUnusableRelease = () -> { };
 
     /** A parameter array by value. */
     private record Constant(float[] values) {
@@ -98,7 +102,9 @@ final class CudaDevice {
     private record Deferred(CUevent event, Runnable release) {
     }
 
-    private CudaDevice(CUdevice device, CUcontext context, String name, int ccMajor, int ccMinor, int driverVersion) {
+    private CudaDevice(CUdevice device, CUcontext context, String name, int ccMajor, int ccMinor, int driverVersion,
+            long poolCap) {
+        this.pool = new DevicePool(arena::free, poolCap);
         this.device = device;
         this.context = context;
         this.name = name;
@@ -114,6 +120,11 @@ final class CudaDevice {
 
     /** Retains a device's primary context (throws with the reason when there is no usable device). */
     static CudaDevice open(int ordinal) {
+        return open(ordinal, DevicePool.configuredCap());
+    }
+
+    /** {@link #open(int)} with the device pool's cap of cached large blocks, in bytes. */
+    static CudaDevice open(int ordinal, long poolCap) {
         JCudaDriver.setExceptionsEnabled(true);
         CUcontext ctx = null;
         CUdevice dev = null;
@@ -145,7 +156,7 @@ final class CudaDevice {
             ctx = new CUcontext();
             cuDevicePrimaryCtxRetain(ctx, dev);
             return new CudaDevice(dev, ctx, new String(name, 0, end, StandardCharsets.UTF_8), major[0], minor[0],
-                    version[0]);
+                    version[0], poolCap);
         } catch (CudaException e) {
             if (ctx != null) {
                 cuDevicePrimaryCtxRelease(dev);
@@ -163,6 +174,9 @@ final class CudaDevice {
     }
 
     void ensureOpen() {
+        if (unusable != null) {
+            throw unusableError("a call");
+        }
         if (closed) {
             throw new IllegalStateException("CUDA backend is closed");
         }
@@ -365,6 +379,71 @@ final class CudaDevice {
         return r;
     }
 
+    // ---- fatal errors ---------------------------------------------------------------------------------
+
+    boolean isUnusable() {
+        return unusable != null;
+    }
+
+    void beforeUnusableRelease(Runnable r) {
+        beforeUnusableRelease = r;
+    }
+
+    /** The exception every call gets once the device is unusable. */
+    CudaLossException unusableError(String call) {
+        return new CudaLossException(unusable.result(), call, "device " + name + " marked unusable after "
+                + unusable.getMessage() + "; it is not used again by this engine", unusable, true);
+    }
+
+    /**
+     * What a backend entry point does with an exception: a fatal driver error (see
+     * {@link CudaLossException#isFatal}) marks the device unusable — its resources are freed as far as the
+     * driver still allows and the Java-side accounting is emptied — and comes back as an exception that
+     * says so, naming the CUresult and the call; anything else comes back as it was.
+     */
+    RuntimeException fail(RuntimeException e, String call) {
+        CudaLossException c;
+        if (e instanceof CudaLossException x) {
+            c = x;
+        } else if (e instanceof CudaException) {
+            c = CudaBackend.wrap(e, call, "");
+        } else {
+            return e;
+        }
+        if (c.deviceUnusable() || !c.isFatal()) {
+            return c;
+        }
+        if (unusable == null) {
+            unusable = c;
+            LOG.error("CUDA backend: {} during {}: device {} marked unusable, releasing its resources", c.getMessage(),
+                    call, name);
+            try {
+                makeCurrent();
+                beforeUnusableRelease.run();
+            } catch (RuntimeException ignored) {
+                // best effort: the context is poisoned, the release below frees what it held
+            }
+            deferred.clear(); // their work will never finish; the blocks go with the pool
+            release();
+        }
+        String where = c.kernel().equals(call) ? "" : "at " + c.getMessage() + "; ";
+        return new CudaLossException(c.result(), call, where + "device " + name
+                + " marked unusable: later calls on this engine do not touch it", c, true);
+    }
+
+    /**
+     * Bytes the Java side still accounts for on the device and in page-locked memory: the pool (blocks handed
+     * out or cached, slabs), the arena and the staging buffers. Zero after close or after the device
+     * became unusable, whatever the driver could free.
+     */
+    long[] heldBytes() {
+        long pinned = 0;
+        for (PinnedBuffer b : staging) {
+            pinned += b == null ? 0 : b.size();
+        }
+        return new long[]{pool.bytesHeld() + arena.capacity(), pinned};
+    }
+
     // ---- close ----------------------------------------------------------------------------------------
 
     /** Frees everything: arena, pool (buffers handed out included), staging, streams, events, modules, context. */
@@ -372,6 +451,16 @@ final class CudaDevice {
         if (closed) {
             return;
         }
+        release();
+    }
+
+    /**
+     * The release itself, for close and for a device that became unusable: every step is tried whatever
+     * the ones before it answered (after a sticky error the driver refuses to free device memory, which
+     * the primary context's release then frees; after the loss of the device nothing can be freed on it),
+     * and the Java-side state is emptied either way.
+     */
+    private void release() {
         closed = true;
         try {
             makeCurrent();
@@ -380,11 +469,15 @@ final class CudaDevice {
             } catch (CudaException e) {
                 LOG.warn("CUDA backend: the device reported an error at close: {}", e.getMessage());
             }
-            reclaim(true);
+            quietly(() -> reclaim(true));
+            deferred.clear();
             quietly(arena::free);
             quietly(pool::free);
+            constants.clear();
+            syncRecord = 0;
             for (int i = 0; i < 2; i++) {
                 PinnedBuffer b = staging[i];
+                staging[i] = null;
                 if (b != null) {
                     quietly(b::free);
                 }
@@ -410,7 +503,7 @@ final class CudaDevice {
     private static void quietly(Runnable r) {
         try {
             r.run();
-        } catch (CudaException e) {
+        } catch (RuntimeException e) {
             LOG.warn("CUDA backend: releasing device resources failed: {}", e.getMessage());
         }
     }

@@ -43,9 +43,17 @@ final class CudaDeviceBuffer implements DeviceBuffer {
                     return;
                 }
                 done = true;
-                dev.makeCurrent();
-                dev.synchronizeAll();
-                dev.pool.release(address, bytes);
+                try {
+                    dev.makeCurrent();
+                    dev.synchronizeAll();
+                    dev.pool.release(address, bytes);
+                } catch (RuntimeException e) {
+                    // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
+                    RuntimeException r = dev.fail(e, "DeviceBuffer.close");
+                    if (!dev.isUnusable()) {
+                        throw r;
+                    }
+                }
             }
         }
 
@@ -65,6 +73,9 @@ final class CudaDeviceBuffer implements DeviceBuffer {
     }
 
     private void check() {
+        if (dev.isUnusable()) {
+            throw dev.unusableError("a device buffer");
+        }
         if (release.released() || dev.isClosed()) {
             throw new IllegalStateException("the device buffer (or its engine) is closed");
         }
@@ -97,12 +108,13 @@ final class CudaDeviceBuffer implements DeviceBuffer {
         fits(source.length);
         synchronized (dev) {
             check();
-            dev.ensureOpen();
-            dev.synchronizeAll();
             try {
+                dev.ensureOpen();
+                dev.synchronizeAll();
                 cuMemcpyHtoD(JCudaInterop.deviceptr(address), Pointer.to(source), 4L * source.length);
-            } catch (CudaException e) {
-                throw CudaBackend.wrap(e, "cuMemcpyHtoD", source.length + " floats into a device buffer");
+            } catch (RuntimeException e) {
+                throw dev.fail(e instanceof CudaException ? CudaBackend.wrap(e, "cuMemcpyHtoD", source.length
+                        + " floats into a device buffer") : e, "DeviceBuffer.copyFrom");
             }
         }
     }
@@ -112,12 +124,13 @@ final class CudaDeviceBuffer implements DeviceBuffer {
         fits(destination.length);
         synchronized (dev) {
             check();
-            dev.ensureOpen();
-            dev.synchronizeAll();
             try {
+                dev.ensureOpen();
+                dev.synchronizeAll();
                 cuMemcpyDtoH(Pointer.to(destination), JCudaInterop.deviceptr(address), 4L * destination.length);
-            } catch (CudaException e) {
-                throw CudaBackend.wrap(e, "cuMemcpyDtoH", destination.length + " floats from a device buffer");
+            } catch (RuntimeException e) {
+                throw dev.fail(e instanceof CudaException ? CudaBackend.wrap(e, "cuMemcpyDtoH", destination.length
+                        + " floats from a device buffer") : e, "DeviceBuffer.copyTo");
             }
         }
     }

@@ -34,8 +34,16 @@ final class CudaPendingLoss implements PendingLoss {
                 if (dev.isClosed()) {
                     return;
                 }
-                dev.makeCurrent();
-                dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
+                try {
+                    dev.makeCurrent();
+                    dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
+                } catch (RuntimeException e) {
+                    // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
+                    RuntimeException r = dev.fail(e, "PendingLoss.close");
+                    if (!dev.isUnusable()) {
+                        throw r;
+                    }
+                }
             }
         }
     }
@@ -66,11 +74,15 @@ final class CudaPendingLoss implements PendingLoss {
             if (result != null || error != null) {
                 return true;
             }
-            if (closed) {
-                return true;
+            if (closed || dev.isUnusable()) {
+                return true; // an unusable device: result() throws at once
             }
-            dev.ensureOpen();
-            return CudaDevice.isDone(done);
+            try {
+                dev.ensureOpen();
+                return CudaDevice.isDone(done);
+            } catch (RuntimeException e) {
+                throw dev.fail(e, "PendingLoss.isDone");
+            }
         }
     }
 
@@ -86,9 +98,14 @@ final class CudaPendingLoss implements PendingLoss {
                 if (closed) {
                     throw new IllegalStateException("the pending loss was closed before its value was read");
                 }
-                dev.ensureOpen();
-                CudaDevice.await(done);
-                double[] rec = CudaDevice.readRecord(record, "result record");
+                double[] rec;
+                try {
+                    dev.ensureOpen();
+                    CudaDevice.await(done);
+                    rec = CudaDevice.readRecord(record, "result record");
+                } catch (RuntimeException e) {
+                    throw dev.fail(e, "PendingLoss.value(" + call.form().termKey(call.loss().id()) + ")");
+                }
                 try {
                     result = kernels.resultOf(call, rec);
                 } catch (RuntimeException e) {

@@ -73,13 +73,21 @@ final class DeviceArena {
         return capacity;
     }
 
-    /** Frees the allocation once the device has finished with it (the context must be current). */
+    /**
+     * Frees the allocation once the device has finished with it (the context must be current). The arena
+     * is empty afterwards even when the driver refuses (a sticky error: the context's release frees the
+     * memory then); the driver's error is rethrown.
+     */
     void free() {
         if (base != null) {
-            cuCtxSynchronize();
-            cuMemFree(base);
+            CUdeviceptr p = base;
             base = null;
             capacity = 0;
+            try {
+                cuCtxSynchronize();
+            } finally {
+                cuMemFree(p);
+            }
         }
     }
 }

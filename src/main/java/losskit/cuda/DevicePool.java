@@ -14,9 +14,11 @@ import jcuda.driver.CUdeviceptr;
  * Device memory handed out in blocks and cached when given back, so that neither the per-call result
  * records, the parameter arrays nor the buffers users allocate cost a cuMemAlloc each: sizes are rounded
  * up to a power of two (at least 256 bytes); blocks of up to 4 KiB are cut from 64 KiB slabs, larger ones
- * are allocated singly and cached up to {@link #CACHE_LIMIT} bytes (beyond that a returned block is freed
- * at once). An allocation that runs out of memory trims the cache, frees the idle arena (blocks are
- * never taken while a call has carved the arena) and tries once more. {@link #free} releases every
+ * are allocated singly and cached up to a cap (beyond that a returned block is freed at once): the
+ * system property {@code losskit.cuda.poolCap} (bytes, {@code K/M/G} suffixes allowed; {@code 0} caches
+ * no large block) or {@code LossEngine.Builder.poolCap}, default {@link #CACHE_LIMIT}. An allocation
+ * that runs out of memory trims the cache, frees the idle arena (blocks are never taken while a call has
+ * carved the arena) and tries once more. {@link #free} releases every
  * allocation, handed out or cached. Guarded by the {@link CudaDevice}'s monitor; the context is current.
  */
 final class DevicePool {
@@ -24,18 +26,62 @@ final class DevicePool {
     static final long SLAB = 64 << 10;
     static final long SMALL = 4 << 10;
     static final long CACHE_LIMIT = 256L << 20;
+    /** The system property that sets the cap of cached large blocks. */
+    static final String CAP_PROPERTY = "losskit.cuda.poolCap";
 
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final Map<Long, CUdeviceptr> single = new HashMap<>();
     private final List<CUdeviceptr> slabs = new ArrayList<>();
+    private final long cap;
     private long cachedSingleBytes;
+    private long singleBytes;
     private long handedOut;
     private long allocations;
     private final Runnable releaseOther;
 
     /** @param releaseOther frees other cached device memory (the idle arena) when an allocation runs out */
     DevicePool(Runnable releaseOther) {
+        this(releaseOther, configuredCap());
+    }
+
+    /** @param cap bytes of idle large blocks kept for reuse */
+    DevicePool(Runnable releaseOther, long cap) {
+        if (cap < 0) {
+            throw new IllegalArgumentException("poolCap = " + cap + " is invalid (expected >= 0 bytes)");
+        }
         this.releaseOther = releaseOther;
+        this.cap = cap;
+    }
+
+    /** The cap from {@link #CAP_PROPERTY}, else {@link #CACHE_LIMIT}. */
+    static long configuredCap() {
+        String v = System.getProperty(CAP_PROPERTY);
+        return v == null || v.isBlank() ? CACHE_LIMIT : parseBytes(CAP_PROPERTY, v);
+    }
+
+    /** {@code 1048576}, {@code 64K}, {@code 256M}, {@code 1G}. */
+    static long parseBytes(String name, String text) {
+        String t = text.trim();
+        long scale = 1;
+        char last = t.isEmpty() ? ' ' : Character.toUpperCase(t.charAt(t.length() - 1));
+        if (last == 'K' || last == 'M' || last == 'G') {
+            scale = last == 'K' ? 1L << 10 : last == 'M' ? 1L << 20 : 1L << 30;
+            t = t.substring(0, t.length() - 1);
+        }
+        try {
+            long v = Long.parseLong(t);
+            if (v < 0) {
+                throw new NumberFormatException();
+            }
+            return Math.multiplyExact(v, scale);
+        } catch (NumberFormatException | ArithmeticException e) {
+            throw new IllegalArgumentException(name + " = " + text + " is invalid (expected bytes >= 0, optionally with K, M or G)");
+        }
+    }
+
+    /** Bytes of idle large blocks kept for reuse at most. */
+    long cap() {
+        return cap;
     }
 
     /** The block size class of a request. */
@@ -58,6 +104,7 @@ final class DevicePool {
             } else {
                 CUdeviceptr p = allocate(cls);
                 single.put(JCudaInterop.address(p), p);
+                singleBytes += cls;
                 list.add(JCudaInterop.address(p));
                 cachedSingleBytes += cls;
             }
@@ -74,7 +121,8 @@ final class DevicePool {
     void release(long address, long bytes) {
         long cls = sizeClass(bytes);
         handedOut--;
-        if (cls > SMALL && cachedSingleBytes + cls > CACHE_LIMIT) {
+        if (cls > SMALL && cachedSingleBytes + cls > cap) {
+            singleBytes -= cls;
             cuMemFree(single.remove(address));
             return;
         }
@@ -89,6 +137,7 @@ final class DevicePool {
         for (Map.Entry<Long, ArrayDeque<Long>> e : free.entrySet()) {
             if (e.getKey() > SMALL) {
                 for (long address : e.getValue()) {
+                    singleBytes -= e.getKey();
                     cuMemFree(single.remove(address));
                 }
                 e.getValue().clear();
@@ -125,18 +174,35 @@ final class DevicePool {
         return allocations;
     }
 
-    /** Frees every allocation, handed out or cached. */
+    /** Device bytes this pool holds (blocks handed out and cached, slabs). */
+    long bytesHeld() {
+        return slabs.size() * SLAB + singleBytes;
+    }
+
+    /**
+     * Frees every allocation, handed out or cached. Every cuMemFree is tried and the pool is empty
+     * afterwards whatever the driver answers (after a sticky error it refuses them all; the context's
+     * release frees the memory then); the first error is thrown at the end.
+     */
     void free() {
-        for (CUdeviceptr p : single.values()) {
-            cuMemFree(p);
+        RuntimeException first = null;
+        List<CUdeviceptr> all = new ArrayList<>(single.values());
+        all.addAll(slabs);
+        for (CUdeviceptr p : all) {
+            try {
+                cuMemFree(p);
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
         }
-        for (CUdeviceptr p : slabs) {
-            cuMemFree(p);
-        }
+        singleBytes = 0;
         single.clear();
         slabs.clear();
         free.clear();
         cachedSingleBytes = 0;
         handedOut = 0;
+        if (first != null) {
+            throw first;
+        }
     }
 }

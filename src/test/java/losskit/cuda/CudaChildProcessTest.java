@@ -46,10 +46,17 @@ class CudaChildProcessTest {
     }
 
     static Run probe(Map<String, String> env, String... args) throws IOException, InterruptedException {
+        return probe(CudaProbe.class, List.of(), env, args);
+    }
+
+    /** Runs {@code main} in a child JVM (with {@code jvmArgs}) against the emulated driver under {@code env}. */
+    static Run probe(Class<?> main, List<String> jvmArgs, Map<String, String> env, String... args)
+            throws IOException, InterruptedException {
         assumeTrue(Files.exists(EMU) || System.getenv("CI") != null, "the emulated driver was not built");
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
-                CudaProbe.class.getName()));
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
+                main.getName()));
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile("losskit-probe", ".out");
         Path err = Files.createTempFile("losskit-probe", ".err");
@@ -59,7 +66,10 @@ class CudaChildProcessTest {
         pb.environment().put("LOSSKIT_EMU_SCHEDULE", "forward");
         pb.environment().putAll(env);
         Process p = pb.start();
-        assertTrue(p.waitFor(170, TimeUnit.SECONDS), "probe " + List.of(args) + " did not finish");
+        if (!p.waitFor(170, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("probe " + main.getSimpleName() + " " + List.of(args) + " did not finish in 170 s");
+        }
         String stdout = Files.readString(out);
         String stderr = Files.readString(err);
         Files.deleteIfExists(out);
@@ -77,7 +87,7 @@ class CudaChildProcessTest {
     }
 
     /** "key": number pairs of one JSON object of the report (the first object that has the key). */
-    private static Map<String, Long> numbers(String json, String objectKey) {
+    static Map<String, Long> numbers(String json, String objectKey) {
         int at = json.indexOf("\"" + objectKey + "\"");
         assertTrue(at >= 0, objectKey + " in " + json);
         String object = json.substring(json.indexOf('{', at), json.indexOf('}', at) + 1);
