@@ -203,6 +203,7 @@ public final class CudaBackend implements LossBackend {
     /** Blocks of the device pool handed out (results not yet given back, user buffers). */
     long poolBlocksHandedOut() {
         synchronized (dev) {
+            dev.drainReleases(); // what the cleaner has queued counts as given back
             return dev.pool.handedOut();
         }
     }
@@ -211,6 +212,24 @@ public final class CudaBackend implements LossBackend {
     long[] heldBytes() {
         synchronized (dev) {
             return dev.heldBytes();
+        }
+    }
+
+    /** Device bytes in use as the driver reports them (cuMemGetInfo: total − free). */
+    long deviceBytesInUse() {
+        synchronized (dev) {
+            dev.ensureOpen();
+            long[] free = new long[1];
+            long[] total = new long[1];
+            jcuda.driver.JCudaDriver.cuMemGetInfo(free, total);
+            return total[0] - free[0];
+        }
+    }
+
+    /** Idle large blocks the pool keeps for reuse, in bytes (at most {@link #poolCap()}). */
+    long poolCachedBytes() {
+        synchronized (dev) {
+            return dev.pool.cachedBytes();
         }
     }
 

@@ -80,6 +80,12 @@ final class CudaDevice {
     private final java.util.Map<Constant, Long> constants = new java.util.HashMap<>();
     private long syncRecord;
     private boolean closed;
+    /**
+     * Releases of buffers and pending values (closed, or found unreachable by the garbage collector), queued
+     * before their thread takes the monitor: an allocation that runs out of memory while holding the monitor
+     * can run them itself ({@link #collectUnreachable}).
+     */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Runnable> releases = new java.util.concurrent.ConcurrentLinkedQueue<>();
     /** The fatal error that made this device unusable (then {@link #closed} is set too), or null. */
     private CudaLossException unusable;
     /** Runs before the device's resources are freed when it becomes unusable (the cuBLAS path's close). */
@@ -104,7 +110,7 @@ final class CudaDevice {
 
     private CudaDevice(CUdevice device, CUcontext context, String name, int ccMajor, int ccMinor, int driverVersion,
             long poolCap) {
-        this.pool = new DevicePool(arena::free, poolCap);
+        this.pool = new DevicePool(arena::free, this::collectUnreachable, poolCap);
         this.device = device;
         this.context = context;
         this.name = name;
@@ -181,6 +187,7 @@ final class CudaDevice {
             throw new IllegalStateException("CUDA backend is closed");
         }
         makeCurrent();
+        drainReleases();
         reclaim(false);
     }
 
@@ -377,6 +384,47 @@ final class CudaDevice {
         double[] r = new double[ResultRecord.WORDS];
         download(Pointer.to(r), JCudaInterop.deviceptr(record), ResultRecord.BYTES, what);
         return r;
+    }
+
+    /**
+     * Queues a release (a buffer's or a pending value's). The cleaner's thread only queues — it never waits
+     * for the monitor, so it keeps collecting while a call holds it; the queue is run at the start of every
+     * call, by an allocation that runs out of memory, and by {@code close()} of the handle itself.
+     */
+    void queueRelease(Runnable release) {
+        releases.add(release);
+    }
+
+    /** Runs the queued releases (the monitor is held). */
+    void drainReleases() {
+        for (Runnable r = releases.poll(); r != null; r = releases.poll()) {
+            r.run();
+        }
+    }
+
+    /**
+     * After an allocation ran out of memory: runs the garbage collector so that buffers and pending values the
+     * caller dropped without closing give their blocks back (as the JDK does for direct buffers), waiting up to
+     * 200 ms for the cleaner to queue them. Whether anything came back.
+     */
+    private boolean collectUnreachable() {
+        boolean any = !releases.isEmpty();
+        if (!any) {
+            System.gc();
+            try {
+                for (int k = 0; k < 20 && releases.isEmpty(); k++) {
+                    Thread.sleep(10);
+                }
+                if (!releases.isEmpty()) {
+                    Thread.sleep(20); // the cleaner queues one handle after another
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            any = !releases.isEmpty();
+        }
+        drainReleases();
+        return any;
     }
 
     // ---- fatal errors ---------------------------------------------------------------------------------

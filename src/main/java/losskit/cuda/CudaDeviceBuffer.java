@@ -10,10 +10,11 @@ import losskit.api.DeviceBuffer;
 import losskit.api.Tensor;
 
 /**
- * Float32 device memory handed to a user, a block of the engine's {@link DevicePool}. Closing (or, as a
- * safety net, the cleaner once the buffer is unreachable) waits for the work queued on the context and
- * gives the block back to the pool, on whichever thread runs it, with the device's monitor held and the
- * context made current. The engine's close frees the pool, these blocks included.
+ * Float32 device memory handed to a user, a block of the engine's {@link DevicePool}. Closing waits for
+ * the work queued on the context and gives the block back to the pool, with the device's monitor held and
+ * the context made current. As a safety net, the cleaner queues the same release once the buffer is
+ * unreachable (without waiting for the monitor); the next call, or an allocation that runs out of memory,
+ * runs it. The engine's close frees the pool, these blocks included.
  */
 final class CudaDeviceBuffer implements DeviceBuffer {
     private final CudaDevice dev;
@@ -35,24 +36,28 @@ final class CudaDeviceBuffer implements DeviceBuffer {
             this.bytes = bytes;
         }
 
+        /** Queued first, so that an allocation running out of memory can take it while this thread waits. */
         @Override
         public void run() {
-            synchronized (dev) {
-                if (done || dev.isClosed()) {
-                    done = true;
-                    return;
-                }
+            dev.queueRelease(this::releaseNow);
+        }
+
+        /** With the device's monitor held. */
+        private void releaseNow() {
+            if (done || dev.isClosed()) {
                 done = true;
-                try {
-                    dev.makeCurrent();
-                    dev.synchronizeAll();
-                    dev.pool.release(address, bytes);
-                } catch (RuntimeException e) {
-                    // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
-                    RuntimeException r = dev.fail(e, "DeviceBuffer.close");
-                    if (!dev.isUnusable()) {
-                        throw r;
-                    }
+                return;
+            }
+            done = true;
+            try {
+                dev.makeCurrent();
+                dev.synchronizeAll();
+                dev.pool.release(address, bytes);
+            } catch (RuntimeException e) {
+                // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
+                RuntimeException r = dev.fail(e, "DeviceBuffer.close");
+                if (!dev.isUnusable()) {
+                    throw r;
                 }
             }
         }
@@ -143,7 +148,10 @@ final class CudaDeviceBuffer implements DeviceBuffer {
 
     @Override
     public void close() {
-        cleanable.clean();
+        cleanable.clean(); // queues the release (once) ...
+        synchronized (dev) {
+            dev.drainReleases(); // ... and runs it now
+        }
     }
 
     @Override

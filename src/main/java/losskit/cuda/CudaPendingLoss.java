@@ -10,8 +10,9 @@ import losskit.api.ValidatedCall;
  * A queued call: its result record (a pool block the kernels fold into) and the event that follows its
  * work on the stream. Reading the value waits for that event only. Closing gives the record back once
  * the stream has passed the event (so a late kernel never writes into a block already reused); a handle
- * that is only garbage-collected is given back by the same action on the cleaner's thread, which takes the
- * device's monitor and makes the context current first. After the engine has closed, the record is gone.
+ * that is only garbage-collected is given back by the same action, queued by the cleaner's thread and run by
+ * the next call (or an allocation that runs out of memory) with the monitor held. After the engine has
+ * closed, the record is gone.
  */
 final class CudaPendingLoss implements PendingLoss {
     static final Cleaner CLEANER = Cleaner.create();
@@ -28,21 +29,25 @@ final class CudaPendingLoss implements PendingLoss {
 
     /** Gives the record and the event back (the cleaner's action: it must not reach the handle). */
     private record Release(CudaDevice dev, long record, CUevent done) implements Runnable {
+        /** Queued first, so that an allocation running out of memory can take it while this thread waits. */
         @Override
         public void run() {
-            synchronized (dev) {
-                if (dev.isClosed()) {
-                    return;
-                }
-                try {
-                    dev.makeCurrent();
-                    dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
-                } catch (RuntimeException e) {
-                    // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
-                    RuntimeException r = dev.fail(e, "PendingLoss.close");
-                    if (!dev.isUnusable()) {
-                        throw r;
-                    }
+            dev.queueRelease(this::releaseNow);
+        }
+
+        /** With the device's monitor held. */
+        private void releaseNow() {
+            if (dev.isClosed()) {
+                return;
+            }
+            try {
+                dev.makeCurrent();
+                dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
+            } catch (RuntimeException e) {
+                // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
+                RuntimeException r = dev.fail(e, "PendingLoss.close");
+                if (!dev.isUnusable()) {
+                    throw r;
                 }
             }
         }
@@ -124,6 +129,9 @@ final class CudaPendingLoss implements PendingLoss {
         synchronized (dev) {
             closed = true;
         }
-        cleanable.clean();
+        cleanable.clean(); // queues the release (once) ...
+        synchronized (dev) {
+            dev.drainReleases(); // ... and runs it now
+        }
     }
 }

@@ -18,7 +18,8 @@ import jcuda.driver.CUdeviceptr;
  * system property {@code losskit.cuda.poolCap} (bytes, {@code K/M/G} suffixes allowed; {@code 0} caches
  * no large block) or {@code LossEngine.Builder.poolCap}, default {@link #CACHE_LIMIT}. An allocation
  * that runs out of memory trims the cache, frees the idle arena (blocks are never taken while a call has
- * carved the arena) and tries once more. {@link #free} releases every
+ * carved the arena) and tries once more; failing again, it runs the garbage collector so that buffers and
+ * pending values dropped without being closed give their blocks back, and tries a last time. {@link #free} releases every
  * allocation, handed out or cached. Guarded by the {@link CudaDevice}'s monitor; the context is current.
  */
 final class DevicePool {
@@ -38,18 +39,24 @@ final class DevicePool {
     private long handedOut;
     private long allocations;
     private final Runnable releaseOther;
+    private final java.util.function.BooleanSupplier collectUnreachable;
 
     /** @param releaseOther frees other cached device memory (the idle arena) when an allocation runs out */
     DevicePool(Runnable releaseOther) {
-        this(releaseOther, configuredCap());
+        this(releaseOther, () -> false, configuredCap());
     }
 
-    /** @param cap bytes of idle large blocks kept for reuse */
-    DevicePool(Runnable releaseOther, long cap) {
+    /**
+     * @param collectUnreachable after a second failure: gives back the blocks of buffers nobody references
+     *     any more (the garbage collector's work), returning whether any came back
+     * @param cap bytes of idle large blocks kept for reuse
+     */
+    DevicePool(Runnable releaseOther, java.util.function.BooleanSupplier collectUnreachable, long cap) {
         if (cap < 0) {
             throw new IllegalArgumentException("poolCap = " + cap + " is invalid (expected >= 0 bytes)");
         }
         this.releaseOther = releaseOther;
+        this.collectUnreachable = collectUnreachable;
         this.cap = cap;
     }
 
@@ -77,6 +84,11 @@ final class DevicePool {
         } catch (NumberFormatException | ArithmeticException e) {
             throw new IllegalArgumentException(name + " = " + text + " is invalid (expected bytes >= 0, optionally with K, M or G)");
         }
+    }
+
+    /** Bytes of idle large blocks kept for reuse now. */
+    long cachedBytes() {
+        return cachedSingleBytes;
     }
 
     /** Bytes of idle large blocks kept for reuse at most. */
@@ -155,7 +167,9 @@ final class DevicePool {
                 return p;
             } catch (RuntimeException e) {
                 CudaLossException c = CudaBackend.wrap(e, "cuMemAlloc", "device pool block of " + bytes + " bytes");
-                if (attempt > 0 || !c.isOutOfMemory()) {
+                // out of memory: free the idle cache and arena and retry; then collect what callers dropped
+                // without closing (only worth a retry when something came back)
+                if (attempt > 1 || !c.isOutOfMemory() || (attempt == 1 && !collectUnreachable.getAsBoolean())) {
                     throw c;
                 }
                 trim();

@@ -52,6 +52,12 @@ class CudaChildProcessTest {
     /** Runs {@code main} in a child JVM (with {@code jvmArgs}) against the emulated driver under {@code env}. */
     static Run probe(Class<?> main, List<String> jvmArgs, Map<String, String> env, String... args)
             throws IOException, InterruptedException {
+        return probe(170, main, jvmArgs, env, args);
+    }
+
+    /** {@link #probe(Class, List, Map, String...)} that may run for {@code seconds}. */
+    static Run probe(long seconds, Class<?> main, List<String> jvmArgs, Map<String, String> env, String... args)
+            throws IOException, InterruptedException {
         assumeTrue(Files.exists(EMU) || System.getenv("CI") != null, "the emulated driver was not built");
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         cmd.addAll(jvmArgs);
@@ -66,9 +72,10 @@ class CudaChildProcessTest {
         pb.environment().put("LOSSKIT_EMU_SCHEDULE", "forward");
         pb.environment().putAll(env);
         Process p = pb.start();
-        if (!p.waitFor(170, TimeUnit.SECONDS)) {
+        if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
             p.destroyForcibly();
-            throw new AssertionError("probe " + main.getSimpleName() + " " + List.of(args) + " did not finish in 170 s");
+            throw new AssertionError("probe " + main.getSimpleName() + " " + List.of(args) + " did not finish in "
+                    + seconds + " s");
         }
         String stdout = Files.readString(out);
         String stderr = Files.readString(err);
