@@ -162,7 +162,18 @@ public final class CudaStaging implements AutoCloseable {
             }
             closed = true;
             if (dev.isClosed()) {
-                return; // the context is gone, and with it everything allocated in it
+                // the device's memory went with the context (or with the device marked unusable); page-locked
+                // memory is host memory and is freed here whatever the driver answers
+                for (Lane l : lanes) {
+                    if (l != null) {
+                        try {
+                            l.host.free();
+                        } catch (RuntimeException ignored) {
+                            // the driver may already have released it with the context
+                        }
+                    }
+                }
+                return;
             }
             dev.makeCurrent();
             RuntimeException first = null;
