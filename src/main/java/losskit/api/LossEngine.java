@@ -183,8 +183,25 @@ public final class LossEngine implements AutoCloseable {
      * are device pointers (its data lived on the device).
      */
     private synchronized LossBackend fallBack(CudaLossException e, ValidatedCall call) {
-        if (!fallBackToCpu || !e.deviceUnusable() || call.hasDeviceData()) {
+        if (call.hasDeviceData() || !fallBackToCpu(e)) {
             throw e;
+        }
+        return backend;
+    }
+
+    /**
+     * For a caller whose calls on device pointers failed with {@code e} (the engine cannot recompute those:
+     * their data lived on the device) and who can redo its work from host data: whether this engine now runs
+     * on the CPU because of {@code e}. An {@code auto} engine whose CUDA device {@code e} marked unusable
+     * ({@link CudaLossException#deviceUnusable()}) switches to the CPU for good — once, logged once, exactly
+     * as when a host-data call fails — and answers true; so does one that had already switched. An engine
+     * with CUDA forced, or an error that left the device usable (running out of memory), answers false: the
+     * caller should throw {@code e}. The streaming evaluation uses it to finish a pipelined run on the CPU.
+     */
+    public synchronized boolean fallBackToCpu(CudaLossException e) {
+        Objects.requireNonNull(e, "e");
+        if (!fallBackToCpu || !e.deviceUnusable()) {
+            return false;
         }
         checkOpen();
         LossBackend b = backend;
@@ -195,7 +212,7 @@ public final class LossEngine implements AutoCloseable {
             LOG.warn("LossKit backend: {}", selectionReason);
             b.close();
         }
-        return backend;
+        return true;
     }
 
     private ValidatedCall validated(Loss loss, Inputs inputs, boolean gradient) {

@@ -24,6 +24,10 @@ import losskit.api.LossEngine;
  * <p>The lanes' streams are non-blocking: the engine reads each call's result with a synchronous copy on
  * the legacy default stream, which would otherwise wait for the other lane's queued copy and kernels and
  * so serialise the pipeline. Everything is done with the device's monitor held and its context current.
+ *
+ * <p>A fatal driver error in an upload or its wait marks the device unusable, as in the backend's own
+ * calls, and comes back as a {@link CudaLossException} with {@link CudaLossException#deviceUnusable()};
+ * {@link #close()} then frees the page-locked buffers (host memory) without touching the device.
  */
 public final class CudaStaging implements AutoCloseable {
     private final CudaDevice dev;
@@ -73,10 +77,14 @@ public final class CudaStaging implements AutoCloseable {
                 throw new IllegalArgumentException("upload of " + n + " bytes into a lane of " + bytes);
             }
             synchronized (dev) {
-                dev.ensureOpen();
-                CudaDevice.uploadAsync(JCudaInterop.deviceptr(device), host.at(0), n, stream, "streamed chunk");
-                cuEventRecord(uploaded, stream);
-                pending = true;
+                try {
+                    dev.ensureOpen();
+                    CudaDevice.uploadAsync(JCudaInterop.deviceptr(device), host.at(0), n, stream, "streamed chunk");
+                    cuEventRecord(uploaded, stream);
+                    pending = true;
+                } catch (RuntimeException e) {
+                    throw dev.fail(e, "staged upload (" + n + " bytes)");
+                }
             }
         }
 
@@ -84,9 +92,13 @@ public final class CudaStaging implements AutoCloseable {
         public void awaitUpload() {
             synchronized (dev) {
                 if (pending) {
-                    dev.ensureOpen();
-                    CudaDevice.await(uploaded);
-                    pending = false;
+                    try {
+                        dev.ensureOpen();
+                        CudaDevice.await(uploaded);
+                        pending = false;
+                    } catch (RuntimeException e) {
+                        throw dev.fail(e, "staged upload (wait)");
+                    }
                 }
             }
         }
@@ -196,7 +208,7 @@ public final class CudaStaging implements AutoCloseable {
                 }
             }
             if (first != null) {
-                throw first instanceof CudaException c ? CudaBackend.wrap(c, "staging", "close") : first;
+                throw dev.fail(first, "staging close"); // a fatal error marks the device unusable
             }
         }
     }
