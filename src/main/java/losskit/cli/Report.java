@@ -68,6 +68,9 @@ final class Report {
         doc.put("backend", backendLine);
         doc.putAll(extra);
         doc.put("rows", Map.of("from", o.fromRow(), "to", o.toRow(), "total", o.totalRows()));
+        if (o.cpuFromRow() >= 0) {
+            doc.put("cpuFromRow", o.cpuFromRow()); // the GPU failed: the rows from here on ran on the CPU
+        }
         doc.put("bytes", o.bytes());
         doc.put("seconds", o.seconds());
         doc.put("gbPerSecond", gbps(o.bytes(), o.seconds()));

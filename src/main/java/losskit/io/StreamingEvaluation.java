@@ -44,6 +44,18 @@ import org.slf4j.LoggerFactory;
  * chunk order, so the partials — and the value — are bitwise those of the synchronous path (one engine
  * call per chunk and loss, which the CPU backend, the other cases and {@link Options#pipeline()} = false
  * take). When the two lanes do not fit in device memory, the run falls back to the synchronous path.
+ *
+ * <p><b>GPU faults.</b> The pipelined calls read device pointers, which the engine cannot recompute on the
+ * CPU itself (see {@link LossEngine}). When a chunk's call, its upload or the staging fails with a fatal
+ * CUDA error ({@link CudaLossException#deviceUnusable()}) and the engine falls back to the CPU
+ * ({@code auto}: {@link LossEngine#fallBackToCpu}), the run closes the chunks in flight and the staging
+ * (its page-locked buffers are freed even though the device is not touched again), drops the partials of
+ * the chunks not yet merged, logs once from which row it continues on the CPU, and evaluates the rows from
+ * the first unmerged chunk on through the synchronous path, on the same chunk boundaries. The value is
+ * the merged GPU prefix plus the CPU suffix, equal to a CPU run's within float64 rounding; the loss's
+ * {@link LossOutcome#backend()} reads {@code cuda->cpu} ({@code cpu} when no chunk had been merged) and
+ * {@link Outcome#cpuFromRow()} says where the CPU took over. Under {@code cuda} forced the
+ * {@link CudaLossException} is thrown (naming the CUresult and "marked unusable"); nothing is written.
  */
 public final class StreamingEvaluation {
     private static final Logger LOG = LoggerFactory.getLogger(StreamingEvaluation.class);
@@ -90,11 +102,20 @@ public final class StreamingEvaluation {
                               List<ClassStat> perClass, Histogram histogram) {
     }
 
-    /** Everything one run computed; {@code pipelinedChunks}: chunks that went through the CUDA pipeline (0: none). */
+    /**
+     * Everything one run computed; {@code pipelinedChunks}: chunks that went through the CUDA pipeline and
+     * were merged (0: none); {@code cpuFromRow}: the row from which a run whose GPU failed continued on the
+     * CPU (see the class comment), −1 when it did not.
+     */
     public record Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds,
-                          long pipelinedChunks) {
+                          long pipelinedChunks, long cpuFromRow) {
         public Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds) {
-            this(losses, fromRow, toRow, totalRows, bytes, seconds, 0);
+            this(losses, fromRow, toRow, totalRows, bytes, seconds, 0, -1);
+        }
+
+        public Outcome(List<LossOutcome> losses, long fromRow, long toRow, long totalRows, long bytes, double seconds,
+                       long pipelinedChunks) {
+            this(losses, fromRow, toRow, totalRows, bytes, seconds, pipelinedChunks, -1);
         }
     }
 
@@ -156,9 +177,14 @@ public final class StreamingEvaluation {
         List<double[]> gradChunks = new ArrayList<>();
         long t0 = System.nanoTime();
         long pipelined = 0;
+        long resume = from;
+        long cpuFrom = -1;
         try {
             if (pipelines(engine, plans, opt)) {
-                pipelined = runPipelined(engine, plans, slots, weights, from, to, chunk, bytesPerRow, opt);
+                Piped piped = runPipelined(engine, plans, slots, weights, from, to, chunk, bytesPerRow, opt);
+                pipelined = piped.chunks();
+                resume = piped.next();
+                cpuFrom = piped.onCpu() ? resume : -1;
             }
             if (opt.gradOut() != null) {
                 ArraySource g = slots.get(head.gradSlot());
@@ -169,7 +195,7 @@ public final class StreamingEvaluation {
                 gradOut = new NpyWriter(opt.gradOut(), shape.length == 0 ? new long[]{1} : shape);
             }
             FloatBuffer gradBuffer = null;
-            for (long row = pipelined > 0 ? to : from; row < to; row += chunk) {
+            for (long row = resume; row < to; row += chunk) {
                 // losses whose rows depend on each other (info-nce: every row is every row's negative) see
                 // the whole range as one chunk, the first time round
                 boolean firstChunk = row == from;
@@ -252,7 +278,7 @@ public final class StreamingEvaluation {
             }
             out.add(new LossOutcome(p.loss, p.total, p.backend, p.nanos / 1e9, bytes, p.classStats(), p.histogram));
         }
-        return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds, pipelined);
+        return new Outcome(out, from, to, n, (to - from) * bytesPerRow, seconds, pipelined, cpuFrom);
     }
 
     // ---- the CUDA pipeline ------------------------------------------------------------------------------
@@ -280,10 +306,19 @@ public final class StreamingEvaluation {
     }
 
     /**
-     * Runs every chunk through two lanes (see the class comment) and returns the number of chunks, or 0 when
-     * the lanes do not fit in device memory (the caller then runs the synchronous path from the start).
+     * What the pipeline did: {@code chunks} merged, {@code next} the first row not merged (the synchronous
+     * path takes over from there: {@code to} when the pipeline finished), {@code onCpu} whether the engine
+     * fell back to the CPU because the GPU failed.
      */
-    private static long runPipelined(LossEngine engine, List<Plan> plans, Map<String, ArraySource> slots,
+    private record Piped(long chunks, long next, boolean onCpu) {
+    }
+
+    /**
+     * Runs every chunk through two lanes (see the class comment). Returns after the last chunk; with no chunk
+     * when the lanes do not fit in device memory (the caller then runs the synchronous path from the start);
+     * or, when the GPU failed and the engine fell back to the CPU, with the chunks merged so far.
+     */
+    private static Piped runPipelined(LossEngine engine, List<Plan> plans, Map<String, ArraySource> slots,
                                      ArraySource weights, long from, long to, long chunk, long bytesPerRow, Options opt) {
         List<Region> regions = new ArrayList<>();
         long laneBytes = 0;
@@ -308,96 +343,146 @@ public final class StreamingEvaluation {
         try {
             staging = CudaStaging.open(engine, 2, Math.max(laneBytes, 1));
         } catch (CudaLossException e) {
+            if (continuesOnCpu(engine, e, from)) {
+                return new Piped(0, from, true);
+            }
             if (!e.isOutOfMemory()) {
                 throw e;
             }
             LOG.info("streaming evaluation: two lanes of {} bytes do not fit in device memory ({}); evaluating chunk by "
                     + "chunk without the pipeline", laneBytes, e.getMessage());
-            return 0;
+            return new Piped(0, from, false);
         }
         ArrayDeque<Flight> inFlight = new ArrayDeque<>();
         long chunks = 0;
-        try (staging) {
-            for (long row = from; row < to; row += chunk) {
-                int count = (int) Math.min(chunk, to - row);
-                // the lane's previous chunk (two back) is read out first: its buffers become free, and results
-                // are taken in chunk order, as the synchronous path takes them
-                if (inFlight.size() == 2) {
-                    collect(inFlight.poll(), plans, slots, weights, bytesPerRow, opt);
-                }
-                CudaStaging.Lane lane = staging.lane((int) (chunks % 2));
-                lane.awaitUpload();
-                ByteBuffer host = lane.host();
-                Map<Region, Tensor> onDevice = new java.util.HashMap<>();
-                long bytes = 0;
-                for (Region r : regions) {
-                    ArraySource s = r.slot() == null ? weights : slots.get(r.slot());
-                    Tensor t = r.labels() ? s.labels(row, count) : s.floats(row, count);
-                    ByteBuffer at = host.duplicate().position((int) r.offset()).slice().order(ByteOrder.nativeOrder());
-                    int n = (int) t.size();
-                    long address = lane.device() + r.offset();
-                    switch (t.dtype()) {
-                        case FLOAT32 -> at.asFloatBuffer().put(0, t.floats(), 0, n);
-                        case INT32 -> at.asIntBuffer().put(0, t.ints(), 0, n);
-                        case INT64 -> at.asLongBuffer().put(0, t.longs(), 0, n);
+        long merged = 0;
+        long next = from;
+        try {
+            try (staging) {
+                for (long row = from; row < to; row += chunk) {
+                    int count = (int) Math.min(chunk, to - row);
+                    // the lane's previous chunk (two back) is read out first: its buffers become free, and results
+                    // are taken in chunk order, as the synchronous path takes them
+                    if (inFlight.size() == 2) {
+                        Flight done = inFlight.poll();
+                        collect(done, plans, slots, weights, bytesPerRow, opt);
+                        merged++;
+                        next = done.row() + done.count();
                     }
-                    onDevice.put(r, r.labels() ? Tensor.labelsOnDevice(address, t.dtype(), count)
-                            : Tensor.onDevice(address, t.shape()));
-                    bytes = r.offset() + (long) n * (t.dtype() == Tensor.DType.INT64 ? 8 : 4);
-                }
-                lane.upload(bytes);
-                PendingLoss[] calls = new PendingLoss[plans.size()];
-                Flight f = new Flight(row, count, calls);
-                inFlight.add(f);
-                Tensor w = weights == null ? null : onDevice.get(regions.get(regions.size() - 1));
-                for (int k = 0; k < plans.size(); k++) {
-                    Plan p = plans.get(k);
-                    Inputs in = Inputs.empty();
-                    for (int i = 0; i < p.names.size(); i++) {
-                        String name = p.names.get(i);
-                        boolean labels = p.asLabels.get(i);
-                        Region r = regions.stream().filter(x -> name.equals(x.slot()) && x.labels() == labels).findFirst()
-                                .orElseThrow();
-                        in = in.with(name, onDevice.get(r));
+                    CudaStaging.Lane lane = staging.lane((int) (chunks % 2));
+                    lane.awaitUpload();
+                    ByteBuffer host = lane.host();
+                    Map<Region, Tensor> onDevice = new java.util.HashMap<>();
+                    long bytes = 0;
+                    for (Region r : regions) {
+                        ArraySource s = r.slot() == null ? weights : slots.get(r.slot());
+                        Tensor t = r.labels() ? s.labels(row, count) : s.floats(row, count);
+                        ByteBuffer at = host.duplicate().position((int) r.offset()).slice().order(ByteOrder.nativeOrder());
+                        int n = (int) t.size();
+                        long address = lane.device() + r.offset();
+                        switch (t.dtype()) {
+                            case FLOAT32 -> at.asFloatBuffer().put(0, t.floats(), 0, n);
+                            case INT32 -> at.asIntBuffer().put(0, t.ints(), 0, n);
+                            case INT64 -> at.asLongBuffer().put(0, t.longs(), 0, n);
+                        }
+                        onDevice.put(r, r.labels() ? Tensor.labelsOnDevice(address, t.dtype(), count)
+                                : Tensor.onDevice(address, t.shape()));
+                        bytes = r.offset() + (long) n * (t.dtype() == Tensor.DType.INT64 ? 8 : 4);
                     }
-                    if (w != null) {
-                        in = in.weights(w);
+                    lane.upload(bytes);
+                    PendingLoss[] calls = new PendingLoss[plans.size()];
+                    Flight f = new Flight(row, count, calls);
+                    inFlight.add(f);
+                    Tensor w = weights == null ? null : onDevice.get(regions.get(regions.size() - 1));
+                    for (int k = 0; k < plans.size(); k++) {
+                        Plan p = plans.get(k);
+                        Inputs in = Inputs.empty();
+                        for (int i = 0; i < p.names.size(); i++) {
+                            String name = p.names.get(i);
+                            boolean labels = p.asLabels.get(i);
+                            Region r = regions.stream().filter(x -> name.equals(x.slot()) && x.labels() == labels).findFirst()
+                                    .orElseThrow();
+                            in = in.with(name, onDevice.get(r));
+                        }
+                        if (w != null) {
+                            in = in.weights(w);
+                        }
+                        long s0 = System.nanoTime();
+                        calls[k] = engine.evaluateAsync(p.loss, in.onStream(lane.stream()));
+                        p.nanos += System.nanoTime() - s0;
                     }
-                    long s0 = System.nanoTime();
-                    calls[k] = engine.evaluateAsync(p.loss, in.onStream(lane.stream()));
-                    p.nanos += System.nanoTime() - s0;
+                    chunks++;
                 }
-                chunks++;
+                while (!inFlight.isEmpty()) {
+                    Flight done = inFlight.poll();
+                    collect(done, plans, slots, weights, bytesPerRow, opt);
+                    merged++;
+                    next = done.row() + done.count();
+                }
+            } finally {
+                // closed before a fallback closes the CUDA backend
+                for (Flight f : inFlight) {
+                    for (PendingLoss c : f.calls()) {
+                        if (c != null) {
+                            c.close();
+                        }
+                    }
+                }
             }
-            while (!inFlight.isEmpty()) {
-                collect(inFlight.poll(), plans, slots, weights, bytesPerRow, opt);
+        } catch (CudaLossException e) {
+            // the staging and the chunks in flight are closed by now (the page-locked memory freed whatever
+            // the device answers); the partials of the chunks in flight are dropped: the CPU recomputes them
+            if (!continuesOnCpu(engine, e, next)) {
+                throw e;
+            }
+            return new Piped(merged, next, true);
+        }
+        return new Piped(merged, to, false);
+    }
+
+    /**
+     * Whether a pipelined run whose GPU failed with {@code e} goes on on the CPU from {@code row}: the engine
+     * ({@code auto}) fell back because the device was marked unusable; logged once here (the engine logs its
+     * own switch once).
+     */
+    private static boolean continuesOnCpu(LossEngine engine, CudaLossException e, long row) {
+        if (!engine.fallBackToCpu(e)) {
+            return false;
+        }
+        LOG.warn("streaming evaluation: the GPU failed ({}); continuing on the CPU from row {} (the chunks before it "
+                + "were merged from the GPU, the chunks in flight are recomputed)", e.getMessage(), row);
+        return true;
+    }
+
+    /**
+     * Waits for a chunk's calls and merges their partials, loss by loss, as the synchronous path does — all of
+     * them or none: a chunk whose calls fail is not half merged, and its calls are closed either way.
+     */
+    private static void collect(Flight f, List<Plan> plans, Map<String, ArraySource> slots, ArraySource weights,
+                                long bytesPerRow, Options opt) {
+        LossResult[] results = new LossResult[plans.size()];
+        try {
+            for (int k = 0; k < plans.size(); k++) {
+                Plan p = plans.get(k);
+                long s0 = System.nanoTime();
+                try {
+                    results[k] = f.calls()[k].result();
+                } catch (LossInputException e) {
+                    throw p.globalise(e, slots, weights, f.row());
+                }
+                p.nanos += System.nanoTime() - s0;
             }
         } finally {
-            for (Flight f : inFlight) {
-                for (PendingLoss c : f.calls()) {
-                    if (c != null) {
-                        c.close();
-                    }
+            for (int k = 0; k < plans.size(); k++) {
+                PendingLoss call = f.calls()[k];
+                f.calls()[k] = null;
+                if (call != null) {
+                    call.close();
                 }
             }
         }
-        return chunks;
-    }
-
-    /** Waits for a chunk's calls and merges their partials, loss by loss, as the synchronous path does. */
-    private static void collect(Flight f, List<Plan> plans, Map<String, ArraySource> slots, ArraySource weights,
-                                long bytesPerRow, Options opt) {
         for (int k = 0; k < plans.size(); k++) {
-            Plan p = plans.get(k);
-            long s0 = System.nanoTime();
-            try (PendingLoss call = f.calls()[k]) {
-                f.calls()[k] = null;
-                LossResult r = call.result();
-                p.add(r.partial(), r.backend());
-            } catch (LossInputException e) {
-                throw p.globalise(e, slots, weights, f.row());
-            }
-            p.nanos += System.nanoTime() - s0;
+            plans.get(k).add(results[k].partial(), results[k].backend());
         }
         if (opt.progress() != null) {
             opt.progress().accept(f.count() * bytesPerRow);
@@ -510,9 +595,14 @@ public final class StreamingEvaluation {
             return in;
         }
 
+        /** Merges a chunk's partial; the backend reads as the backends that gave partials, in order ({@code cuda->cpu}). */
         void add(Partial p, String backendName) {
             total = total.merge(p);
-            backend = backendName;
+            if (backend.isEmpty()) {
+                backend = backendName;
+            } else if (!backend.equals(backendName) && !backend.endsWith("->" + backendName)) {
+                backend = backend + "->" + backendName;
+            }
         }
 
         boolean wantsPerSample(Options opt) {

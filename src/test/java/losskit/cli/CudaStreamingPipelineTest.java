@@ -2,6 +2,7 @@ package losskit.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -32,6 +33,7 @@ import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -40,7 +42,8 @@ import org.junit.jupiter.api.io.TempDir;
  * one chunk equals one shot, a data error in a late chunk reads as on the synchronous path; and — from the
  * emulator's accounting report of a child JVM running {@code losskit eval} — every chunk's upload is an
  * asynchronous copy from page-locked memory, alternating between two streams, with no page-locked memory
- * left at exit.
+ * left at exit; and a GPU fault injected mid-stream: under {@code auto} the run finishes on the CPU with the
+ * CPU's value, under {@code cuda} it fails with the reason and writes nothing.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CudaStreamingPipelineTest {
@@ -246,5 +249,111 @@ class CudaStreamingPipelineTest {
         assertEquals(0, r.get("host").get("live_bytes").asLong(), "no page-locked memory outlives the run: " + r);
         assertEquals(0, r.get("host").get("live_count").asLong(), r.toString());
         assertEquals(0, r.get("devices").get(0).get("live_count").asLong(), "no device memory outlives the run: " + r);
+    }
+
+    /** {@code losskit eval} of mse and bce-logits in 500-row chunks (10 chunks) in a child JVM with emulator switches. */
+    private record Child(int code, String out, String err, JsonNode report) {
+    }
+
+    private Child evalInChild(Path dir, String backend, List<String> extra, String... env) throws Exception {
+        Path report = dir.resolve(backend + "-report.json");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dslf4j.provider=org.slf4j.simple.SimpleServiceProvider", // logs to stderr
+                "-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")),
+                LossKitCli.class.getName(), "eval", "--backend", backend, "--pred", pred.toString(), "--target",
+                target.toString(), "--loss", "mse", "--loss", "bce-logits", "--chunk-rows", "500", "--format", "json"));
+        cmd.addAll(extra);
+        Path out = dir.resolve(backend + "-out.txt");
+        Path err = dir.resolve(backend + "-err.txt");
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectOutput(out.toFile()).redirectError(err.toFile());
+        pb.environment().remove("LOSSKIT_BACKEND");
+        pb.environment().put("LD_LIBRARY_PATH", EMU.getParent().toString());
+        pb.environment().put("LOSSKIT_EMU_SCHEDULE", "forward");
+        pb.environment().put("LOSSKIT_EMU_REPORT", report.toString());
+        for (int i = 0; i < env.length; i += 2) {
+            pb.environment().put(env[i], env[i + 1]);
+        }
+        Process p = pb.start();
+        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError("losskit eval did not finish: " + cmd + " " + List.of(env));
+        }
+        return new Child(p.exitValue(), Files.readString(out), Files.readString(err),
+                Files.exists(report) ? Report.JSON.readTree(report.toFile()) : null);
+    }
+
+    /**
+     * Under {@code auto}, a fatal GPU error in the pipelined stream — 10 chunks, two losses a chunk — ends
+     * neither the run nor its exactness: the chunks merged from the GPU stay, the ones in flight are dropped
+     * and the rest runs on the CPU. {@code launch:13} poisons the context in chunk 3's first call (chunks 0
+     * and 1 merged, chunk 2 in flight); {@code FAIL_COPY=10} fails the read of chunk 2's second result after
+     * its first was read (a chunk is merged whole or not at all: a half-merged chunk would count twice);
+     * {@code FAIL_COPY=8} fails chunk 3's staged asynchronous upload. Each time: exit 0, the CPU's values to
+     * 1e-12, the backend says the GPU was left and why, the row the CPU took over from is reported and logged
+     * once, and the emulator's exit report shows nothing live, page-locked or on the device.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aGpuFaultMidStreamFinishesOnTheCpuUnderAuto(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.exists(EMU) || System.getenv("CI") != null, "the emulated driver was not built");
+        List<Loss> losses = List.of(Loss.of("mse"), Loss.of("bce-logits"));
+        Map<String, Path> floats = Map.of("input", pred, "target", target);
+        Outcome onCpu = run(cpu, losses, floats, null, 500, false);
+        Inputs whole = Inputs.of(Tensor.of(predData, ROWS, COLS), Tensor.of(targetData, ROWS, COLS));
+        String[][] faults = {
+                {"LOSSKIT_EMU_STICKY_AT", "launch:13", "CUDA_ERROR_ILLEGAL_ADDRESS"},
+                {"LOSSKIT_EMU_FAIL_COPY", "10", "CUDA_ERROR_LAUNCH_FAILED"},
+                {"LOSSKIT_EMU_FAIL_COPY", "8", "CUDA_ERROR_LAUNCH_FAILED"}};
+        for (String[] f : faults) {
+            Path sub = Files.createDirectories(dir.resolve(f[0] + "-" + f[1].replace(':', '-')));
+            Child c = evalInChild(sub, "auto", List.of(), f[0], f[1]);
+            String what = f[0] + "=" + f[1] + ":\n" + c.out() + c.err();
+            assertEquals(0, c.code(), what);
+            JsonNode doc = Report.JSON.readTree(c.out());
+            assertTrue(doc.get("backend").asText().startsWith("cpu (auto: fell back from CUDA: " + f[2]), what);
+            assertTrue(doc.get("backend").asText().contains("marked unusable"), what);
+            assertEquals(1000, doc.get("cpuFromRow").asLong(), "chunks 0 and 1 were merged from the GPU: " + what);
+            for (int i = 0; i < losses.size(); i++) {
+                JsonNode r = doc.get("results").get(i);
+                assertEquals("cuda->cpu", r.get("backend").asText(), what);
+                double value = r.get("value").asDouble();
+                double streamed = onCpu.losses().get(i).partial().value();
+                double oneShot = cpu.evaluate(losses.get(i), whole).value();
+                assertEquals(streamed, value, 1e-12 * Math.abs(streamed), losses.get(i) + " vs the CPU in chunks: " + what);
+                assertEquals(oneShot, value, 1e-12 * Math.abs(oneShot), losses.get(i) + " vs the CPU in one shot: " + what);
+                assertEquals(onCpu.losses().get(i).partial().count(), r.get("count").asLong(), "every row once: " + what);
+            }
+            assertEquals(1, c.err().split("continuing on the CPU from row 1000", -1).length - 1, "logged once: " + what);
+            assertEquals(1, c.err().split("LossKit backend: cpu \\(auto: fell back from CUDA", -1).length - 1, what);
+            JsonNode r = c.report();
+            assertEquals(0, r.get("host").get("live_bytes").asLong(), "no page-locked memory outlives the run: " + r);
+            assertEquals(0, r.get("host").get("live_count").asLong(), r.toString());
+            assertEquals(2, r.get("host").get("alloc_calls").asLong(), "the two lanes were page-locked: " + r);
+            assertEquals(0, r.get("devices").get(0).get("live_count").asLong(), "no device memory outlives the run: " + r);
+        }
+    }
+
+    /**
+     * Under {@code cuda} forced the same fault ends the run: exit 1, one line naming the CUresult and "marked
+     * unusable" (no stack trace), and no --out file, not even half a one.
+     */
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void aGpuFaultMidStreamFailsCleanlyUnderForcedCuda(@TempDir Path dir) throws Exception {
+        assumeTrue(Files.exists(EMU) || System.getenv("CI") != null, "the emulated driver was not built");
+        Path outFile = dir.resolve("report.json");
+        Child c = evalInChild(dir, "cuda", List.of("--out", outFile.toString()), "LOSSKIT_EMU_FAIL_COPY", "10");
+        String what = c.out() + c.err();
+        assertEquals(1, c.code(), what);
+        assertTrue(c.err().contains("losskit: error: CUDA_ERROR_LAUNCH_FAILED in PendingLoss.value(bce-logits)"), what);
+        assertTrue(c.err().contains("marked unusable"), what);
+        assertFalse(c.err().contains("\tat losskit."), "no stack trace: " + what);
+        assertFalse(c.err().contains("continuing on the CPU"), what);
+        assertFalse(Files.exists(outFile), "no report written");
+        try (var files = Files.list(dir)) {
+            assertEquals(List.of(), files.filter(f -> f.getFileName().toString().startsWith("report.json")).toList(),
+                    "no temporary report left behind");
+        }
+        assertEquals(0, c.report().get("host").get("live_count").asLong(), "page-locked memory freed: " + c.report());
     }
 }
