@@ -11,7 +11,8 @@ import jdk.incubator.vector.DoubleVector;
  * The elementwise skeleton on the vector path, for calls whose buffers are all heap arrays and whose
  * term has a twin (its {@link LanePass}es). Per chunk of {@link #CHUNK} elements the twin writes l and ∂
  * into two scratch rows that stay in L1; this loop then does what {@link ElementwiseLoop} does per element
- * — weight, sum, scale and store the gradient, write NONE losses — on whole vectors. Only the pass calls
+ * — weight, sum, scale and store the gradient, write NONE losses — on whole vectors. Without weights and
+ * NONE losses the twin sums l itself (same order, same bits) and never stores it. Only the pass calls
  * are virtual, so one instance serves every loss. The last partial vector of a block runs the scalar term.
  * Sums are kept per lane, folded in lane order per chunk and added error-free per block: a fixed order,
  * and an accuracy that does not depend on the block size.
@@ -19,12 +20,21 @@ import jdk.incubator.vector.DoubleVector;
 final class VectorElementwiseLoop implements ElementwiseBlock {
     /** Elements per twin call and per float64 partial sum: 4 × 4 KB of float64 scratch rows, in L1. */
     static final int CHUNK = ElementwiseLoop.CHUNK;
-    private static final ThreadLocal<double[][]> SCRATCH = ThreadLocal.withInitial(() -> new double[4][CHUNK]);
+    /**
+     * Elements per call of a single-pass twin (mse, mae, Huber): with no scratch rows between passes to keep
+     * in L1, a longer chunk spreads the per-chunk work (the pass dispatch, the lane fold, TwoSum), which at
+     * 512 elements was a quarter of value-only mse's time; the ∂ row (16 KB) still fits in L1 beside the
+     * inputs, where 4 096 made the gradient calls slower.
+     */
+    static final int WIDE_CHUNK = 2048;
+    private static final ThreadLocal<double[][]> SCRATCH = ThreadLocal.withInitial(() -> new double[5][Math.max(CHUNK, WIDE_CHUNK)]);
 
     private final LanePass[] twin;
+    private final int chunk;
 
     VectorElementwiseLoop(LanePass[] twin) {
         this.twin = twin;
+        this.chunk = twin.length == 1 ? WIDE_CHUNK : CHUNK;
     }
 
     @Override
@@ -42,44 +52,56 @@ final class VectorElementwiseLoop implements ElementwiseBlock {
         double[][] scratch = SCRATCH.get();
         double[] l = scratch[0];
         double[] d = g == null ? null : scratch[1];
+        double[] laneSums = scratch[4];
         double gf = j.gradFactor;
         TermOut o = new TermOut();
         DoubleVector accW = DoubleVector.zero(D);
         double tailW = 0;
         double hi = 0;
         double lo = 0;
-        for (int c = from; c < to; c += CHUNK) {
+        for (int c = from; c < to; c += chunk) {
             DoubleVector accL = DoubleVector.zero(D);
             double tailL = 0;
-            int n = Math.min(CHUNK, to - c);
+            int n = Math.min(chunk, to - c);
             int nv = n - n % L;
             int bad = check(j, x, xo, t, tOff, w, wo, c, n, o);
             if (bad >= 0) {
                 j.parts.fail(block, bad, o);
                 return;
             }
-            LanePass.run(twin, x, xo + c, t, tOff + c, nv, l, d, scratch[2], scratch[3]);
-            for (int k = 0; k < nv; k += L) {
-                DoubleVector lv = DoubleVector.fromArray(D, l, k);
-                if (w == null) {
-                    accL = accL.add(lv);
-                    if (g != null) {
+            if (w == null && out == null) {
+                // only Σl and the gradient are wanted: the twin sums l in its own loop (LanePass)
+                LanePass.run(twin, x, xo + c, t, tOff + c, nv, null, d, scratch[2], scratch[3], laneSums);
+                accL = DoubleVector.fromArray(D, laneSums, 0);
+                if (g != null) {
+                    for (int k = 0; k < nv; k += L) {
                         store(DoubleVector.fromArray(D, d, k).mul(gf), g, go + c + k);
                     }
-                    if (out != null) {
-                        store(lv, out, oo + c + k);
-                    }
-                } else {
-                    // as ElementwiseLoop: s·l into the sum, (gradFactor·s)·∂ into the gradient
-                    DoubleVector s = load(w, wo + c + k);
-                    DoubleVector sl = s.mul(lv);
-                    accL = accL.add(sl);
-                    accW = accW.add(s);
-                    if (g != null) {
-                        store(s.mul(gf).mul(DoubleVector.fromArray(D, d, k)), g, go + c + k);
-                    }
-                    if (out != null) {
-                        store(sl, out, oo + c + k);
+                }
+            } else {
+                LanePass.run(twin, x, xo + c, t, tOff + c, nv, l, d, scratch[2], scratch[3], laneSums);
+                for (int k = 0; k < nv; k += L) {
+                    DoubleVector lv = DoubleVector.fromArray(D, l, k);
+                    if (w == null) {
+                        accL = accL.add(lv);
+                        if (g != null) {
+                            store(DoubleVector.fromArray(D, d, k).mul(gf), g, go + c + k);
+                        }
+                        if (out != null) {
+                            store(lv, out, oo + c + k);
+                        }
+                    } else {
+                        // as ElementwiseLoop: s·l into the sum, (gradFactor·s)·∂ into the gradient
+                        DoubleVector s = load(w, wo + c + k);
+                        DoubleVector sl = s.mul(lv);
+                        accL = accL.add(sl);
+                        accW = accW.add(s);
+                        if (g != null) {
+                            store(s.mul(gf).mul(DoubleVector.fromArray(D, d, k)), g, go + c + k);
+                        }
+                        if (out != null) {
+                            store(sl, out, oo + c + k);
+                        }
                     }
                 }
             }

@@ -43,7 +43,7 @@ final class VectorTerms {
         double[] l = new double[L];
         double[] d = new double[L];
         x[0] = 1;
-        LanePass.run(elementwise("bce-logits", Loss.of("bce-logits")), x, 0, t, 0, L, l, d, new double[L], new double[L]);
+        LanePass.run(elementwise("bce-logits", Loss.of("bce-logits")), x, 0, t, 0, L, l, d, new double[L], new double[L], null);
         // t = 0: l = x + softplus(−x), ∂ = σ(x); at x = 1 and x = 0
         double l1 = 1 + Math.log1p(Math.exp(-1));
         if (!(Math.abs(l[0] - l1) < 1e-15 && Math.abs(l[1] - LN2) < 1e-15 && Math.abs(d[1] - 0.5) < 1e-15)) {
@@ -76,9 +76,9 @@ final class VectorTerms {
     }
 
     /** tmpA[k] = e^{tmpA[k]} (arguments ≤ 0). */
-    private static final LanePass EXP_A = (x, xo, t, to, n, l, d, a, b) -> VectorMath.expNonPositive(a, n);
+    private static final LanePass EXP_A = (x, xo, t, to, n, l, d, a, b, sums) -> VectorMath.expNonPositive(a, n);
     /** tmpB[k] = log(1 + tmpA[k]) (0 ≤ tmpA[k] ≤ 1). */
-    private static final LanePass LOG1P_A_TO_B = (x, xo, t, to, n, l, d, a, b) -> VectorMath.log1pUnit(a, b, n);
+    private static final LanePass LOG1P_A_TO_B = (x, xo, t, to, n, l, d, a, b, sums) -> VectorMath.log1pUnit(a, b, n);
 
     /** The twin of a row term for these parameters, or null; it runs {@code scalar} for off-heap rows. */
     static RowTerm row(String key, Loss loss, RowTerm scalar) {
@@ -90,42 +90,69 @@ final class VectorTerms {
 
     // mse: l = e², ∂ = 2e
     private static void mse(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] tmpA,
-                            double[] tmpB) {
+                            double[] tmpB, double[] sums) {
+        DoubleVector acc = DoubleVector.zero(D);
         for (int k = 0; k < n; k += L) {
             DoubleVector e = load(x, xo + k).sub(load(t, to + k));
-            e.mul(e).intoArray(l, k);
+            DoubleVector lv = e.mul(e);
+            if (l != null) {
+                lv.intoArray(l, k);
+            } else {
+                acc = acc.add(lv);
+            }
             if (d != null) {
                 e.mul(2.0).intoArray(d, k);
             }
+        }
+        if (l == null) {
+            acc.intoArray(sums, 0);
         }
     }
 
     // mae: l = |e|, ∂ = sign(e), 0 at e = 0 and at NaN
     private static void mae(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] tmpA,
-                            double[] tmpB) {
+                            double[] tmpB, double[] sums) {
+        DoubleVector acc = DoubleVector.zero(D);
         for (int k = 0; k < n; k += L) {
             DoubleVector e = load(x, xo + k).sub(load(t, to + k));
-            e.abs().intoArray(l, k);
+            DoubleVector lv = e.abs();
+            if (l != null) {
+                lv.intoArray(l, k);
+            } else {
+                acc = acc.add(lv);
+            }
             if (d != null) {
                 DoubleVector.zero(D).blend(1.0, e.compare(VectorOperators.GT, 0.0)).blend(-1.0, e.compare(VectorOperators.LT, 0.0))
                         .intoArray(d, k);
             }
         }
+        if (l == null) {
+            acc.intoArray(sums, 0);
+        }
     }
 
     // huber: l = ½e² if |e| ≤ δ else δ(|e| − ½δ); ∂ = e or δ·sign(e)
     private static LanePass huber(double delta) {
-        return (x, xo, t, to, n, l, d, tmpA, tmpB) -> {
+        return (x, xo, t, to, n, l, d, tmpA, tmpB, sums) -> {
+            DoubleVector acc = DoubleVector.zero(D);
             for (int k = 0; k < n; k += L) {
                 DoubleVector e = load(x, xo + k).sub(load(t, to + k));
                 DoubleVector ae = e.abs();
                 VectorMask<Double> small = ae.compare(VectorOperators.LE, delta);
-                ae.sub(0.5 * delta).mul(delta).blend(e.mul(0.5).mul(e), small).intoArray(l, k);
+                DoubleVector lv = ae.sub(0.5 * delta).mul(delta).blend(e.mul(0.5).mul(e), small);
+                if (l != null) {
+                    lv.intoArray(l, k);
+                } else {
+                    acc = acc.add(lv);
+                }
                 if (d != null) {
                     // δ·signum(e) outside [−δ, δ]: ±δ, NaN at NaN
                     DoubleVector sign = DoubleVector.broadcast(D, delta).blend(-delta, e.compare(VectorOperators.LT, 0.0));
                     sign.blend(e, e.compare(VectorOperators.NE, e)).blend(e, small).intoArray(d, k);
                 }
+            }
+            if (l == null) {
+                acc.intoArray(sums, 0);
             }
         };
     }
@@ -135,7 +162,7 @@ final class VectorTerms {
 
     /** log-cosh's argument: tmpA[k] = −2|e_k|. */
     private static void logCoshArgument(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d,
-                                        double[] a, double[] b) {
+                                        double[] a, double[] b, double[] sums) {
         for (int k = 0; k < n; k += L) {
             load(x, xo + k).sub(load(t, to + k)).abs().mul(-2.0).intoArray(a, k);
         }
@@ -143,7 +170,7 @@ final class VectorTerms {
 
     /** log-cosh's derivative below |e| = 1/8, where 1 − q cancels: d[k] = tanh e by its series (value only: nothing). */
     private static void logCoshSeries(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] a,
-                                      double[] b) {
+                                      double[] b, double[] sums) {
         if (d != null) {
             for (int k = 0; k < n; k += L) {
                 load(x, xo + k).sub(load(t, to + k)).intoArray(d, k);
@@ -154,11 +181,17 @@ final class VectorTerms {
 
     // log-cosh: l = |e| + log1p(q) − ln 2, q = e^{−2|e|}; ∂ = tanh e = sign(e)(1 − q)/(1 + q), the series below |e| = 1/8
     private static void logCosh(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] q,
-                                double[] lp) {
+                                double[] lp, double[] sums) {
+        DoubleVector acc = DoubleVector.zero(D);
         for (int k = 0; k < n; k += L) {
             DoubleVector e = load(x, xo + k).sub(load(t, to + k));
             DoubleVector ae = e.abs();
-            ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2).intoArray(l, k);
+            DoubleVector lv = ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2);
+            if (l != null) {
+                lv.intoArray(l, k);
+            } else {
+                acc = acc.add(lv);
+            }
             if (d != null) {
                 DoubleVector qv = DoubleVector.fromArray(D, q, k);
                 DoubleVector big = qv.neg().add(1.0).div(qv.add(1.0));
@@ -166,11 +199,14 @@ final class VectorTerms {
                 big.blend(DoubleVector.fromArray(D, d, k), ae.compare(VectorOperators.LT, 0.125)).intoArray(d, k);
             }
         }
+        if (l == null) {
+            acc.intoArray(sums, 0);
+        }
     }
 
     /** The logit losses' argument: tmpA[k] = −|x_k|, so that q = e^{−|x|} and log1p(q) serve σ(x) and softplus(−x). */
     private static void logitArgument(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d,
-                                      double[] a, double[] b) {
+                                      double[] a, double[] b, double[] sums) {
         for (int k = 0; k < n; k += L) {
             load(x, xo + k).abs().neg().intoArray(a, k);
         }
@@ -183,19 +219,28 @@ final class VectorTerms {
             return null; // per-class weights: the scalar term indexes them per element
         }
         double pw = posWeight == null ? 1 : posWeight[0];
-        return (x, xo, t, to, n, l, d, q, lp) -> {
+        return (x, xo, t, to, n, l, d, q, lp, sums) -> {
+            DoubleVector acc = DoubleVector.zero(D);
             for (int k = 0; k < n; k += L) {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
                 DoubleVector lw = tv.mul(pw - 1).add(1.0);
                 DoubleVector sp = xv.neg().max(0.0).add(DoubleVector.fromArray(D, lp, k));
-                tv.neg().add(1.0).mul(xv).add(lw.mul(sp)).intoArray(l, k);
+                DoubleVector lv = tv.neg().add(1.0).mul(xv).add(lw.mul(sp));
+                if (l != null) {
+                    lv.intoArray(l, k);
+                } else {
+                    acc = acc.add(lv);
+                }
                 if (d != null) {
                     // σ(x) = (x ≥ 0 ? 1 : q)/(1 + q), StableMath.sigmoidFromQ
                     DoubleVector qv = DoubleVector.fromArray(D, q, k);
                     DoubleVector sig = qv.blend(1.0, xv.compare(VectorOperators.GE, 0.0)).div(qv.add(1.0));
                     sig.mul(lw).sub(tv.mul(pw)).intoArray(d, k);
                 }
+            }
+            if (l == null) {
+                acc.intoArray(sums, 0);
             }
         };
     }
@@ -213,7 +258,8 @@ final class VectorTerms {
         int g = (int) gamma;
         double alpha = loss.real(Param.ALPHA);
         AlphaMode mode = loss.get(Param.ALPHA_MODE);
-        return (x, xo, t, to, n, l, d, q, lp) -> {
+        return (x, xo, t, to, n, l, d, q, lp, sums) -> {
+            DoubleVector acc = DoubleVector.zero(D);
             for (int k = 0; k < n; k += L) {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
@@ -233,13 +279,21 @@ final class VectorTerms {
                     case UNIFORM -> DoubleVector.broadcast(D, alpha);
                     case NONE -> DoubleVector.broadcast(D, 1.0);
                 };
-                at.mul(mod).mul(ce).intoArray(l, k);
+                DoubleVector lv = at.mul(mod).mul(ce);
+                if (l != null) {
+                    lv.intoArray(l, k);
+                } else {
+                    acc = acc.add(lv);
+                }
                 if (d != null) {
                     DoubleVector dce = p.sub(tv);
                     DoubleVector dpdx = p.mul(oneMinusP);
                     DoubleVector dmod = g == 0 ? DoubleVector.zero(D) : modLess.mul(-gamma).mul(tv.mul(2.0).sub(1.0));
                     at.mul(dmod.mul(dpdx).mul(ce).add(mod.mul(dce))).intoArray(d, k);
                 }
+            }
+            if (l == null) {
+                acc.intoArray(sums, 0);
             }
         };
     }

@@ -1,5 +1,6 @@
 package losskit.cpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -118,8 +119,20 @@ class VectorTermsTest {
             double[] l = new double[n];
             double[] d = new double[n];
             double[] lOnly = new double[n];
-            LanePass.run(twin, x, 3, t, 5, n, l, d, new double[n], new double[n]);
-            LanePass.run(twin, x, 3, t, 5, n, lOnly, null, new double[n], new double[n]);
+            LanePass.run(twin, x, 3, t, 5, n, l, d, new double[n], new double[n], null);
+            LanePass.run(twin, x, 3, t, 5, n, lOnly, null, new double[n], new double[n], null);
+            // l == null: the twin sums l per lane, k ascending, as the skeleton would from the stored row
+            double[] laneSums = new double[VectorMath.L];
+            double[] dSummed = new double[n];
+            LanePass.run(twin, x, 3, t, 5, n, null, dSummed, new double[n], new double[n], laneSums);
+            for (int lane = 0; lane < VectorMath.L; lane++) {
+                double sum = 0;
+                for (int k = lane; k < n; k += VectorMath.L) {
+                    sum += l[k];
+                }
+                assertEquals(Double.doubleToLongBits(sum), Double.doubleToLongBits(laneSums[lane]), loss + ": lane sum " + lane);
+            }
+            assertArrayEquals(d, dSummed, loss + ": ∂ when the twin sums l");
             float[] pw = loss.definition().has(Param.POS_WEIGHT) ? loss.get(Param.POS_WEIGHT) : null;
             double aux = pw == null ? 1 : pw[0];
             TermOut o = new TermOut();
@@ -160,7 +173,7 @@ class VectorTermsTest {
             for (int k = 0; k < ids.length; k++) {
                 double[] l = new double[n];
                 double[] d = new double[n];
-                LanePass.run(VectorTerms.elementwise(ids[k], Loss.of(ids[k])), x, 0, t, 0, n, l, d, a, b);
+                LanePass.run(VectorTerms.elementwise(ids[k], Loss.of(ids[k])), x, 0, t, 0, n, l, d, a, b, null);
                 if (round == 0) {
                     cold[2 * k] = l;
                     cold[2 * k + 1] = d;
