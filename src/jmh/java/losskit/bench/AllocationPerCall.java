@@ -9,9 +9,11 @@ import losskit.api.LossEngine;
 
 /**
  * Bytes allocated per LossKit call by all threads of the JVM (the caller and the engine's workers), read
- * from {@code ThreadMXBean.getThreadAllocatedBytes} around 20 calls after 50 warm-up calls: a cross-check of
+ * from {@code ThreadMXBean.getThreadAllocatedBytes} around 20 calls after a warm-up: a cross-check of
  * JMH's {@code -prof gc}, whose per-call figure at 10⁸ elements also carries JMH's own per-iteration
- * allocation divided by the few calls an iteration holds.
+ * allocation divided by the few calls an iteration holds. Every loss with a vector twin, one JVM for all
+ * sizes: a twin whose Vector API calls stop being inlined after a recompilation boxes every vector, which
+ * shows here as bytes per element (JMH's fork per case does not see it).
  *
  * <pre>java --add-modules jdk.incubator.vector -cp ... losskit.bench.AllocationPerCall [n ...]</pre>
  */
@@ -31,21 +33,22 @@ public final class AllocationPerCall {
             float[] y = BenchData.floats("y01", n);
             float[] g = new float[n];
             try (LossEngine e = LossEngine.builder().backend(BackendChoice.CPU).threads(2).build()) {
-                for (String id : new String[]{"mse", "bce-logits"}) {
+                for (String id : new String[]{"mse", "mae", "huber", "log-cosh", "bce-logits", "focal-logits"}) {
                     Loss loss = Loss.of(id);
-                    Inputs in = Inputs.of(x, id.equals("mse") ? t : y);
-                    long value = perCall(threads, () -> e.evaluate(loss, in));
+                    Inputs in = Inputs.of(x, id.endsWith("-logits") ? y : t);
+                    long value = perCall(threads, n, () -> e.evaluate(loss, in));
                     Inputs into = in.gradientInto("input", g);
-                    long caller = perCall(threads, () -> e.compute(loss, into));
-                    long fresh = perCall(threads, () -> e.compute(loss, in));
+                    long caller = perCall(threads, n, () -> e.compute(loss, into));
+                    long fresh = perCall(threads, n, () -> e.compute(loss, in));
                     System.out.printf("| %s | %,d | %,d | %,d | %,d |%n", id, n, value, caller, fresh);
                 }
             }
         }
     }
 
-    private static long perCall(ThreadMXBean threads, Runnable call) {
-        for (int i = 0; i < 50; i++) {
+    private static long perCall(ThreadMXBean threads, int n, Runnable call) {
+        // at least 50 calls and 2·10⁹ elements, so that small calls are measured compiled too
+        for (int i = 0; i < Math.max(50, 2_000_000_000L / n); i++) {
             call.run();
         }
         long before = allocated(threads);

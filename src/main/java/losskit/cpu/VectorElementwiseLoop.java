@@ -11,8 +11,9 @@ import jdk.incubator.vector.DoubleVector;
  * The elementwise skeleton on the vector path, for calls whose buffers are all heap arrays and whose
  * term has a twin (its {@link LanePass}es). Per chunk of {@link #CHUNK} elements the twin writes l and ∂
  * into two scratch rows that stay in L1; this loop then does what {@link ElementwiseLoop} does per element
- * — weight, sum, scale and store the gradient, write NONE losses — on whole vectors. Without weights and
- * NONE losses the twin sums l itself (same order, same bits) and never stores it. Only the pass calls
+ * — weight, sum, scale and store the gradient, write NONE losses — on whole vectors. A single-pass twin
+ * (mse, mae, Huber) called without weights and NONE losses sums l itself (same order, same bits) and never
+ * stores it. Only the pass calls
  * are virtual, so one instance serves every loss. The last partial vector of a block runs the scalar term.
  * Sums are kept per lane, folded in lane order per chunk and added error-free per block: a fixed order,
  * and an accuracy that does not depend on the block size.
@@ -31,10 +32,13 @@ final class VectorElementwiseLoop implements ElementwiseBlock {
 
     private final LanePass[] twin;
     private final int chunk;
+    /** Whether the twin can sum l itself (single-pass twins: see {@link LanePass}). */
+    private final boolean sumsInTwin;
 
     VectorElementwiseLoop(LanePass[] twin) {
         this.twin = twin;
-        this.chunk = twin.length == 1 ? WIDE_CHUNK : CHUNK;
+        this.sumsInTwin = twin.length == 1;
+        this.chunk = sumsInTwin ? WIDE_CHUNK : CHUNK;
     }
 
     @Override
@@ -69,7 +73,7 @@ final class VectorElementwiseLoop implements ElementwiseBlock {
                 j.parts.fail(block, bad, o);
                 return;
             }
-            if (w == null && out == null) {
+            if (sumsInTwin && w == null && out == null) {
                 // only Σl and the gradient are wanted: the twin sums l in its own loop (LanePass)
                 LanePass.run(twin, x, xo + c, t, tOff + c, nv, null, d, scratch[2], scratch[3], laneSums);
                 accL = DoubleVector.fromArray(D, laneSums, 0);

@@ -182,25 +182,16 @@ final class VectorTerms {
     // log-cosh: l = |e| + log1p(q) − ln 2, q = e^{−2|e|}; ∂ = tanh e = sign(e)(1 − q)/(1 + q), the series below |e| = 1/8
     private static void logCosh(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] q,
                                 double[] lp, double[] sums) {
-        DoubleVector acc = DoubleVector.zero(D);
         for (int k = 0; k < n; k += L) {
             DoubleVector e = load(x, xo + k).sub(load(t, to + k));
             DoubleVector ae = e.abs();
-            DoubleVector lv = ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2);
-            if (l != null) {
-                lv.intoArray(l, k);
-            } else {
-                acc = acc.add(lv);
-            }
+            ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2).intoArray(l, k);
             if (d != null) {
                 DoubleVector qv = DoubleVector.fromArray(D, q, k);
                 DoubleVector big = qv.neg().add(1.0).div(qv.add(1.0));
                 big = big.blend(big.neg(), e.compare(VectorOperators.LT, 0.0));
                 big.blend(DoubleVector.fromArray(D, d, k), ae.compare(VectorOperators.LT, 0.125)).intoArray(d, k);
             }
-        }
-        if (l == null) {
-            acc.intoArray(sums, 0);
         }
     }
 
@@ -220,27 +211,18 @@ final class VectorTerms {
         }
         double pw = posWeight == null ? 1 : posWeight[0];
         return (x, xo, t, to, n, l, d, q, lp, sums) -> {
-            DoubleVector acc = DoubleVector.zero(D);
             for (int k = 0; k < n; k += L) {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
                 DoubleVector lw = tv.mul(pw - 1).add(1.0);
                 DoubleVector sp = xv.neg().max(0.0).add(DoubleVector.fromArray(D, lp, k));
-                DoubleVector lv = tv.neg().add(1.0).mul(xv).add(lw.mul(sp));
-                if (l != null) {
-                    lv.intoArray(l, k);
-                } else {
-                    acc = acc.add(lv);
-                }
+                tv.neg().add(1.0).mul(xv).add(lw.mul(sp)).intoArray(l, k);
                 if (d != null) {
                     // σ(x) = (x ≥ 0 ? 1 : q)/(1 + q), StableMath.sigmoidFromQ
                     DoubleVector qv = DoubleVector.fromArray(D, q, k);
                     DoubleVector sig = qv.blend(1.0, xv.compare(VectorOperators.GE, 0.0)).div(qv.add(1.0));
                     sig.mul(lw).sub(tv.mul(pw)).intoArray(d, k);
                 }
-            }
-            if (l == null) {
-                acc.intoArray(sums, 0);
             }
         };
     }
@@ -259,7 +241,6 @@ final class VectorTerms {
         double alpha = loss.real(Param.ALPHA);
         AlphaMode mode = loss.get(Param.ALPHA_MODE);
         return (x, xo, t, to, n, l, d, q, lp, sums) -> {
-            DoubleVector acc = DoubleVector.zero(D);
             for (int k = 0; k < n; k += L) {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
@@ -279,21 +260,13 @@ final class VectorTerms {
                     case UNIFORM -> DoubleVector.broadcast(D, alpha);
                     case NONE -> DoubleVector.broadcast(D, 1.0);
                 };
-                DoubleVector lv = at.mul(mod).mul(ce);
-                if (l != null) {
-                    lv.intoArray(l, k);
-                } else {
-                    acc = acc.add(lv);
-                }
+                at.mul(mod).mul(ce).intoArray(l, k);
                 if (d != null) {
                     DoubleVector dce = p.sub(tv);
                     DoubleVector dpdx = p.mul(oneMinusP);
                     DoubleVector dmod = g == 0 ? DoubleVector.zero(D) : modLess.mul(-gamma).mul(tv.mul(2.0).sub(1.0));
                     at.mul(dmod.mul(dpdx).mul(ce).add(mod.mul(dce))).intoArray(d, k);
                 }
-            }
-            if (l == null) {
-                acc.intoArray(sums, 0);
             }
         };
     }

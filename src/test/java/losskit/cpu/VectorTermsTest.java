@@ -121,18 +121,21 @@ class VectorTermsTest {
             double[] lOnly = new double[n];
             LanePass.run(twin, x, 3, t, 5, n, l, d, new double[n], new double[n], null);
             LanePass.run(twin, x, 3, t, 5, n, lOnly, null, new double[n], new double[n], null);
-            // l == null: the twin sums l per lane, k ascending, as the skeleton would from the stored row
-            double[] laneSums = new double[VectorMath.L];
-            double[] dSummed = new double[n];
-            LanePass.run(twin, x, 3, t, 5, n, null, dSummed, new double[n], new double[n], laneSums);
-            for (int lane = 0; lane < VectorMath.L; lane++) {
-                double sum = 0;
-                for (int k = lane; k < n; k += VectorMath.L) {
-                    sum += l[k];
+            if (twin.length == 1) {
+                // single-pass twins, l == null: the twin sums l per lane, k ascending, as the skeleton would
+                // from the stored row (LanePass)
+                double[] laneSums = new double[VectorMath.L];
+                double[] dSummed = new double[n];
+                LanePass.run(twin, x, 3, t, 5, n, null, dSummed, new double[n], new double[n], laneSums);
+                for (int lane = 0; lane < VectorMath.L; lane++) {
+                    double sum = 0;
+                    for (int k = lane; k < n; k += VectorMath.L) {
+                        sum += l[k];
+                    }
+                    assertEquals(Double.doubleToLongBits(sum), Double.doubleToLongBits(laneSums[lane]), loss + ": lane sum " + lane);
                 }
-                assertEquals(Double.doubleToLongBits(sum), Double.doubleToLongBits(laneSums[lane]), loss + ": lane sum " + lane);
+                assertArrayEquals(d, dSummed, loss + ": ∂ when the twin sums l");
             }
-            assertArrayEquals(d, dSummed, loss + ": ∂ when the twin sums l");
             float[] pw = loss.definition().has(Param.POS_WEIGHT) ? loss.get(Param.POS_WEIGHT) : null;
             double aux = pw == null ? 1 : pw[0];
             TermOut o = new TermOut();
