@@ -20,10 +20,10 @@ import losskit.api.Param;
  * {@link Math}'s ({@code VectorTermsTest} checks every twin against its term over edge cases and random
  * inputs).
  *
- * <p>Why they exist: at 10⁷ elements the twins are 4–25× faster than the scalar terms (mae and Huber
+ * <p>Why they exist: at 10⁷ elements the twins are 2–26× faster than the scalar terms (mae and Huber
  * branch-free instead of a mispredicted branch per element, exp and log 8 lanes at a time, cross-entropy
- * 13×), which is what puts the CPU path at the memory bandwidth for the simple losses and 3–15× ahead of
- * DJL and PyTorch on all of them (docs/BENCHMARKS.md). A loss without a twin, or a call the twin does not
+ * 9–13×), which is what puts the CPU path near the memory bandwidth for the simple losses and 4–38× ahead
+ * of the faster of DJL and PyTorch on all of them, value and gradient (docs/BENCHMARKS.md). A loss without a twin, or a call the twin does not
  * cover (parameters, off-heap buffers), runs its scalar term. Add a twin only when a benchmark shows it
  * pays. Only loaded when {@code jdk.incubator.vector} is present ({@link Simd}).
  */
