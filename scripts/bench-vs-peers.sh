@@ -8,6 +8,7 @@
 #   scripts/bench-vs-peers.sh --quick          # n <= 10^7, no scalar path, no allocation profile (about 15 min)
 #   scripts/bench-vs-peers.sh --update-docs    # also splice the tables into docs/BENCHMARKS.md
 #   scripts/bench-vs-peers.sh --smoke          # every step once, n = 10^6, minimal iterations: checks the script
+#   scripts/bench-vs-peers.sh --report-only --update-docs   # no measuring: the report (and docs) from target/bench
 #
 # Results in target/bench/: jmh-*.json, torch.json, values.tsv (each implementation's loss value, checked
 # against LossKit's), machine.txt, report.md. Threads: 2 for every implementation (--threads N to change).
@@ -17,15 +18,17 @@ cd "$(dirname "$0")/.."
 QUICK=0
 SMOKE=0
 UPDATE_DOCS=0
+REPORT_ONLY=0
 THREADS=2
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --smoke) SMOKE=1; QUICK=1 ;;
     --update-docs) UPDATE_DOCS=1 ;;
+    --report-only) REPORT_ONLY=1 ;;
     --threads) THREADS="$2"; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) echo "bench-vs-peers: unknown option $1 (expected --quick, --update-docs, --threads N)" >&2; exit 2 ;;
+    *) echo "bench-vs-peers: unknown option $1 (expected --quick, --smoke, --update-docs, --report-only, --threads N)" >&2; exit 2 ;;
   esac
   shift
 done
@@ -35,6 +38,7 @@ PY=/usr/bin/python3
 mkdir -p "$OUT"
 log() { printf '\n== %s\n' "$*"; }
 
+if [ "$REPORT_ONLY" = 0 ]; then
 # --- PyTorch for Python: Debian's package, installed when missing -------------------------------------
 if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   log "installing python3-torch (apt)"
@@ -113,6 +117,10 @@ if [ "$QUICK" = 0 ]; then
     -jvmArgsPrepend -Dlosskit.simd=false -rf json -rff "$OUT/jmh-losskit-scalar.json" \
     2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.)' || true
 
+  log "LossKit, the other families (no peer in this run): pairs at n = 10^6..10^8, matrix losses"
+  $JMH 'losskit.bench.(PairBench|MatrixBench)' -p threads="$THREADS" -rf json -rff "$OUT/jmh-families.json" \
+    2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.)' || true
+
   log "LossKit allocation per call (JMH -prof gc), n = 10^6 and 10^8"
   $JMH 'losskit.bench.ElementwiseBench' -p loss=mse,bce-logits -p n=1000000,100000000 -p threads="$THREADS" \
     -p gradientBuffer=caller,fresh -prof gc -rf json -rff "$OUT/jmh-gc.json" \
@@ -129,6 +137,8 @@ $JMH 'losskit.bench.peers.DjlBench' -p shape="$DJL_SHAPES" -jvmArgsPrepend "$DJL
 
 log "PyTorch $("$PY" -c 'import torch; print(torch.__version__)') from Python"
 "$PY" src/jmh/python/torch_peer.py "$OUT/data" "$OUT/torch.json" "$THREADS" "${CASES[@]}"
+
+fi
 
 log "report"
 "$PY" src/jmh/python/report.py "$OUT"

@@ -7,8 +7,11 @@ import json
 import math
 import os
 import sys
+import time
 
 ROW_ELEMENTS = 10_000_000
+MATRIX_LCE = 4096 * 1000 * 256
+MATRIX_NCE = 2048 * 2048 * 256
 ELEMENTWISE = ["mse", "mae", "huber", "log-cosh", "bce-logits", "focal-logits"]
 
 
@@ -34,6 +37,8 @@ def jmh(path):
                 case += "|" + p["gradientBuffer"]
         elif cls == "RowBench":
             case = f"{p['loss']}|C={p['classes']}|{p['mode']}"
+        elif cls == "MatrixBench":
+            case = f"{p['loss']}|matrix|{p['mode']}"
         elif cls == "PerCallBench":
             case = f"{p['loss']}|n=1000|{p['mode']}"
         elif cls == "DjlBench":
@@ -110,6 +115,7 @@ def main():
     lks = jmh(os.path.join(out, "jmh-losskit-scalar.json"))
     djl = jmh(os.path.join(out, "jmh-djl.json"))
     gc = jmh(os.path.join(out, "jmh-gc.json"))
+    families = jmh(os.path.join(out, "jmh-families.json"))
     torch_doc = json.load(open(os.path.join(out, "torch.json"))) if os.path.exists(os.path.join(out, "torch.json")) else {"results": []}
     torch = {r["case"]: (r["ms"], r["ms_sd"], r["value"]) for r in torch_doc["results"]}
     values = {}
@@ -184,6 +190,33 @@ def main():
         r = probe(n, False)
         rw = probe(n, True)
         w(f"| {n:,} | {8 * n / (r * 1e-3) / 1e9:.1f} | {12 * n / (rw * 1e-3) / 1e9:.1f} |")
+
+    if families:
+        w("")
+        w("The other families, LossKit only (no peer runs them in this script): pairs as n/256 rows of 256 in two")
+        w("inputs (scalar terms, no twin); matrix losses in float64 GFLOP/s of the least work the loss needs —")
+        w(f"linear-cross-entropy: N·V·D = {MATRIX_LCE:,} multiply-adds forward (N = 4 096, V = 1 000, D = 256),")
+        w(f"info-nce: N²·D = {MATRIX_NCE:,} (N = 2 048, D = 256, symmetric); three times that with the gradients")
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(os.path.getmtime(os.path.join(out, "jmh-families.json"))))
+        w(f"(results file written {stamp}):")
+        w("")
+        w("| case | LossKit ms | input GB/s | GFLOP/s |")
+        w("|---|---:|---:|---:|")
+        def family_key(c):
+            loss, size, mode = c.split("|")
+            return (size == "matrix", loss, int(size[2:]) if size.startswith("n=") else 0, mode)
+
+        for case in sorted(families, key=family_key):
+            ms, err, _ = families[case]
+            loss, size, mode = case.split("|")
+            grad = mode == "value+gradient"
+            if size == "matrix":
+                macs = MATRIX_LCE if loss == "linear-cross-entropy" else MATRIX_NCE
+                flops = 2 * macs * (3 if grad else 1)
+                w(f"| {loss} {mode} | {fmt_ms(ms, err)} | — | {flops / (ms * 1e-3) / 1e9:.1f} |")
+            else:
+                inb, _ = input_bytes(case)
+                w(f"| {loss} {size} {mode} | {fmt_ms(ms, err)} | {inb / (ms * 1e-3) / 1e9:.1f} | — |")
 
     if gc:
         w("")
