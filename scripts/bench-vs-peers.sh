@@ -87,7 +87,7 @@ DJL_SHAPES=$(printf '%s\n' "${CASES[@]}" | cut -d'|' -f1,2 | sort -u | paste -sd
 
 log "data: $MAXN elements per array, seeded ($OUT/data, where the benchmarks read it)"
 java -cp "$CP" losskit.bench.BenchData "$MAXN"
-rm -f "$OUT/values.tsv"
+rm -f "$OUT/values.tsv" "$OUT/jmh-families.json" "$OUT/jmh-gc.json" "$OUT/jmh-losskit-scalar.json" "$OUT/allocation.md"  # a quick run must not report a full run's leftovers
 # JVM flags of each benchmark are in its @Fork; extra ones go in -jvmArgsPrepend (which does not replace them)
 JMH="java -cp $CP org.openjdk.jmh.Main -foe true"
 [ "$SMOKE" = 1 ] && JMH="$JMH -wi 1 -w 200ms -i 1 -r 200ms" && export LOSSKIT_BENCH_SMOKE=1
