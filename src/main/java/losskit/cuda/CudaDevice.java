@@ -463,8 +463,9 @@ final class CudaDevice {
         }
         if (unusable == null) {
             unusable = c;
-            LOG.error("CUDA backend: {} during {}: device {} marked unusable, releasing its resources", c.getMessage(),
-                    call, name);
+            // a driver error wrapped here already names the call
+            String what = c.getMessage().contains(call) ? c.getMessage() : c.getMessage() + " during " + call;
+            LOG.error("CUDA backend: {}: device {} marked unusable, releasing its resources", what, name);
             try {
                 makeCurrent();
                 beforeUnusableRelease.run();
