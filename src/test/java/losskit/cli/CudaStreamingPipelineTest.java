@@ -303,7 +303,8 @@ class CudaStreamingPipelineTest {
         String[][] faults = {
                 {"LOSSKIT_EMU_STICKY_AT", "launch:13", "CUDA_ERROR_ILLEGAL_ADDRESS"},
                 {"LOSSKIT_EMU_FAIL_COPY", "10", "CUDA_ERROR_LAUNCH_FAILED"},
-                {"LOSSKIT_EMU_FAIL_COPY", "8", "CUDA_ERROR_LAUNCH_FAILED"}};
+                {"LOSSKIT_EMU_FAIL_COPY", "8", "CUDA_ERROR_LAUNCH_FAILED"},
+                {"LOSSKIT_EMU_DEVICE_LOST_AT", "launch:13", "CUDA_ERROR_UNKNOWN"}};
         for (String[] f : faults) {
             Path sub = Files.createDirectories(dir.resolve(f[0] + "-" + f[1].replace(':', '-')));
             Child c = evalInChild(sub, "auto", List.of(), f[0], f[1]);
@@ -329,7 +330,9 @@ class CudaStreamingPipelineTest {
             assertEquals(0, r.get("host").get("live_bytes").asLong(), "no page-locked memory outlives the run: " + r);
             assertEquals(0, r.get("host").get("live_count").asLong(), r.toString());
             assertEquals(2, r.get("host").get("alloc_calls").asLong(), "the two lanes were page-locked: " + r);
-            assertEquals(0, r.get("devices").get(0).get("live_count").asLong(), "no device memory outlives the run: " + r);
+            if (!f[0].equals("LOSSKIT_EMU_DEVICE_LOST_AT")) { // a lost device frees nothing: its driver keeps listing them
+                assertEquals(0, r.get("devices").get(0).get("live_count").asLong(), "no device memory outlives the run: " + r);
+            }
         }
     }
 
