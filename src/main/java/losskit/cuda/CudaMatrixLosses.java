@@ -281,40 +281,17 @@ final class CudaMatrixLosses implements AutoCloseable {
             launch(symbol, rowKernel, count, block(v), List.of(ptr(z), i64(v), ptr(int64 ? null : dy),
                     ptr(int64 ? dy : null), ptr(ds), ptr(dh0), i64(d), ptr(rowLoss), i64(first), f64(scale), f64(eps),
                     i32(ignoreIndex), i32(flags)), where);
-            if (dgh != null) {
-                // dh_block (column-major D × count) = Wᵀ (D × V) · Gᵀ (V × count)
-                gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, v, dW, d, z, v, 0,
-                        dgh.withByteOffset(8L * first * d), d, "dh = G·W, " + where);
-            }
-            if (dgW != null) {
-                // dWᵀ (column-major D × V) += h_blockᵀ (D × count) · G (count × V)
-                gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_T, d, v, count, h, d, z, v,
-                        first == 0 ? 0 : 1, dgW, d, "dW += Gᵀ·h, " + where);
-            }
+            linearBackward(z, v, count, d, h, dW, dgh, dgW, first, "h", "W", where);
             synchronize(symbol, where);
         }
-        double[] losses = new double[n];
-        download(Pointer.to(losses), rowLoss, 8L * n, "row losses");
-        double hi = 0;
-        double lo = 0;
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) {
-            if (ignored[i]) {
-                continue;
-            }
-            double[] s = Partial.DoubleDouble.add(hi, lo, losses[i], 0);
-            hi = s[0];
-            lo = s[1];
-            out[i] = (float) losses[i];
-        }
-        storeLosses(call, out);
+        double[] sum = foldRowLosses(call, rowLoss, n, ignored);
         if (gh) {
             storeGradient(call, 0, dgh, hElems, "hidden gradient");
         }
         if (gw) {
             storeGradient(call, 1, dgW, wElems, "weight gradient");
         }
-        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), hi, lo, denominator, 0, n);
+        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1], denominator, 0, n);
     }
 
     // ---- info-nce --------------------------------------------------------------------------------------
@@ -375,38 +352,63 @@ final class CudaMatrixLosses implements AutoCloseable {
                         "logits, " + where);
                 launch(NCE_GRADIENT, gradient, count, rowBlock, List.of(ptr(z), i64(n), i64(first), f64(tau), ptr(rowLse),
                         ptr(colLse), f64(g), i32(symmetric)), where);
-                if (dgq != null) {
-                    // dq_block (column-major D × count) = kᵀ (D × N) · Gᵀ (N × count)
-                    gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, n, dk, d, z, n, 0,
-                            dgq.withByteOffset(8L * first * d), d, "dq = G·k, " + where);
-                }
-                if (dgk != null) {
-                    // dkᵀ (column-major D × N) += q_blockᵀ (D × count) · G (count × N)
-                    gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_T, d, n, count, q, d, z, n,
-                            first == 0 ? 0 : 1, dgk, d, "dk += Gᵀ·q, " + where);
-                }
+                linearBackward(z, n, count, d, q, dk, dgq, dgk, first, "q", "k", where);
                 synchronize(NCE_GRADIENT, where);
             }
         }
-        double[] losses = new double[n];
-        download(Pointer.to(losses), rowLoss, 8L * n, "row losses");
-        double hi = 0;
-        double lo = 0;
-        float[] out = new float[n];
-        for (int i = 0; i < n; i++) {
-            double[] s = Partial.DoubleDouble.add(hi, lo, losses[i], 0);
-            hi = s[0];
-            lo = s[1];
-            out[i] = (float) losses[i];
-        }
-        storeLosses(call, out);
+        double[] sum = foldRowLosses(call, rowLoss, n, null);
         if (gq) {
             storeGradient(call, 0, dgq, elems, "queries gradient");
         }
         if (gk) {
             storeGradient(call, 1, dgk, elems, "keys gradient");
         }
-        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), hi, lo, n, 0, n);
+        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1], n, 0, n);
+    }
+
+    // ---- shared by both losses -------------------------------------------------------------------------
+
+    /**
+     * The gradient GEMMs of a block of linear logits z = B·A_blockᵀ (column-major {@code classes × count})
+     * whose entries now hold G = ∂l/∂z: dA_block = G·B into {@code dA} at the block's rows, and
+     * dB += Gᵀ·A_block (overwritten by the first block). A null destination is skipped.
+     */
+    private void linearBackward(CUdeviceptr g, int classes, int count, int d, CUdeviceptr aBlock, CUdeviceptr b,
+                                CUdeviceptr dA, CUdeviceptr dB, int first, String aName, String bName, String where) {
+        if (dA != null) {
+            // dA_block (column-major D × count) = Bᵀ (D × classes) · Gᵀ (classes × count)
+            gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, classes, b, d, g, classes, 0,
+                    dA.withByteOffset(8L * first * d), d, "d" + aName + " = G·" + bName + ", " + where);
+        }
+        if (dB != null) {
+            // dBᵀ (column-major D × classes) += A_blockᵀ (D × count) · G (count × classes)
+            gemm(cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_T, d, classes, count, aBlock, d, g, classes,
+                    first == 0 ? 0 : 1, dB, d, "d" + bName + " += Gᵀ·" + aName + ", " + where);
+        }
+    }
+
+    /**
+     * Downloads the per-row losses, stores them for a NONE reduction and folds them in row order in
+     * double-double (the CPU backend's order): {hi, lo}. Rows marked in {@code ignored} (may be null) add
+     * nothing and get loss 0.
+     */
+    private double[] foldRowLosses(ValidatedCall call, CUdeviceptr rowLoss, int n, boolean[] ignored) {
+        double[] losses = new double[n];
+        download(Pointer.to(losses), rowLoss, 8L * n, "row losses");
+        double hi = 0;
+        double lo = 0;
+        float[] out = new float[n];
+        for (int i = 0; i < n; i++) {
+            if (ignored != null && ignored[i]) {
+                continue;
+            }
+            double[] s = Partial.DoubleDouble.add(hi, lo, losses[i], 0);
+            hi = s[0];
+            lo = s[1];
+            out[i] = (float) losses[i];
+        }
+        storeLosses(call, out);
+        return new double[]{hi, lo};
     }
 
     // ---- planning --------------------------------------------------------------------------------------
