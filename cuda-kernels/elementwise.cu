@@ -1,100 +1,260 @@
 /*
- * The elementwise family: one kernel per loss, stamped from one skeleton (grid-stride, 16-byte vector
- * loads, value + gradient fused in one pass, per-block float64 partials Σ s·l and Σ s·d written to
- * partials[block] and partials[gridDim.x + block]; the host folds them in block order).
+ * The elementwise family: two kernels per loss, stamped from one skeleton — losskit_ew_<key> (EXACT, float64
+ * terms) and losskit_ew_<key>_fast (FAST, float32 terms) — value + gradient fused in one pass, per-block
+ * float64 partials Σ s·l and Σ s·d written to partials[block] and partials[gridDim.x + block]; finish.cu
+ * folds them in block order.
+ *
+ * Summation order (include/canonical.cuh): CUDA block b is block b of losskit.cpu.BlockPlan, elements
+ * [b·per, min(n, (b+1)·per)) with per a multiple of 2048 chosen from n alone; element i of the block
+ * belongs to lane (i − b·per) mod 2048, thread k owns lanes 8k … 8k+7, so each thread reads 8 consecutive
+ * elements per 2048-element row (two 16-byte loads of float32, one of 16-bit values) and chains them into
+ * its 8 lane accumulators; the block then adds the lanes by the canonical tree. The result is a function
+ * of n and the data only — the CPU backend forms the same sums (losskit.cpu.FastElementwiseDriver).
  *
  * Kernel parameters (the same for every loss, so losskit.cuda marshals them generically):
- *   x, t       input and target [n]
- *   aux        third operand: gaussian-nll's var [n] (flags bit 1) or bce-logits' posWeight [auxLen]
- *              broadcast as aux[i % auxLen]; null → 1
- *   w          per-element weights [n] or null
- *   gx, gaux   gradient destinations or null; losses: s·l per element (reduction NONE) or null
+ *   x, t       input and target [n], float32 or 16-bit (flags)
+ *   aux        third operand: gaussian-nll's var [n] (flags bit 1, dtype in flags) or bce-logits' float32
+ *              posWeight [auxLen] broadcast as aux[i % auxLen]; null → 1
+ *   w          per-element float32 weights [n] or null
+ *   gx, gaux   gradient destinations or null; losses: s·l per element (reduction NONE) or null — each
+ *              float32 or 16-bit (flags), rounded once
  *   partials   [2·gridDim.x]; bad: the first domain violation (include/domain.cuh), preset to ~0
+ *   n, per     elements, and elements per block (gridDim.x = ⌈n / per⌉)
  *   gradFactor gradScale, divided by Σ s·d under MEAN (0 when that is 0)
  *   gradFactorAt  null, or where the device holds gradFactor (finish.cu folded a data-dependent MEAN
  *              denominator there, so the host never waits for it); it overrides gradFactor
- *   flags      bit 0 checkFinite, bit 1 aux is a per-element input slot
+ *   flags      bit 0 checkFinite, bit 1 aux is a per-element input slot; 2-bit dtype codes (0 float32,
+ *              1 bfloat16, 2 float16) at bit 4 x, 6 t, 8 aux, 10 gx, 12 gaux, 14 losses
  *   p0..p5     the loss's scalar parameters in catalogue order
- * Symbols: losskit_ew_<term key with '-' and '/' as '_'>, derived in losskit.cuda.KernelNames.
+ * Symbols: losskit_ew_<term key with '-' and '/' as '_'>[_fast], derived in losskit.cuda.KernelNames.
  */
-#include "include/reduce.cuh"
-#include "include/vector_load.cuh"
+#include "include/canonical.cuh"
+#include "include/half.cuh"
 #include "terms_elementwise.cuh"
 
 #define LOSSKIT_EW_BLOCK 256
+#define LK_DT_F32 0
+#define LK_DT_BF16 1
+#define LK_DT_F16 2
 
 struct EwArgs {
-    const float* x;
-    const float* t;
-    const float* aux;
+    const void* x;
+    const void* t;
+    const void* aux;
     int64_t auxLen;
     const float* w;
-    float* gx;
-    float* gaux;
-    float* losses;
+    void* gx;
+    void* gaux;
+    void* losses;
     unsigned long long* bad;
+    int64_t n;
     double gradFactor;
+    /* FAST: gradFactor as hi·2^exp with hi a normal float32 (exp ≠ 0 only outside float32's normal range) */
+    float gfHi;
+    int gfExp;
     bool checkFinite;
     bool auxSlot;
+    int dtX, dtT, dtA, dtGX, dtGA, dtL;
     LkParams P;
 };
 
-/* One element: checks in the CPU's order (weight, checkFinite, term), then value and gradient. */
+/* Element i of a float32 or 16-bit array, widened exactly to float32. */
+__device__ __forceinline__ float lk_load1(const void* p, int dt, int64_t i) {
+    if (dt == LK_DT_F32) return __ldg(reinterpret_cast<const float*>(p) + i);
+    const unsigned short h = __ldg(reinterpret_cast<const unsigned short*>(p) + i);
+    return dt == LK_DT_BF16 ? lk_bf16_to_f32(h) : lk_f16_to_f32(h);
+}
+
+__device__ __forceinline__ float lk_half_bits(unsigned bits16, int dt) {
+    return dt == LK_DT_BF16 ? lk_bf16_to_f32((unsigned short)bits16) : lk_f16_to_f32((unsigned short)bits16);
+}
+
+/* 8 consecutive elements from i: 16-byte loads when `vec` (every pointer 16-byte aligned), else one by one. */
+__device__ __forceinline__ void lk_load8(const void* p, int dt, int64_t i, bool vec, float* v) {
+    if (vec) {
+        if (dt == LK_DT_F32) {
+            const float4 a = __ldg(reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p) + i));
+            const float4 b = __ldg(reinterpret_cast<const float4*>(reinterpret_cast<const float*>(p) + i + 4));
+            v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+            v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+        } else {
+            const uint4 u = __ldg(reinterpret_cast<const uint4*>(reinterpret_cast<const unsigned short*>(p) + i));
+            v[0] = lk_half_bits(u.x & 0xffffu, dt); v[1] = lk_half_bits(u.x >> 16, dt);
+            v[2] = lk_half_bits(u.y & 0xffffu, dt); v[3] = lk_half_bits(u.y >> 16, dt);
+            v[4] = lk_half_bits(u.z & 0xffffu, dt); v[5] = lk_half_bits(u.z >> 16, dt);
+            v[6] = lk_half_bits(u.w & 0xffffu, dt); v[7] = lk_half_bits(u.w >> 16, dt);
+        }
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[k] = lk_load1(p, dt, i + k);
+}
+
+/* The first cnt (< 8) elements from i, one by one; the rest 0. */
+__device__ __forceinline__ void lk_load_tail(const void* p, int dt, int64_t i, int cnt, float* v) {
+#pragma unroll
+    for (int k = 0; k < 8; k++) v[k] = k < cnt ? lk_load1(p, dt, i + k) : 0.0f;
+}
+
+__device__ __forceinline__ unsigned lk_narrow_bits(float f, int dt) {
+    return dt == LK_DT_BF16 ? (unsigned)lk_f32_to_bf16(f) : (unsigned)lk_f32_to_f16(f);
+}
+
+/* Stores cnt (≤ 8) values from i, each rounded once to the destination's dtype. */
+__device__ __forceinline__ void lk_store8(void* p, int dt, int64_t i, bool vec, int cnt, const float* v) {
+    if (vec && cnt == 8) {
+        if (dt == LK_DT_F32) {
+            float4* q = reinterpret_cast<float4*>(reinterpret_cast<float*>(p) + i);
+            q[0] = make_float4(v[0], v[1], v[2], v[3]);
+            q[1] = make_float4(v[4], v[5], v[6], v[7]);
+        } else {
+            uint4 u;
+            u.x = lk_narrow_bits(v[0], dt) | (lk_narrow_bits(v[1], dt) << 16);
+            u.y = lk_narrow_bits(v[2], dt) | (lk_narrow_bits(v[3], dt) << 16);
+            u.z = lk_narrow_bits(v[4], dt) | (lk_narrow_bits(v[5], dt) << 16);
+            u.w = lk_narrow_bits(v[6], dt) | (lk_narrow_bits(v[7], dt) << 16);
+            *reinterpret_cast<uint4*>(reinterpret_cast<unsigned short*>(p) + i) = u;
+        }
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        if (k < cnt) {
+            if (dt == LK_DT_F32) {
+                reinterpret_cast<float*>(p)[i + k] = v[k];
+            } else {
+                reinterpret_cast<unsigned short*>(p)[i + k] = (unsigned short)lk_narrow_bits(v[k], dt);
+            }
+        }
+    }
+}
+
+/* FAST gradient: (s·∂)·gradFactor in float32, rounded once per product (s = 1 without weights). */
+__device__ __forceinline__ float ew_fast_grad(const EwArgs& A, float s, float d) {
+    const float g = __fmul_rn(__fmul_rn(s, d), A.gfHi);
+    return A.gfExp == 0 ? g : lk_scalbf(g, A.gfExp);
+}
+
+/*
+ * A FAST element recomputed in float64 (its Term::cold), out of line so that the element loop stays float32.
+ * Scalar arguments and a scalar result only: anything else would give every kernel a stack frame. The value
+ * goes into the lane accumulator at once; the outputs are written after the row's vector stores
+ * (ew_cold_outputs recomputes the element, which is rare enough not to matter).
+ */
 template <class Term>
+__device__ __noinline__ double ew_cold_value(float xf, float tf, float af, double p0, double p1, double p2, double p3) {
+    LkParams P;
+    P.p[0] = p0;
+    P.p[1] = p1;
+    P.p[2] = p2;
+    P.p[3] = p3;
+    P.p[4] = 0;
+    P.p[5] = 0;
+    EwCold c;
+    Term::cold(xf, tf, af, P, c);
+    return c.l;
+}
+
+__device__ __forceinline__ void lk_store1(void* p, int dt, int64_t i, float v) {
+    if (dt == LK_DT_F32) {
+        reinterpret_cast<float*>(p)[i] = v;
+    } else {
+        reinterpret_cast<unsigned short*>(p)[i] = dt == LK_DT_BF16 ? lk_f32_to_bf16(v) : lk_f32_to_f16(v);
+    }
+}
+
+/* (gradFactor·s)·∂ and s·l in float64, each rounded once to float32, written at element i. */
+template <class Term>
+__device__ __noinline__ void ew_cold_outputs(float xf, float tf, float af, float s, double gradFactor, double p0,
+                                             double p1, double p2, double p3, void* gx, int dtGX, void* gaux,
+                                             int dtGA, void* losses, int dtL, int64_t i) {
+    LkParams P;
+    P.p[0] = p0;
+    P.p[1] = p1;
+    P.p[2] = p2;
+    P.p[3] = p3;
+    P.p[4] = 0;
+    P.p[5] = 0;
+    EwCold c;
+    Term::cold(xf, tf, af, P, c);
+    if (gx != nullptr) lk_store1(gx, dtGX, i, (float)((lkd(gradFactor) * lkd(s) * lkd(c.d)).v));
+    if (gaux != nullptr) lk_store1(gaux, dtGA, i, (float)((lkd(gradFactor) * lkd(s) * lkd(c.dAux)).v));
+    if (losses != nullptr) lk_store1(losses, dtL, i, (float)((lkd(s) * lkd(c.l)).v));
+}
+
+/*
+ * One element: checks in the CPU's order (weight, checkFinite, term), then value and gradient. Adds s·l to
+ * the lane accumulator (and s to the weight lane when weighted).
+ */
+template <class T, class Term>
 __device__ __forceinline__ void ew_element(const EwArgs& A, int64_t i, float xf, float tf, float af, float wf,
-                                           double& sumL, double& sumW, float& gOut, float& gaOut, float& lOut) {
-    const double s = A.w != nullptr ? (double)wf : 1.0;
+                                           double& accL, double& accW, float& gOut, float& gaOut, float& lOut,
+                                           bool& cold) {
+    const float s = A.w != nullptr ? wf : 1.0f;
     gOut = 0.0f;
     gaOut = 0.0f;
     lOut = 0.0f;
-    if (A.w != nullptr && !(s >= 0 && s < INFINITY)) {
+    if (A.w != nullptr && !(s >= 0.0f && s < INFINITY)) {
         lk_report(A.bad, i, LK_STAGE_WEIGHT, lk_in_row(0, lk_code(LK_SLOT_WEIGHTS, LK_REASON_WEIGHT)));
         return;
     }
-    const double x = xf;
-    const double t = tf;
-    const double a = af;
     if (A.checkFinite) {
-        int slot = !lk_isfinite(x) ? 0 : !lk_isfinite(t) ? 1 : (A.auxSlot && !lk_isfinite(a)) ? 2 : -1;
+        const int slot = !(fabsf(xf) <= LK_FLT_MAX) ? 0 : !(fabsf(tf) <= LK_FLT_MAX) ? 1
+                       : (A.auxSlot && !(fabsf(af) <= LK_FLT_MAX)) ? 2 : -1;
         if (slot >= 0) {
             lk_report(A.bad, i, LK_STAGE_FINITE, lk_in_row(slot, lk_code(slot, LK_REASON_FINITE)));
             return;
         }
     }
-    EwOut o;
-    o.d = 0;
-    o.dAux = 0;
+    EwOut<T> o;
+    o.d = T(0.0);
+    o.dAux = T(0.0);
     o.code = 0;
-    const double l = Term::eval(x, t, a, A.P, o);
+    o.cold = false;
+    const T l = Term::eval(lk_in<T>(xf), lk_in<T>(tf), lk_in<T>(af), A.P, o);
     if (o.code != 0) {
         lk_report(A.bad, i, LK_STAGE_TERM, lk_in_row(0, o.code));
         return;
     }
-    const double sl = s * l;
-    sumL += sl;
-    sumW += s;
-    gOut = (float)(A.gradFactor * s * o.d);
-    gaOut = (float)(A.gradFactor * s * o.dAux);
-    lOut = (float)sl;
+    if constexpr (lk_is_fast<T>::value) {
+        if (o.cold) {
+            accL = fma((double)s, ew_cold_value<Term>(xf, tf, af, A.P.p[0], A.P.p[1], A.P.p[2], A.P.p[3]), accL);
+            if (A.w != nullptr) accW += (double)s;
+            cold = true;
+            return;
+        }
+        accL = fma((double)s, (double)l.v, accL);
+        if (A.w != nullptr) accW += (double)s;
+        gOut = ew_fast_grad(A, s, o.d.v);
+        gaOut = ew_fast_grad(A, s, o.dAux.v);
+        lOut = __fmul_rn(s, l.v);
+    } else {
+        const double sd = s;
+        accL = fma(sd, l, accL);
+        if (A.w != nullptr) accW += sd;
+        gOut = (float)(A.gradFactor * sd * o.d);
+        gaOut = (float)(A.gradFactor * sd * o.dAux);
+        lOut = (float)(sd * l);
+    }
 }
 
-template <class Term>
-__device__ __forceinline__ void ew_scalar(const EwArgs& A, int64_t i, double& sumL, double& sumW) {
-    const float af = A.aux == nullptr ? 1.0f : A.auxSlot ? __ldg(A.aux + i) : __ldg(A.aux + i % A.auxLen);
-    float g, ga, lo;
-    ew_element<Term>(A, i, __ldg(A.x + i), __ldg(A.t + i), af, A.w != nullptr ? __ldg(A.w + i) : 1.0f, sumL, sumW,
-                     g, ga, lo);
-    if (A.gx != nullptr) A.gx[i] = g;
-    if (A.gaux != nullptr) A.gaux[i] = ga;
-    if (A.losses != nullptr) A.losses[i] = lo;
+/* gradFactor as hi·2^exp, hi a normal float32 (the FAST gradient's factor), through exponent bits only. */
+__device__ __forceinline__ void ew_split_factor(double gf, float& hi, int& exp) {
+    const long long e = (__double_as_longlong(gf) >> 52) & 0x7ff;
+    exp = e != 0 && e < 1023 - 126 ? -64 : e != 0x7ff && e > 1023 + 127 ? 64 : 0;
+    hi = (float)lk_scale_wide(gf, -exp);
 }
 
-template <class Term>
-__device__ __forceinline__ void ew_kernel(const float* x, const float* t, const float* aux, int64_t auxLen,
-                                          const float* w, float* gx, float* gaux, float* losses, double* partials,
-                                          unsigned long long* bad, int64_t n, double gradFactor,
-                                          const double* gradFactorAt, int32_t flags,
-                                          double p0, double p1, double p2, double p3, double p4, double p5) {
+__device__ __forceinline__ int ew_dtype(int flags, int bit) { return (flags >> bit) & 3; }
+
+__device__ __forceinline__ bool lk_aligned16(const void* p) { return p == nullptr || ((uintptr_t)p & 15u) == 0; }
+
+template <class T, class Term>
+__device__ __forceinline__ void ew_kernel(const void* x, const void* t, const void* aux, int64_t auxLen,
+                                          const float* w, void* gx, void* gaux, void* losses, double* partials,
+                                          unsigned long long* bad, int64_t n, int64_t per, double gradFactor,
+                                          const double* gradFactorAt, int32_t flags, double p0, double p1,
+                                          double p2, double p3, double p4, double p5) {
     EwArgs A;
     A.x = x;
     A.t = t;
@@ -105,9 +265,17 @@ __device__ __forceinline__ void ew_kernel(const float* x, const float* t, const 
     A.gaux = gaux;
     A.losses = losses;
     A.bad = bad;
+    A.n = n;
     A.gradFactor = gradFactorAt != nullptr ? *gradFactorAt : gradFactor;
+    ew_split_factor(A.gradFactor, A.gfHi, A.gfExp);
     A.checkFinite = (flags & 1) != 0;
     A.auxSlot = (flags & 2) != 0 && aux != nullptr;
+    A.dtX = ew_dtype(flags, 4);
+    A.dtT = ew_dtype(flags, 6);
+    A.dtA = ew_dtype(flags, 8);
+    A.dtGX = ew_dtype(flags, 10);
+    A.dtGA = ew_dtype(flags, 12);
+    A.dtL = ew_dtype(flags, 14);
     A.P.p[0] = p0;
     A.P.p[1] = p1;
     A.P.p[2] = p2;
@@ -115,61 +283,96 @@ __device__ __forceinline__ void ew_kernel(const float* x, const float* t, const 
     A.P.p[4] = p4;
     A.P.p[5] = p5;
 
-    const int64_t tid = (int64_t)blockIdx.x * LOSSKIT_EW_BLOCK + threadIdx.x;
-    const int64_t stride = (int64_t)gridDim.x * LOSSKIT_EW_BLOCK;
-    double sumL = 0;
-    double sumW = 0;
-
-    const bool vec = same_phase(t, x) && same_phase(w, x) && (!A.auxSlot || same_phase(aux, x)) &&
-                     same_phase(gx, x) && same_phase(gaux, x) && same_phase(losses, x);
-    const int64_t head = vec ? vec_head(x, n) : n;
-    const int64_t body = vec ? (n - head) / 4 : 0;
-    /* scalar head (elements before the first 16-byte boundary of x), or everything without vectors */
-    for (int64_t i = tid; i < head; i += stride) {
-        ew_scalar<Term>(A, i, sumL, sumW);
-    }
-    /* vector body: float4 loads through the read-only path, float4 stores */
-    for (int64_t v = tid; v < body; v += stride) {
-        const int64_t i0 = head + 4 * v;
-        const float4 xv = load4(x + head, v);
-        const float4 tv = load4(t + head, v);
-        float4 av = make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-        if (A.auxSlot) {
-            av = load4(aux + head, v);
-        } else if (aux != nullptr) {
-            av = make_float4(__ldg(aux + (i0) % auxLen), __ldg(aux + (i0 + 1) % auxLen),
-                             __ldg(aux + (i0 + 2) % auxLen), __ldg(aux + (i0 + 3) % auxLen));
+    const int64_t start = (int64_t)blockIdx.x * per;
+    const int64_t end = start + per < n ? start + per : n;
+    const bool vec = lk_aligned16(x) && lk_aligned16(t) && (!A.auxSlot || lk_aligned16(aux)) && lk_aligned16(w) &&
+                     lk_aligned16(gx) && lk_aligned16(gaux) && lk_aligned16(losses);
+    double accL[LK_EW_LANES_PER_THREAD] = {0, 0, 0, 0, 0, 0, 0, 0};
+    double accW[LK_EW_LANES_PER_THREAD] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t row = start; row < end; row += LK_EW_LANES) {
+        const int64_t i0 = row + (int64_t)threadIdx.x * LK_EW_LANES_PER_THREAD;
+        if (i0 >= end) continue;
+        const int cnt = end - i0 >= 8 ? 8 : (int)(end - i0);
+        float xv[8], tv[8], av[8], wv[8];
+        if (cnt == 8) {
+            lk_load8(x, A.dtX, i0, vec, xv);
+            lk_load8(t, A.dtT, i0, vec, tv);
+            if (A.auxSlot) lk_load8(aux, A.dtA, i0, vec, av);
+            if (w != nullptr) lk_load8(w, LK_DT_F32, i0, vec, wv);
+        } else {
+            lk_load_tail(x, A.dtX, i0, cnt, xv);
+            lk_load_tail(t, A.dtT, i0, cnt, tv);
+            if (A.auxSlot) lk_load_tail(aux, A.dtA, i0, cnt, av);
+            if (w != nullptr) lk_load_tail(w, LK_DT_F32, i0, cnt, wv);
         }
-        const float4 wv = w != nullptr ? load4(w + head, v) : make_float4(1.0f, 1.0f, 1.0f, 1.0f);
-        float g0, g1, g2, g3, a0, a1, a2, a3, l0, l1, l2, l3;
-        ew_element<Term>(A, i0, xv.x, tv.x, av.x, wv.x, sumL, sumW, g0, a0, l0);
-        ew_element<Term>(A, i0 + 1, xv.y, tv.y, av.y, wv.y, sumL, sumW, g1, a1, l1);
-        ew_element<Term>(A, i0 + 2, xv.z, tv.z, av.z, wv.z, sumL, sumW, g2, a2, l2);
-        ew_element<Term>(A, i0 + 3, xv.w, tv.w, av.w, wv.w, sumL, sumW, g3, a3, l3);
-        if (gx != nullptr) store4(gx + head, v, g0, g1, g2, g3);
-        if (gaux != nullptr) store4(gaux + head, v, a0, a1, a2, a3);
-        if (losses != nullptr) store4(losses + head, v, l0, l1, l2, l3);
+        if (!A.auxSlot) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) av[k] = aux == nullptr ? 1.0f : __ldg(reinterpret_cast<const float*>(aux) + (i0 + k) % auxLen);
+        }
+        if (w == nullptr) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) wv[k] = 1.0f;
+        }
+        float g[8], ga[8], lo[8];
+        bool cold[8];
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            cold[k] = false;
+            if (k < cnt) {
+                ew_element<T, Term>(A, i0 + k, xv[k], tv[k], av[k], wv[k], accL[k], accW[k], g[k], ga[k], lo[k],
+                                    cold[k]);
+            } else {
+                g[k] = 0.0f;
+                ga[k] = 0.0f;
+                lo[k] = 0.0f;
+            }
+        }
+        if (gx != nullptr) lk_store8(gx, A.dtGX, i0, vec, cnt, g);
+        if (gaux != nullptr) lk_store8(gaux, A.dtGA, i0, vec, cnt, ga);
+        if (losses != nullptr) lk_store8(losses, A.dtL, i0, vec, cnt, lo);
+        if constexpr (lk_is_fast<T>::value) {
+#pragma unroll
+            for (int k = 0; k < 8; k++) {
+                if (cold[k]) {
+                    ew_cold_outputs<Term>(xv[k], tv[k], av[k], wv[k], A.gradFactor, A.P.p[0], A.P.p[1], A.P.p[2],
+                                          A.P.p[3], gx, A.dtGX, gaux, A.dtGA, losses, A.dtL, i0 + k);
+                }
+            }
+        }
     }
-    /* scalar tail */
-    for (int64_t i = head + 4 * body + tid; i < n; i += stride) {
-        ew_scalar<Term>(A, i, sumL, sumW);
+    double sumL = lk_tree8(accL);
+    double sumW;
+    if (w != nullptr) {
+        sumW = lk_tree8(accW);
+    } else {
+        /* Σ 1 over the thread's elements: every order gives this exact integer */
+        int64_t mine = 0;
+        for (int64_t row = start; row < end; row += LK_EW_LANES) {
+            const int64_t i0 = row + (int64_t)threadIdx.x * LK_EW_LANES_PER_THREAD;
+            mine += i0 >= end ? 0 : end - i0 >= 8 ? 8 : end - i0;
+        }
+        sumW = (double)mine;
     }
-    block_sum2<LOSSKIT_EW_BLOCK>(sumL, sumW);
+    lk_block_tree2(sumL, sumW);
     if (threadIdx.x == 0) {
         partials[blockIdx.x] = sumL;
         partials[gridDim.x + blockIdx.x] = sumW;
     }
 }
 
-#define LOSSKIT_EW_KERNEL(NAME, TERM)                                                                        \
-    extern "C" __global__ void __launch_bounds__(LOSSKIT_EW_BLOCK, 1)                                           \
-        losskit_ew_##NAME(const float* x, const float* t, const float* aux, int64_t auxLen, const float* w, \
-                          float* gx, float* gaux, float* losses, double* partials, unsigned long long* bad,  \
-                          int64_t n, double gradFactor, const double* gradFactorAt, int32_t flags, double p0, \
-                          double p1, double p2, double p3, double p4, double p5) {                           \
-        ew_kernel<TERM>(x, t, aux, auxLen, w, gx, gaux, losses, partials, bad, n, gradFactor, gradFactorAt,  \
-                        flags, p0, p1, p2, p3, p4, p5);                                                      \
+#define LOSSKIT_EW_KERNEL_AS(NAME, T, TERM)                                                                   \
+    extern "C" __global__ void __launch_bounds__(LOSSKIT_EW_BLOCK, 1)                                          \
+        NAME(const void* x, const void* t, const void* aux, int64_t auxLen, const float* w, void* gx, void* gaux, \
+             void* losses, double* partials, unsigned long long* bad, int64_t n, int64_t per, double gradFactor, \
+             const double* gradFactorAt, int32_t flags, double p0, double p1, double p2, double p3, double p4,   \
+             double p5) {                                                                                      \
+        ew_kernel<T, TERM>(x, t, aux, auxLen, w, gx, gaux, losses, partials, bad, n, per, gradFactor,         \
+                           gradFactorAt, flags, p0, p1, p2, p3, p4, p5);                                       \
     }
+
+#define LOSSKIT_EW_KERNEL(NAME, TERM)                        \
+    LOSSKIT_EW_KERNEL_AS(losskit_ew_##NAME, double, TERM)    \
+    LOSSKIT_EW_KERNEL_AS(losskit_ew_##NAME##_fast, lkf, TERM)
 
 LOSSKIT_EW_KERNEL(mse, EwMse)
 LOSSKIT_EW_KERNEL(mae, EwMae)
@@ -190,17 +393,25 @@ LOSSKIT_EW_KERNEL(focal_logits, EwFocalLogits)
 LOSSKIT_EW_KERNEL(wasserstein, EwWasserstein)
 LOSSKIT_EW_KERNEL(contrastive, EwContrastive)
 
-/* Σ w over [0, n) per block (the MEAN gradient's pre-pass), in the main pass's thread order. */
+/*
+ * Σ w per block (the MEAN gradient's pre-pass), in the main kernel's lanes and tree, so that it equals the
+ * main kernel's Σ s·d bit for bit.
+ */
 extern "C" __global__ void __launch_bounds__(LOSSKIT_EW_BLOCK, 1)
-    losskit_ew_weight_sum(const float* w, double* partials, int64_t n) {
-    const int64_t tid = (int64_t)blockIdx.x * LOSSKIT_EW_BLOCK + threadIdx.x;
-    const int64_t stride = (int64_t)gridDim.x * LOSSKIT_EW_BLOCK;
-    double s = 0;
-    double unused = 0;
-    for (int64_t i = tid; i < n; i += stride) {
-        s += __ldg(w + i);
+    losskit_ew_weight_sum(const float* w, double* partials, int64_t n, int64_t per) {
+    const int64_t start = (int64_t)blockIdx.x * per;
+    const int64_t end = start + per < n ? start + per : n;
+    double acc[LK_EW_LANES_PER_THREAD] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t row = start; row < end; row += LK_EW_LANES) {
+        const int64_t i0 = row + (int64_t)threadIdx.x * LK_EW_LANES_PER_THREAD;
+#pragma unroll
+        for (int k = 0; k < 8; k++) {
+            if (i0 + k < end) acc[k] += (double)__ldg(w + i0 + k);
+        }
     }
-    block_sum2<LOSSKIT_EW_BLOCK>(s, unused);
+    double s = lk_tree8(acc);
+    double unused = 0;
+    lk_block_tree2(s, unused);
     if (threadIdx.x == 0) {
         partials[blockIdx.x] = s;
     }

@@ -1,179 +1,446 @@
 /*
- * The CUDA term function of every elementwise loss: value and derivative of one element in float64,
- * each the twin of the same case in losskit.cpu.ElementwiseTerms (same formula, same comment).
- * Notation: x = input, t = target, e = x − t, a = the third operand (gaussian-nll's variance or
- * bce-logits' positive weight). Parameters arrive as P.p[k], k = the position of the parameter among
- * the loss's non-array catalogue parameters (losskit.cuda.KernelNames#scalarParams).
- * Domain checks are written so that NaN fails them; a violation sets o.code and returns.
+ * The CUDA term function of every elementwise loss: value and derivative of one element, written once for
+ * both precisions (include/precision.cuh: T = double for EXACT, T = lkf for FAST). Each is the twin of the
+ * same case in losskit.cpu.ElementwiseTerms (EXACT) and losskit.cpu.FastElementwiseTerms (FAST): same
+ * formula, same comment, and in FAST the same float32 operations in the same order, so both give the same
+ * bits. Notation: x = input, t = target, e = x − t, a = the third operand (gaussian-nll's variance or
+ * bce-logits' positive weight). Parameters arrive as P.p[k], k = the position of the parameter among the
+ * loss's non-array catalogue parameters (losskit.cuda.KernelNames#scalarParams); FAST rounds them to
+ * float32 once, as the Java twin does. Domain checks are written so that NaN fails them; a violation sets
+ * o.code and returns.
+ *
+ * FAST forms. Where float32 cannot meet the accuracy contract with the float64 formula, the FAST branch
+ * (`if constexpr (FAST)`) computes the same function in another form, derived in the comment. Where a
+ * value or derivative of finite inputs exceeds float32 (e² for |e| > 2^64, say), the FAST term sets o.cold
+ * and the skeleton calls the term's cold(): the element recomputed in float64 with correctly rounded
+ * operations only (lkd; the float32 elementary functions where one is needed), out of line so that the
+ * element loop itself stays float32. Never a silent ∞ or 0 where the float64 oracle is finite.
  */
 #ifndef LOSSKIT_TERMS_ELEMENTWISE_CUH
 #define LOSSKIT_TERMS_ELEMENTWISE_CUH
 
 #include "include/domain.cuh"
-#include "include/stable_math.cuh"
+#include "include/precision.cuh"
 
+template <class T>
 struct EwOut {
-    double d;     /* ∂l/∂x */
-    double dAux;  /* ∂l/∂a */
+    T d;           /* ∂l/∂x */
+    T dAux;        /* ∂l/∂a */
     unsigned code; /* 0, or slot << 4 | reason */
+    bool cold;     /* FAST: the element needs the float64 recomputation (Term::cold) */
+};
+
+/* A FAST term's float64 recomputation of one element. */
+struct EwCold {
+    double l;
+    double d;
+    double dAux;
 };
 
 #define LK_EW_INPUT 0
 #define LK_EW_TARGET 1
 #define LK_EW_AUX 2
+#define LK_FAST lk_is_fast<T>::value
+#define LK_LN2 0.6931471805599453
+#define LK_HALF_LOG_2PI 0.9189385332046727
+#define LK_TWO_PI 6.283185307179586
+/* The largest float32, and the |e| below which e² is a finite float32 (2^62: e² ≤ 2^124). */
+#define LK_FLT_MAX 0x1.fffffep127f
+
+/* Terms without a cold path never set o.cold; this one is never called. */
+struct EwNoCold {
+    __device__ static __forceinline__ void cold(float, float, float, const LkParams&, EwCold& c) {
+        c.l = NAN;
+        c.d = NAN;
+        c.dAux = NAN;
+    }
+};
 
 #define LK_EW_TERM(NAME) \
-    struct NAME { __device__ static __forceinline__ double eval(double x, double t, double a, const LkParams& P, EwOut& o)
+    struct NAME : EwNoCold { template <class T> __device__ static __forceinline__ T eval(T x, T t, T a, const LkParams& P, EwOut<T>& o)
+#define LK_EW_TERM_COLD(NAME) \
+    struct NAME { template <class T> __device__ static __forceinline__ T eval(T x, T t, T a, const LkParams& P, EwOut<T>& o)
+#define LK_EW_COLD __device__ static __forceinline__ void cold(float xf, float tf, float af, const LkParams& P, EwCold& c)
 
-#define LK_REJECT(slot, reason) \
-    do {                                  \
-        o.code = lk_code(slot, reason);   \
-        return NAN;                       \
+#define LK_REJECT(slot, reason)          \
+    do {                                 \
+        o.code = lk_code(slot, reason);  \
+        return T(NAN);                   \
     } while (0)
 
-/* mse, rmse: l = e², ∂ = 2e */
-LK_EW_TERM(EwMse) {
-    const double e = x - t;
-    o.d = 2 * e;
+/* FAST: hand the element to the cold path when a result of finite inputs is not finite. */
+#define LK_COLD_IF(cond)                         \
+    do {                                         \
+        if constexpr (LK_FAST) {                 \
+            if (cond) {                          \
+                o.cold = true;                   \
+                return T(0.0);                   \
+            }                                    \
+        }                                        \
+    } while (0)
+
+template <class T> __device__ __forceinline__ bool lk_finite3(T x, T t, T a) {
+    return lk_isfinite(x) && lk_isfinite(t) && lk_isfinite(a);
+}
+
+/* mse, rmse: l = e², ∂ = 2e (FAST cold: |e| > 2^62, where e² or e itself exceeds float32) */
+LK_EW_TERM_COLD(EwMse) {
+    const T e = x - t;
+    LK_COLD_IF(!(lk_abs(e) <= T(0x1p62f)) && lk_isfinite(x) && lk_isfinite(t));
+    o.d = T(2.0) * e;
     return e * e;
+}
+LK_EW_COLD {
+    const lkd e = lkd(xf) - lkd(tf);
+    c.d = (lkd(2.0) * e).v;
+    c.l = (e * e).v;
+    c.dAux = 0;
 }};
 
-/* mae: l = |e|, ∂ = sign(e) (0 at e = 0, and 0 at NaN as PyTorch's sgn backward) */
-LK_EW_TERM(EwMae) {
-    const double e = x - t;
-    o.d = e > 0 ? 1.0 : e < 0 ? -1.0 : 0.0;
-    return fabs(e);
+/* mae: l = |e|, ∂ = sign(e) (0 at e = 0, and 0 at NaN as PyTorch's sgn backward); FAST cold: e overflows */
+LK_EW_TERM_COLD(EwMae) {
+    const T e = x - t;
+    LK_COLD_IF(!lk_isfinite(e) && lk_isfinite(x) && lk_isfinite(t));
+    o.d = e > T(0.0) ? T(1.0) : e < T(0.0) ? T(-1.0) : T(0.0);
+    return lk_abs(e);
+}
+LK_EW_COLD {
+    const lkd e = lkd(xf) - lkd(tf);
+    c.d = e.v > 0 ? 1.0 : -1.0;
+    c.l = lk_abs(e).v;
+    c.dAux = 0;
 }};
 
-/* msle: l = (log1p x − log1p t)², ∂ = 2(log1p x − log1p t)/(1 + x); x, t > −1 */
+/*
+ * msle: l = r², r = log1p x − log1p t, ∂ = 2r/(1 + x); x, t > −1.
+ * FAST: the difference of two logarithms cancels when x ≈ t (both carry a float32 rounding of their own
+ * size), so r = log((1 + x)/(1 + t)) = log1p(u) with u = (x − t)/(1 + t), whose float32 rounding is relative
+ * to r; for |u| > ½, r = log q with q = (1 + x)/(1 + t), or the difference when q leaves float32's normal
+ * range (then |r| > 87 and nothing cancels).
+ */
 LK_EW_TERM(EwMsle) {
-    if (!(x > -1)) LK_REJECT(LK_EW_INPUT, LK_REASON_GT_M1);
-    if (!(t > -1)) LK_REJECT(LK_EW_TARGET, LK_REASON_GT_M1);
-    const double r = log1p(x) - log1p(t);
-    o.d = 2 * r / (1 + x);
-    return r * r;
+    if (!(x > T(-1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_GT_M1);
+    if (!(t > T(-1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_GT_M1);
+    if constexpr (LK_FAST) {
+        const T px = T(1.0) + x;
+        const T pt = T(1.0) + t;
+        const T u = (x - t) / pt;
+        T r;
+        if (lk_abs(u) <= T(0.5)) {
+            r = lk_log1p(u);
+        } else {
+            const T q = px / pt;
+            r = q >= T(0x1p-126f) && q <= T(LK_FLT_MAX) ? lk_log(q) : lk_log1p(x) - lk_log1p(t);
+        }
+        o.d = T(2.0) * r / px;
+        return r * r;
+    } else {
+        const T r = lk_log1p(x) - lk_log1p(t);
+        o.d = T(2.0) * r / (T(1.0) + x);
+        return r * r;
+    }
 }};
 
-/* huber (p0 = δ): l = ½e² if |e| ≤ δ else δ(|e| − ½δ); ∂ = e or δ·sign(e) */
-LK_EW_TERM(EwHuber) {
-    const double delta = P.p[0];
-    const double e = x - t;
-    const double ae = fabs(e);
+/* huber (p0 = δ): l = ½e² if |e| ≤ δ else δ(|e| − ½δ); ∂ = e or δ·sign(e) (FAST cold: l overflows) */
+LK_EW_TERM_COLD(EwHuber) {
+    const T delta = T(P.p[0]);
+    const T e = x - t;
+    const T ae = lk_abs(e);
+    T l;
     if (ae <= delta) {
         o.d = e;
-        return 0.5 * e * e;
+        l = T(0.5) * e * e;
+    } else {
+        o.d = delta * jsignum(e);
+        l = delta * (ae - T(0.5) * delta);
     }
-    o.d = delta * jsignum(e);
-    return delta * (ae - 0.5 * delta);
+    LK_COLD_IF(!lk_isfinite(l) && lk_isfinite(x) && lk_isfinite(t));
+    return l;
+}
+LK_EW_COLD {
+    const lkd delta = lkd((float)P.p[0]);
+    const lkd e = lkd(xf) - lkd(tf);
+    const lkd ae = lk_abs(e);
+    if (ae <= delta) {
+        c.d = e.v;
+        c.l = (lkd(0.5) * e * e).v;
+    } else {
+        c.d = (delta * lkd(e.v > 0 ? 1.0 : -1.0)).v;
+        c.l = (delta * (ae - lkd(0.5) * delta)).v;
+    }
+    c.dAux = 0;
 }};
 
-/* smooth-l1 (p0 = β): l = ½e²/β if |e| < β else |e| − ½β (β = 0: |e|); ∂ = e/β or sign(e) */
-LK_EW_TERM(EwSmoothL1) {
-    const double beta = P.p[0];
-    const double e = x - t;
-    const double ae = fabs(e);
-    if (ae < beta) {
-        o.d = e / beta;
-        return 0.5 * e * e / beta;
+/*
+ * smooth-l1 (p0 = β): l = ½e²/β if |e| < β else |e| − ½β (β = 0: |e|); ∂ = e/β or sign(e).
+ * FAST: ½e²/β as (½e)·(e/β), which cannot underflow where β is tiny; cold: e overflows.
+ */
+LK_EW_TERM_COLD(EwSmoothL1) {
+    const T beta = T(P.p[0]);
+    const T e = x - t;
+    const T ae = lk_abs(e);
+    if constexpr (LK_FAST) {
+        LK_COLD_IF(!lk_isfinite(e) && lk_isfinite(x) && lk_isfinite(t));
+        if (ae < beta) {
+            const T q = e / beta;
+            o.d = q;
+            return T(0.5) * e * q;
+        }
+        o.d = jsignum(e);
+        return ae - T(0.5) * beta;
+    } else {
+        if (ae < beta) {
+            o.d = e / beta;
+            return T(0.5) * e * e / beta;
+        }
+        o.d = jsignum(e);
+        return ae - T(0.5) * beta;
     }
-    o.d = jsignum(e);
-    return ae - 0.5 * beta;
+}
+LK_EW_COLD {
+    const lkd beta = lkd((float)P.p[0]);
+    const lkd e = lkd(xf) - lkd(tf);
+    c.d = e.v > 0 ? 1.0 : -1.0;
+    c.l = (lk_abs(e) - lkd(0.5) * beta).v;
+    c.dAux = 0;
 }};
 
-/* log-cosh: l = |e| + log1p(e^{−2|e|}) − ln 2 = log cosh e without overflow, ∂ = tanh e */
-LK_EW_TERM(EwLogCosh) {
-    const double e = x - t;
-    const double ae = fabs(e);
-    o.d = tanh(e);
-    return ae + log1p(exp(-2 * ae)) - LOSSKIT_LN2;
+/*
+ * log-cosh: l = |e| + log1p(e^{−2|e|}) − ln 2 = log cosh e without overflow, ∂ = tanh e.
+ * FAST: below |e| = 8 the sum cancels to l ≈ e²/2, so l = log1p(cosh e − 1) with
+ * cosh e − 1 = m²/(2(1 + m)), m = expm1|e| (no cancellation); above, the sum as written (|e| dominates).
+ * Cold: e overflows; then l = |e| − ln 2 and ∂ = sign(e).
+ */
+LK_EW_TERM_COLD(EwLogCosh) {
+    const T e = x - t;
+    const T ae = lk_abs(e);
+    o.d = lk_tanh(e);
+    if constexpr (LK_FAST) {
+        LK_COLD_IF(!lk_isfinite(e) && lk_isfinite(x) && lk_isfinite(t));
+        if (ae < T(8.0)) {
+            const T m = lk_expm1(ae);
+            return lk_log1p(m * m / (T(2.0) + T(2.0) * m));
+        }
+        return ae + lk_log1p(lk_exp(T(-2.0) * ae)) - T(LK_LN2);
+    } else {
+        return ae + lk_log1p(lk_exp(T(-2.0) * ae)) - T(LK_LN2);
+    }
+}
+LK_EW_COLD {
+    const lkd e = lkd(xf) - lkd(tf);
+    c.d = e.v > 0 ? 1.0 : -1.0;
+    c.l = (lk_abs(e) - lkd(LK_LN2)).v;
+    c.dAux = 0;
 }};
 
 /* quantile (p0 = τ): u = t − x, l = max(τu, (τ−1)u); ∂l/∂x = −τ if u > 0, 1 − τ if u < 0, 0 at u = 0 */
-LK_EW_TERM(EwQuantile) {
-    const double tau = P.p[0];
-    const double u = t - x;
-    o.d = u > 0 ? -tau : u < 0 ? 1 - tau : 0.0;
-    return jmax(tau * u, (tau - 1) * u);
+LK_EW_TERM_COLD(EwQuantile) {
+    const T tau = T(P.p[0]);
+    const T u = t - x;
+    LK_COLD_IF(!lk_isfinite(u) && lk_isfinite(x) && lk_isfinite(t));
+    o.d = u > T(0.0) ? -tau : u < T(0.0) ? T(1.0) - tau : T(0.0);
+    return jmax(tau * u, (tau - T(1.0)) * u);
+}
+LK_EW_COLD {
+    const lkd tau = lkd((float)P.p[0]);
+    const lkd u = lkd(tf) - lkd(xf);
+    c.d = u.v > 0 ? -tau.v : (lkd(1.0) - tau).v;
+    const lkd a = tau * u;
+    const lkd b = (tau - lkd(1.0)) * u;
+    c.l = a >= b ? a.v : b.v;
+    c.dAux = 0;
 }};
+
+/* e^x in float64 for the cold paths: e^{x − 64k}·(e^64)^k with x − 64k exact in float32 (no libm). */
+__device__ __forceinline__ double lk_cold_exp(float x) {
+    if (!(x <= 710.0f)) return x != x ? (double)x : INFINITY;
+    const int k = x > 0.0f ? (int)__fmul_rn(x, 0.015625f) : 0;
+    const float r = __fsub_rn(x, (float)(64 * k));
+    lkd v = lkd((double)lk_expf(r));
+    const lkd e64 = lkd(6.235149080811617e27);
+    for (int i = 0; i < k; i++) v = v * e64;
+    return v.v;
+}
 
 /*
  * poisson-nll (p0 = logInput, p1 = full, p2 = eps):
  * logInput: l = e^x − t·x, ∂ = e^x − t; else l = x − t·log(x + eps), ∂ = 1 − t/(x + eps).
  * full adds Stirling's t·log t − t + ½log(2πt) where t > 1 (PyTorch's mask).
+ * FAST cold: a finite result beyond float32 (e^x for x > 88.7, t·x, t/(x + eps)).
  */
-LK_EW_TERM(EwPoissonNll) {
+LK_EW_TERM_COLD(EwPoissonNll) {
     const bool logInput = P.p[0] != 0;
     const bool full = P.p[1] != 0;
-    const double eps = P.p[2];
-    double l;
+    const T eps = T(P.p[2]);
+    T l;
     if (logInput) {
-        const double ex = exp(x);
+        const T ex = lk_exp(x);
         o.d = ex - t;
         l = ex - t * x;
     } else {
-        o.d = 1 - t / (x + eps);
-        l = x - t * log(x + eps);
+        o.d = T(1.0) - t / (x + eps);
+        l = x - t * lk_log(x + eps);
     }
-    if (full && t > 1) {
-        l += t * log(t) - t + 0.5 * log(LOSSKIT_TWO_PI * t);
+    if (full && t > T(1.0)) {
+        l += t * lk_log(t) - t + T(0.5) * lk_log(T(LK_TWO_PI) * t);
     }
+    LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d)) && lk_isfinite(x) && lk_isfinite(t) &&
+               (logInput || x + eps > T(0.0)));
     return l;
+}
+LK_EW_COLD {
+    const bool logInput = P.p[0] != 0;
+    const bool full = P.p[1] != 0;
+    const lkd x = lkd(xf);
+    const lkd t = lkd(tf);
+    lkd l;
+    if (logInput) {
+        const lkd ex = lkd(lk_cold_exp(xf));
+        c.d = (ex - t).v;
+        l = ex - t * x;
+    } else {
+        const float xe = __fadd_rn(xf, (float)P.p[2]);
+        c.d = (lkd(1.0) - t / lkd(xe)).v;
+        l = x - t * lkd(lk_logf(xe));
+    }
+    if (full && tf > 1.0f) {
+        l = l + (t * lkd(lk_logf(tf)) - t + lkd(0.5) * lkd(lk_logf(__fmul_rn((float)LK_TWO_PI, tf))));
+    }
+    c.l = l.v;
+    c.dAux = 0;
 }};
 
 /*
  * gaussian-nll (p0 = eps, p1 = full), a = v: v̂ = max(v, eps): l = ½(log v̂ + e²/v̂) (+ ½log 2π if full);
  * ∂x = e/v̂; ∂v = ½(1/v̂ − e²/v̂²). v̂ is used also where v < eps (PyTorch clamps under no_grad).
+ * FAST: with q = e/v̂, e²/v̂ = e·q and e²/v̂² = q² (fewer roundings, later overflow); cold: a finite result
+ * beyond float32.
  */
-LK_EW_TERM(EwGaussianNll) {
-    const double eps = P.p[0];
+LK_EW_TERM_COLD(EwGaussianNll) {
+    const T eps = T(P.p[0]);
     const bool full = P.p[1] != 0;
-    if (!(a >= 0)) LK_REJECT(LK_EW_AUX, LK_REASON_NONNEG);
-    const double vh = jmax(a, eps);
-    const double e = x - t;
-    o.d = e / vh;
-    o.dAux = 0.5 * (1 / vh - e * e / (vh * vh));
-    return 0.5 * (log(vh) + e * e / vh) + (full ? LOSSKIT_HALF_LOG_2PI : 0.0);
+    if (!(a >= T(0.0))) LK_REJECT(LK_EW_AUX, LK_REASON_NONNEG);
+    const T vh = jmax(a, eps);
+    const T e = x - t;
+    if constexpr (LK_FAST) {
+        const T q = e / vh;
+        o.d = q;
+        o.dAux = T(0.5) * (T(1.0) / vh - q * q);
+        const T l = T(0.5) * (lk_log(vh) + e * q) + (full ? T(LK_HALF_LOG_2PI) : T(0.0));
+        LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d) || !lk_isfinite(o.dAux)) && lk_finite3(x, t, a));
+        return l;
+    } else {
+        o.d = e / vh;
+        o.dAux = T(0.5) * (T(1.0) / vh - e * e / (vh * vh));
+        return T(0.5) * (lk_log(vh) + e * e / vh) + (full ? T(LK_HALF_LOG_2PI) : T(0.0));
+    }
+}
+LK_EW_COLD {
+    const float eps = (float)P.p[0];
+    const bool full = P.p[1] != 0;
+    const float vhf = af != af ? af : (af >= eps ? af : eps);
+    const lkd vh = lkd(vhf);
+    const lkd e = lkd(xf) - lkd(tf);
+    const lkd q = e / vh;
+    c.d = q.v;
+    c.dAux = (lkd(0.5) * (lkd(1.0) / vh - q * q)).v;
+    c.l = (lkd(0.5) * (lkd(lk_logf(vhf)) + e * q) + lkd(full ? (double)(float)LK_HALF_LOG_2PI : 0.0)).v;
 }};
+
+/* PyTorch's binary cross-entropy of a probability: logs clamped at −100 so 0·log 0 stays finite. */
+template <class T>
+__device__ __forceinline__ T bce_prob(T p, T t) {
+    const T logP = jmax(lk_log(p), T(-100.0));
+    const T log1mP = jmax(lk_log1p(-p), T(-100.0));
+    return -(t * logP + (T(1.0) - t) * log1mP);
+}
+
+/* PyTorch's backward floor for p(1−p): its EPSILON is the float 1e-12f, not the double 1e-12. */
+#define LK_BCE_FLOOR 1e-12f
 
 /*
  * bce (p0 = eps): l = −[t·max(log x, −100) + (1−t)·max(log(1−x), −100)], x first clipped to
- * [eps, 1−eps] when eps > 0; ∂ = (x − t)/max(x(1−x), 1e-12) (PyTorch's backward), 0 where clipped.
+ * [eps, 1−eps] when eps > 0; ∂ = (x − t)/max(x(1−x), 1e-12f) (PyTorch's backward), 0 where clipped.
  */
 LK_EW_TERM(EwBce) {
-    const double eps = P.p[0];
-    if (!(x >= 0 && x <= 1)) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
-    if (!(t >= 0 && t <= 1)) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
-    double p = x;
+    const T eps = T(P.p[0]);
+    if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
+    if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
+    T p = x;
     bool clipped = false;
-    if (eps > 0) {
-        p = jmin(jmax(x, eps), 1 - eps);
+    if (eps > T(0.0)) {
+        p = jmin(jmax(x, eps), T(1.0) - eps);
         clipped = p != x;
     }
-    o.d = clipped ? 0.0 : (p - t) / jmax(p * (1 - p), 1e-12);
+    o.d = clipped ? T(0.0) : (p - t) / jmax(p * (T(1.0) - p), T(LK_BCE_FLOOR));
     return bce_prob(p, t);
 }};
 
-/* bce-logits, a = pw: l = (1−t)x + (1+(pw−1)t)·softplus(−x), ∂ = σ(x)(1+(pw−1)t) − pw·t */
-LK_EW_TERM(EwBceLogits) {
-    const double lw = 1 + (a - 1) * t;
-    o.d = sigmoid(x) * lw - a * t;
-    return (1 - t) * x + lw * softplus(-x);
+/*
+ * bce-logits, a = pw: l = (1−t)x + (1+(pw−1)t)·softplus(−x), ∂ = σ(x)(1+(pw−1)t) − pw·t.
+ * FAST: with softplus(x) = x + softplus(−x), l = (1−t)·softplus(x) + pw·t·softplus(−x) and
+ * ∂ = (1−t)·σ(x) − pw·t·σ(−x): sums of non-negative terms for t ∈ [0, 1], where the form above cancels to
+ * nothing (t = 0, x ≪ 0: x + (−x + e^x)). softplus(±x) = max(±x, 0) + log1p(q), σ(±x) from q = e^{−|x|}.
+ * Cold: pw·t·softplus(−x) beyond float32.
+ */
+LK_EW_TERM_COLD(EwBceLogits) {
+    if constexpr (LK_FAST) {
+        const T q = lk_exp(-lk_abs(x));
+        const T lq = lk_log1p(q);
+        const T spx = jmax(x, T(0.0)) + lq;
+        const T spn = jmax(-x, T(0.0)) + lq;
+        const T sig = (x >= T(0.0) ? T(1.0) : q) / (T(1.0) + q);
+        const T sigN = (x >= T(0.0) ? q : T(1.0)) / (T(1.0) + q);
+        const T pwt = a * t;
+        const T l = (T(1.0) - t) * spx + pwt * spn;
+        o.d = (T(1.0) - t) * sig - pwt * sigN;
+        LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d)) && lk_finite3(x, t, a));
+        return l;
+    } else {
+        const T q = lk_exp(-lk_abs(x));
+        const T lw = T(1.0) + (a - T(1.0)) * t;
+        const T sig = (x >= T(0.0) ? T(1.0) : q) / (T(1.0) + q);
+        o.d = sig * lw - a * t;
+        return (T(1.0) - t) * x + lw * (jmax(-x, T(0.0)) + lk_log1p(q));
+    }
+}
+LK_EW_COLD {
+    const float q = lk_expf(-fabsf(xf));
+    const float lq = lk_log1pf(q);
+    const lkd spx = lkd(__fadd_rn(xf >= 0.0f ? xf : 0.0f, lq));
+    const lkd spn = lkd(__fadd_rn(-xf >= 0.0f ? -xf : 0.0f, lq));
+    const lkd sig = lkd(__fdiv_rn(xf >= 0.0f ? 1.0f : q, __fadd_rn(1.0f, q)));
+    const lkd sigN = lkd(__fdiv_rn(xf >= 0.0f ? q : 1.0f, __fadd_rn(1.0f, q)));
+    const lkd pwt = lkd(af) * lkd(tf);
+    const lkd omt = lkd(1.0) - lkd(tf);
+    c.l = (omt * spx + pwt * spn).v;
+    c.d = (omt * sig - pwt * sigN).v;
+    c.dAux = 0;
 }};
 
 /* hinge: l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0 (NaN x: −t, as PyTorch's autograd gives); t = ±1 */
 LK_EW_TERM(EwHinge) {
-    if (!(t == 1 || t == -1)) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
-    const double m = 1 - t * x;
-    o.d = t * x >= 1 ? 0.0 : -t;
-    return jmax(0.0, m);
+    if (!(t == T(1.0) || t == T(-1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
+    const T m = T(1.0) - t * x;
+    o.d = t * x >= T(1.0) ? T(0.0) : -t;
+    return jmax(T(0.0), m);
 }};
 
-/* squared-hinge: l = max(0, 1 − t·x)², ∂ = −2t·max(0, 1 − t·x); t = ±1 */
-LK_EW_TERM(EwSquaredHinge) {
-    if (!(t == 1 || t == -1)) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
-    const double m = jmax(0.0, 1 - t * x);
-    o.d = -2 * t * m;
-    return m * m;
+/* squared-hinge: l = max(0, 1 − t·x)², ∂ = −2t·max(0, 1 − t·x); t = ±1 (FAST cold: the square overflows) */
+LK_EW_TERM_COLD(EwSquaredHinge) {
+    if (!(t == T(1.0) || t == T(-1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
+    const T m = jmax(T(0.0), T(1.0) - t * x);
+    o.d = T(-2.0) * t * m;
+    const T l = m * m;
+    LK_COLD_IF(!lk_isfinite(l) && lk_isfinite(x));
+    return l;
+}
+LK_EW_COLD {
+    const lkd m0 = lkd(1.0) - lkd(tf) * lkd(xf);
+    const lkd m = m0.v >= 0 ? m0 : lkd(0.0);
+    c.d = (lkd(-2.0) * lkd(tf) * m).v;
+    c.l = (m * m).v;
+    c.dAux = 0;
 }};
 
 /*
@@ -182,40 +449,60 @@ LK_EW_TERM(EwSquaredHinge) {
  * bce-logits(x, t), pₜ = p·t + (1−p)(1−t), l = αₜ·(1−pₜ)^γ·ce.
  * ∂l/∂p = αₜ[−γ(1−pₜ)^{γ−1}(2t−1)·ce + (1−pₜ)^γ·∂ce/∂p]; on logits ∂p/∂x = p(1−p) and ∂ce/∂x = p − t
  * (so the chain is applied to the modulating factor only).
+ * FAST: 1 − pₜ = p(1−t) + (1−p)t, which does not cancel where pₜ → 1; on logits, as bce-logits:
+ * ce = (1−t)·softplus(x) + t·softplus(−x), p − t = (1−t)σ(x) − tσ(−x), p(1−p) = σ(x)σ(−x).
  */
 template <bool LOGITS>
-struct EwFocalT {
-    __device__ static __forceinline__ double eval(double x, double t, double a, const LkParams& P, EwOut& o) {
-        const double gamma = P.p[0];
-        const double alpha = P.p[1];
+struct EwFocalT : EwNoCold {
+    template <class T>
+    __device__ static __forceinline__ T eval(T x, T t, T a, const LkParams& P, EwOut<T>& o) {
+        const T gamma = T(P.p[0]);
+        const T alpha = T(P.p[1]);
         const int mode = (int)P.p[2];
-        const double eps = LOGITS ? 0.0 : P.p[3];
-        double p, ce, dce, dpdx;
+        const T eps = LOGITS ? T(0.0) : T(P.p[3]);
+        T p, ce, dce, dpdx, q;
         bool clipped = false;
         if (LOGITS) {
-            p = sigmoid(x);
-            ce = (1 - t) * x + softplus(-x);
-            dce = p - t;
-            dpdx = p * (1 - p);
+            if constexpr (LK_FAST) {
+                const T ex = lk_exp(-lk_abs(x));
+                const T lq = lk_log1p(ex);
+                const T sig = (x >= T(0.0) ? T(1.0) : ex) / (T(1.0) + ex);
+                const T sigN = (x >= T(0.0) ? ex : T(1.0)) / (T(1.0) + ex);
+                p = sig;
+                ce = (T(1.0) - t) * (jmax(x, T(0.0)) + lq) + t * (jmax(-x, T(0.0)) + lq);
+                dce = (T(1.0) - t) * sig - t * sigN;
+                dpdx = sig * sigN;
+                q = sig * (T(1.0) - t) + sigN * t;
+            } else {
+                const T ex = lk_exp(-lk_abs(x));
+                p = (x >= T(0.0) ? T(1.0) : ex) / (T(1.0) + ex);
+                ce = (T(1.0) - t) * x + (jmax(-x, T(0.0)) + lk_log1p(ex));
+                dce = p - t;
+                dpdx = p * (T(1.0) - p);
+                q = T(1.0) - (p * t + (T(1.0) - p) * (T(1.0) - t));
+            }
         } else {
-            if (!(x >= 0 && x <= 1)) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
-            if (!(t >= 0 && t <= 1)) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
+            if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
+            if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
             p = x;
-            if (eps > 0) {
-                p = jmin(jmax(x, eps), 1 - eps);
+            if (eps > T(0.0)) {
+                p = jmin(jmax(x, eps), T(1.0) - eps);
                 clipped = p != x;
             }
             ce = bce_prob(p, t);
-            dce = (p - t) / jmax(p * (1 - p), 1e-12);
-            dpdx = 1;
+            dce = (p - t) / jmax(p * (T(1.0) - p), T(LK_BCE_FLOOR));
+            dpdx = T(1.0);
+            if constexpr (LK_FAST) {
+                q = p * (T(1.0) - t) + (T(1.0) - p) * t;
+            } else {
+                q = T(1.0) - (p * t + (T(1.0) - p) * (T(1.0) - t));
+            }
         }
-        const double pt = p * t + (1 - p) * (1 - t);
-        const double q = 1 - pt;
-        const double mod = pow(q, gamma);
+        const T mod = lk_pow(q, gamma);
         /* d(1−pₜ)^γ/dpₜ; taken as 0 when γ = 0 (PyTorch masks it too) */
-        const double dmod = gamma == 0 ? 0.0 : -gamma * pow(q, gamma - 1) * (2 * t - 1);
-        const double at = mode == 0 ? alpha * t + (1 - alpha) * (1 - t) : mode == 1 ? alpha : 1.0;
-        o.d = clipped ? 0.0 : at * (dmod * dpdx * ce + mod * dce);
+        const T dmod = gamma == T(0.0) ? T(0.0) : -gamma * lk_pow(q, gamma - T(1.0)) * (T(2.0) * t - T(1.0));
+        const T at = mode == 0 ? alpha * t + (T(1.0) - alpha) * (T(1.0) - t) : mode == 1 ? alpha : T(1.0);
+        o.d = clipped ? T(0.0) : at * (dmod * dpdx * ce + mod * dce);
         return at * mod * ce;
     }
 };
@@ -224,20 +511,33 @@ typedef EwFocalT<true> EwFocalLogits;
 
 /* wasserstein: l = t·x, ∂ = t; t = ±1 */
 LK_EW_TERM(EwWasserstein) {
-    if (!(t == 1 || t == -1)) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
+    if (!(t == T(1.0) || t == T(-1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_SIGN);
     o.d = t;
     return t * x;
 }};
 
-/* contrastive, distance form (p0 = margin): l = y·d² + (1−y)·max(0, m − d)², ∂ = 2y·d − 2(1−y)·max(0, m − d);
- * d ≥ 0, y ∈ {0, 1} */
-LK_EW_TERM(EwContrastive) {
-    const double margin = P.p[0];
-    if (!(x >= 0)) LK_REJECT(LK_EW_INPUT, LK_REASON_NONNEG);
-    if (!(t == 0 || t == 1)) LK_REJECT(LK_EW_TARGET, LK_REASON_BINARY);
-    const double h = jmax(0.0, margin - x);
-    o.d = 2 * t * x - 2 * (1 - t) * h;
-    return t * x * x + (1 - t) * h * h;
+/*
+ * contrastive, distance form (p0 = margin): l = y·d² + (1−y)·max(0, m − d)², ∂ = 2y·d − 2(1−y)·max(0, m − d);
+ * d ≥ 0, y ∈ {0, 1} (FAST cold: d² overflows)
+ */
+LK_EW_TERM_COLD(EwContrastive) {
+    const T margin = T(P.p[0]);
+    if (!(x >= T(0.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_NONNEG);
+    if (!(t == T(0.0) || t == T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_BINARY);
+    const T h = jmax(T(0.0), margin - x);
+    o.d = T(2.0) * t * x - T(2.0) * (T(1.0) - t) * h;
+    const T l = t * x * x + (T(1.0) - t) * h * h;
+    LK_COLD_IF(!lk_isfinite(l) && lk_isfinite(x));
+    return l;
+}
+LK_EW_COLD {
+    const lkd x = lkd(xf);
+    const lkd t = lkd(tf);
+    const lkd h0 = lkd((double)(float)P.p[0]) - x;
+    const lkd h = h0.v >= 0 ? h0 : lkd(0.0);
+    c.d = (lkd(2.0) * t * x - lkd(2.0) * (lkd(1.0) - t) * h).v;
+    c.l = (t * x * x + (lkd(1.0) - t) * h * h).v;
+    c.dAux = 0;
 }};
 
 #endif

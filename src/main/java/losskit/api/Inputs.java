@@ -1,6 +1,7 @@
 package losskit.api;
 
 import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -21,13 +22,13 @@ import java.util.Map;
 public final class Inputs {
     private final Map<String, Tensor> tensors;
     private final Tensor weights;
-    private final Map<String, FloatBuffer> gradientDestinations;
-    private final FloatBuffer lossesDestination;
+    private final Map<String, Tensor> gradientDestinations;
+    private final Tensor lossesDestination;
     private final Map<String, Tensor> deviceGradientDestinations;
     private final Tensor deviceLossesDestination;
     private final long stream;
 
-    private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, FloatBuffer> grads, FloatBuffer losses,
+    private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, Tensor> grads, Tensor losses,
                    Map<String, Tensor> deviceGrads, Tensor deviceLosses, long stream) {
         this.tensors = tensors;
         this.weights = weights;
@@ -79,10 +80,30 @@ public final class Inputs {
         return weights(Tensor.of(w));
     }
 
-    /** Writes the gradient of a differentiable slot into {@code destination} (same length as the slot). */
+    /**
+     * Writes the gradient of a differentiable slot into {@code destination} (same length as the slot), in float32
+     * whatever the slot's dtype.
+     */
     public Inputs gradientInto(String slot, FloatBuffer destination) {
-        Map<String, FloatBuffer> copy = new LinkedHashMap<>(gradientDestinations);
-        copy.put(slot, destination.slice());
+        return hostGradient(slot, Tensor.of(destination.slice()));
+    }
+
+    /**
+     * Writes the gradient of a 16-bit slot ({@code bfloat16} or {@code float16}) into {@code destination} in the
+     * slot's own dtype: the float32 gradient rounded once to nearest even (same length as the slot).
+     */
+    public Inputs gradientInto(String slot, ShortBuffer destination) {
+        return hostGradient(slot, Tensor.of(destination.slice(), Tensor.DType.BFLOAT16));
+    }
+
+    public Inputs gradientInto(String slot, short[] destination) {
+        return gradientInto(slot, ShortBuffer.wrap(destination));
+    }
+
+    /** A host destination; a ShortBuffer's dtype is settled against the slot's by {@link ValidatedCall}. */
+    private Inputs hostGradient(String slot, Tensor destination) {
+        Map<String, Tensor> copy = new LinkedHashMap<>(gradientDestinations);
+        copy.put(slot, destination);
         Map<String, Tensor> device = new LinkedHashMap<>(deviceGradientDestinations);
         device.remove(slot);
         return new Inputs(tensors, weights, Collections.unmodifiableMap(copy), lossesDestination,
@@ -93,10 +114,23 @@ public final class Inputs {
         return gradientInto(slot, FloatBuffer.wrap(destination));
     }
 
-    /** Writes the per-element (or per-row) losses of a {@code NONE} reduction into {@code destination}. */
+    /** Writes the per-element (or per-row) losses of a {@code NONE} reduction into {@code destination} (float32). */
     public Inputs lossesInto(FloatBuffer destination) {
-        return new Inputs(tensors, weights, gradientDestinations, destination.slice(), deviceGradientDestinations,
-                null, stream);
+        return new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice()),
+                deviceGradientDestinations, null, stream);
+    }
+
+    /**
+     * Writes the per-element (or per-row) losses of a {@code NONE} reduction into {@code destination} in the
+     * {@code input} slot's 16-bit dtype, rounded once to nearest even.
+     */
+    public Inputs lossesInto(ShortBuffer destination) {
+        return new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice(), Tensor.DType.BFLOAT16),
+                deviceGradientDestinations, null, stream);
+    }
+
+    public Inputs lossesInto(short[] destination) {
+        return lossesInto(ShortBuffer.wrap(destination));
     }
 
     public Inputs lossesInto(float[] destination) {
@@ -104,14 +138,14 @@ public final class Inputs {
     }
 
     /**
-     * Writes the gradient of a differentiable slot into device memory ({@link Tensor#onDevice}, float32,
-     * as many elements as the slot): a CUDA engine then copies nothing back to the host.
+     * Writes the gradient of a differentiable slot into device memory ({@link Tensor#onDevice}, as many elements
+     * as the slot; float32, or the slot's own 16-bit dtype): a CUDA engine then copies nothing back to the host.
      */
     public Inputs gradientInto(String slot, Tensor deviceDestination) {
         requireDevice(deviceDestination, "gradientInto(\"" + slot + "\", ..)");
         Map<String, Tensor> device = new LinkedHashMap<>(deviceGradientDestinations);
         device.put(slot, deviceDestination);
-        Map<String, FloatBuffer> host = new LinkedHashMap<>(gradientDestinations);
+        Map<String, Tensor> host = new LinkedHashMap<>(gradientDestinations);
         host.remove(slot);
         return new Inputs(tensors, weights, Collections.unmodifiableMap(host), lossesDestination,
                 Collections.unmodifiableMap(device), deviceLossesDestination, stream);
@@ -136,7 +170,7 @@ public final class Inputs {
 
     private static void requireDevice(Tensor t, String what) {
         if (!t.isOnDevice() || !t.isFloat()) {
-            throw new IllegalArgumentException(what + " takes a float32 device tensor (Tensor.onDevice), not " + t
+            throw new IllegalArgumentException(what + " takes a floating device tensor (Tensor.onDevice), not " + t
                     + "; pass a FloatBuffer or float[] for host memory");
         }
     }
@@ -153,11 +187,16 @@ public final class Inputs {
         return weights;
     }
 
-    public Map<String, FloatBuffer> gradientDestinations() {
+    /**
+     * Host gradient destinations by slot: float32 tensors, or 16-bit ones (their dtype a placeholder until the
+     * call settles it to the slot's).
+     */
+    public Map<String, Tensor> gradientDestinations() {
         return gradientDestinations;
     }
 
-    public FloatBuffer lossesDestination() {
+    /** The host destination of per-element losses, or {@code null}. */
+    public Tensor lossesDestination() {
         return lossesDestination;
     }
 

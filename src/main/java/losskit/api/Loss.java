@@ -19,14 +19,17 @@ public final class Loss {
     private final Reduction reduction;
     private final double gradScale;
     private final boolean checkFinite;
+    /** null: the engine's precision. */
+    private final Precision precision;
 
     private Loss(LossDefinition definition, Map<Param<?>, Object> values, Reduction reduction, double gradScale,
-                 boolean checkFinite) {
+                 boolean checkFinite, Precision precision) {
         this.definition = definition;
         this.values = values;
         this.reduction = reduction;
         this.gradScale = gradScale;
         this.checkFinite = checkFinite;
+        this.precision = precision;
     }
 
     /** The loss with every parameter at its default. */
@@ -35,7 +38,7 @@ public final class Loss {
     }
 
     public static Loss of(LossDefinition definition) {
-        return new Loss(definition, Collections.emptyMap(), definition.defaultReduction(), 1.0, false);
+        return new Loss(definition, Collections.emptyMap(), definition.defaultReduction(), 1.0, false, null);
     }
 
     /**
@@ -62,6 +65,7 @@ public final class Loss {
                 case "reduction" -> loss = loss.reduction(Reduction.parse(value));
                 case "gradScale" -> loss = loss.gradScale(Double.parseDouble(value));
                 case "checkFinite" -> loss = loss.checkFinite(Boolean.parseBoolean(value));
+                case "precision" -> loss = loss.precision(Precision.parse(value));
                 default -> loss = loss.withParsed(key, value);
             }
         }
@@ -79,7 +83,7 @@ public final class Loss {
         spec.check(id(), v);
         Map<Param<?>, Object> copy = new LinkedHashMap<>(values);
         copy.put(param, v);
-        return new Loss(definition, Collections.unmodifiableMap(copy), reduction, gradScale, checkFinite);
+        return new Loss(definition, Collections.unmodifiableMap(copy), reduction, gradScale, checkFinite, precision);
     }
 
     /** {@link #with} by parameter name, the value in its text form. */
@@ -102,7 +106,7 @@ public final class Loss {
             throw new IllegalArgumentException(id() + ": reduction = " + r.id() + " is not supported (expected one of "
                     + definition.reductions().stream().map(Reduction::id).toList() + ")");
         }
-        return new Loss(definition, values, r, gradScale, checkFinite);
+        return new Loss(definition, values, r, gradScale, checkFinite, precision);
     }
 
     /** Multiplies every gradient (loss scaling for mixed precision). */
@@ -110,12 +114,25 @@ public final class Loss {
         if (!Double.isFinite(scale)) {
             throw new IllegalArgumentException(id() + ": gradScale = " + scale + " is invalid (expected a finite number)");
         }
-        return new Loss(definition, values, reduction, scale, checkFinite);
+        return new Loss(definition, values, reduction, scale, checkFinite, precision);
     }
 
     /** Rejects NaN and ±Inf in every float input, not only where a domain check applies. */
     public Loss checkFinite(boolean check) {
-        return new Loss(definition, values, reduction, gradScale, check);
+        return new Loss(definition, values, reduction, gradScale, check, precision);
+    }
+
+    /**
+     * Evaluates this loss's terms in the given precision whatever the engine's ({@link Precision}); {@code null}
+     * (the default) means the engine's.
+     */
+    public Loss precision(Precision p) {
+        return new Loss(definition, values, reduction, gradScale, checkFinite, p);
+    }
+
+    /** The precision set on this loss, or {@code null} when it takes the engine's. */
+    public Precision precision() {
+        return precision;
     }
 
     /** The value of a parameter, or its default. */
@@ -181,6 +198,10 @@ public final class Loss {
         }
         if (checkFinite) {
             b.append(sep).append("checkFinite=true");
+            sep = ",";
+        }
+        if (precision != null) {
+            b.append(sep).append("precision=").append(precision.id());
         }
         return b.toString();
     }

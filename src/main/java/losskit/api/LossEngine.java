@@ -43,13 +43,17 @@ public final class LossEngine implements AutoCloseable {
     /** {@code auto}: a device marked unusable sends this and later calls to the CPU. */
     private final boolean fallBackToCpu;
     private final int threads;
+    /** The precision of calls whose {@link Loss#precision()} is not set. */
+    private final Precision precision;
     private volatile boolean closed;
 
-    private LossEngine(LossBackend backend, String selectionReason, boolean fallBackToCpu, int threads) {
+    private LossEngine(LossBackend backend, String selectionReason, boolean fallBackToCpu, int threads,
+                       Precision precision) {
         this.backend = backend;
         this.selectionReason = selectionReason;
         this.fallBackToCpu = fallBackToCpu;
         this.threads = threads;
+        this.precision = precision;
     }
 
     /** An engine on the backend chosen by the environment, else {@code auto}. */
@@ -219,7 +223,8 @@ public final class LossEngine implements AutoCloseable {
         Objects.requireNonNull(loss, "loss");
         Objects.requireNonNull(inputs, "inputs");
         checkOpen();
-        ValidatedCall call = ValidatedCall.validate(loss, inputs, gradient);
+        ValidatedCall call = ValidatedCall.validate(loss, inputs, gradient,
+                loss.precision() != null ? loss.precision() : precision);
         if (!backend.acceptsDeviceData() && inputs.hasDeviceData()) {
             throw deviceDataRejected(loss, inputs);
         }
@@ -266,6 +271,11 @@ public final class LossEngine implements AutoCloseable {
         return backend;
     }
 
+    /** The precision of calls whose loss does not set one ({@link Loss#precision(Precision)}). */
+    public Precision precision() {
+        return precision;
+    }
+
     @Override
     public void close() {
         if (!closed) {
@@ -280,6 +290,7 @@ public final class LossEngine implements AutoCloseable {
         private int threads = Runtime.getRuntime().availableProcessors();
         private int device = defaultDevice();
         private Long poolCap;
+        private Precision precision;
 
         private static int defaultDevice() {
             String env = System.getenv("LOSSKIT_CUDA_DEVICE");
@@ -327,6 +338,31 @@ public final class LossEngine implements AutoCloseable {
             return poolCap == null ? CudaBackend.open(threads, device) : CudaBackend.open(threads, device, poolCap);
         }
 
+        /**
+         * The precision of this engine's calls ({@link Precision}); a {@link Loss#precision(Precision)} overrides
+         * it per call. Default: the system property {@code losskit.precision} or the environment variable
+         * {@code LOSSKIT_PRECISION} ({@code fast|exact}), else {@link Precision#FAST}.
+         */
+        public Builder precision(Precision p) {
+            this.precision = Objects.requireNonNull(p);
+            return this;
+        }
+
+        private Precision resolvePrecision() {
+            if (precision != null) {
+                return precision;
+            }
+            String prop = System.getProperty("losskit.precision");
+            if (prop != null && !prop.isBlank()) {
+                return Precision.parse(prop);
+            }
+            String env = System.getenv("LOSSKIT_PRECISION");
+            if (env != null && !env.isBlank()) {
+                return Precision.parse(env);
+            }
+            return Precision.FAST;
+        }
+
         /** CPU worker threads (results are bitwise identical whatever this is). */
         public Builder threads(int n) {
             if (n < 1) {
@@ -337,6 +373,7 @@ public final class LossEngine implements AutoCloseable {
         }
 
         public LossEngine build() {
+            Precision p = resolvePrecision();
             BackendChoice c = choice;
             String origin = "requested";
             if (c == null) {
@@ -387,7 +424,7 @@ public final class LossEngine implements AutoCloseable {
                 }
             }
             LOG.info("LossKit backend: {}", reason);
-            return new LossEngine(b, reason, c == BackendChoice.AUTO, threads);
+            return new LossEngine(b, reason, c == BackendChoice.AUTO, threads, p);
         }
 
         private static String b(LossBackend cuda) {

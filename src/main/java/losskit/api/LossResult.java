@@ -2,27 +2,45 @@ package losskit.api;
 
 import java.nio.FloatBuffer;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
  * What a loss call returns: the reduced value, the mergeable {@link Partial}, the per-element (or
  * per-row) losses under {@code NONE}, and the gradient of every differentiable slot that was asked for.
  * Gradients and losses are the caller's buffers when {@link Inputs#gradientInto} / {@link Inputs#lossesInto}
- * were given, else fresh heap buffers.
+ * were given, else fresh heap buffers in the input's dtype (float32, or the 16-bit dtype of a bfloat16 /
+ * float16 input: {@link #gradientTensor}).
  */
 public final class LossResult {
     private final Loss loss;
     private final Partial partial;
-    private final FloatBuffer losses;
-    private final Map<String, FloatBuffer> gradients;
+    private final Tensor losses;
+    private final Map<String, Tensor> gradients;
     private final String backend;
 
+    /** A result whose outputs are float32 host buffers. */
     public LossResult(Loss loss, Partial partial, FloatBuffer losses, Map<String, FloatBuffer> gradients, String backend) {
+        this.loss = loss;
+        this.partial = partial;
+        this.losses = losses == null ? null : Tensor.of(losses);
+        Map<String, Tensor> g = new LinkedHashMap<>();
+        gradients.forEach((k, v) -> g.put(k, Tensor.of(v)));
+        this.gradients = Collections.unmodifiableMap(g);
+        this.backend = backend;
+    }
+
+    private LossResult(Loss loss, Partial partial, Tensor losses, Map<String, Tensor> gradients, String backend) {
         this.loss = loss;
         this.partial = partial;
         this.losses = losses;
         this.gradients = Collections.unmodifiableMap(gradients);
         this.backend = backend;
+    }
+
+    /** The result of a call whose host outputs (gradients, NONE losses) the backend has written. */
+    public static LossResult of(ValidatedCall call, Partial partial, String backend) {
+        return new LossResult(call.loss(), partial, call.lossesTensor(), call.gradientMap(), backend);
     }
 
     /** The reduced value; under {@code NONE}, the sum of the per-element losses (whose gradient is returned). */
@@ -38,28 +56,59 @@ public final class LossResult {
         return loss;
     }
 
-    /** Per-element or per-row losses {@code s·l} under {@code NONE}; {@code null} otherwise. */
+    /**
+     * Per-element or per-row float32 losses {@code s·l} under {@code NONE}; {@code null} otherwise.
+     *
+     * @throws IllegalStateException when they were written in a 16-bit dtype ({@link #lossesTensor})
+     */
     public FloatBuffer losses() {
+        return losses == null ? null : float32(losses, "per-element losses");
+    }
+
+    /** The per-element losses in their dtype (float32 or the input's 16-bit dtype), or {@code null}. */
+    public Tensor lossesTensor() {
         return losses;
     }
 
-    /** The per-element losses copied into a new array. */
+    /** The per-element losses copied into a new array (16-bit values widened exactly). */
     public float[] lossesArray() {
         return losses == null ? null : toArray(losses);
     }
 
-    /** The gradient of a slot, or {@code null} if it was not computed. */
+    /**
+     * The float32 gradient of a slot, or {@code null} if it was not computed.
+     *
+     * @throws IllegalStateException when it was written in a 16-bit dtype ({@link #gradientTensor})
+     */
     public FloatBuffer gradient(String slot) {
+        Tensor g = gradients.get(slot);
+        return g == null ? null : float32(g, "the gradient of " + slot);
+    }
+
+    /** The gradient of a slot in its dtype (float32, or a 16-bit input's own dtype), or {@code null}. */
+    public Tensor gradientTensor(String slot) {
         return gradients.get(slot);
     }
 
-    /** The gradient of a slot copied into a new array. */
+    /** The gradient of a slot copied into a new float32 array (16-bit values widened exactly). */
     public float[] gradientArray(String slot) {
-        FloatBuffer g = gradients.get(slot);
+        Tensor g = gradients.get(slot);
         return g == null ? null : toArray(g);
     }
 
+    /** The float32 gradients by slot (16-bit ones: {@link #gradientTensors}). */
     public Map<String, FloatBuffer> gradients() {
+        Map<String, FloatBuffer> m = new LinkedHashMap<>();
+        gradients.forEach((k, v) -> {
+            if (v.dtype() == Tensor.DType.FLOAT32) {
+                m.put(k, v.floats());
+            }
+        });
+        return Collections.unmodifiableMap(m);
+    }
+
+    /** Every gradient by slot, in its dtype. */
+    public Map<String, Tensor> gradientTensors() {
         return gradients;
     }
 
@@ -68,9 +117,23 @@ public final class LossResult {
         return backend;
     }
 
-    private static float[] toArray(FloatBuffer b) {
-        float[] a = new float[b.limit()];
-        b.duplicate().clear().get(a);
+    private static FloatBuffer float32(Tensor t, String what) {
+        if (t.dtype() != Tensor.DType.FLOAT32) {
+            throw new IllegalStateException(what + " is " + t.dtype().id() + ": read it with gradientTensor/lossesTensor "
+                    + "(raw bits) or gradientArray/lossesArray (widened to float32)");
+        }
+        return t.floats();
+    }
+
+    private static float[] toArray(Tensor t) {
+        float[] a = new float[(int) t.size()];
+        if (t.dtype() == Tensor.DType.FLOAT32) {
+            t.floats().duplicate().clear().get(a);
+        } else {
+            for (int i = 0; i < a.length; i++) {
+                a[i] = t.floatAt(i);
+            }
+        }
         return a;
     }
 }

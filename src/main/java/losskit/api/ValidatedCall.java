@@ -1,6 +1,7 @@
 package losskit.api;
 
 import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -15,18 +16,20 @@ public final class ValidatedCall {
     private final Form form;
     private final Tensor[] slots;
     private final Tensor weights;
-    private final FloatBuffer[] gradients;
-    private final FloatBuffer losses;
+    /** Host gradient destinations (float32 or the slot's 16-bit dtype), null where not wanted. */
+    private final Tensor[] gradients;
+    private final Tensor losses;
     private final long rows;
     private final long rowLength;
     private final int classes;
     private final Tensor[] deviceGradients;
     private final Tensor deviceLosses;
     private final long stream;
+    private final Precision precision;
 
-    private ValidatedCall(Loss loss, Form form, Tensor[] slots, Tensor weights, FloatBuffer[] gradients,
-                          FloatBuffer losses, long rows, long rowLength, int classes, Tensor[] deviceGradients,
-                          Tensor deviceLosses, long stream) {
+    private ValidatedCall(Loss loss, Form form, Tensor[] slots, Tensor weights, Tensor[] gradients,
+                          Tensor losses, long rows, long rowLength, int classes, Tensor[] deviceGradients,
+                          Tensor deviceLosses, long stream, Precision precision) {
         this.loss = loss;
         this.form = form;
         this.slots = slots;
@@ -39,6 +42,12 @@ public final class ValidatedCall {
         this.deviceGradients = deviceGradients;
         this.deviceLosses = deviceLosses;
         this.stream = stream;
+        this.precision = precision;
+    }
+
+    /** The precision the terms are evaluated in (the loss's, else the engine's). */
+    public Precision precision() {
+        return precision;
     }
 
     public Loss loss() {
@@ -63,8 +72,16 @@ public final class ValidatedCall {
         return weights;
     }
 
-    /** Where the gradient of slot {@code i} goes, or {@code null} if it is not wanted (or not differentiable). */
+    /**
+     * Where the float32 gradient of slot {@code i} goes on the host, or {@code null} if it is not wanted (or not
+     * differentiable, or goes to a 16-bit destination: {@link #gradientTensor}).
+     */
     public FloatBuffer gradient(int i) {
+        return gradients[i] != null && gradients[i].dtype() == Tensor.DType.FLOAT32 ? gradients[i].floats() : null;
+    }
+
+    /** The host destination of slot {@code i}'s gradient in whatever dtype (float32, bfloat16, float16), or null. */
+    public Tensor gradientTensor(int i) {
         return gradients[i];
     }
 
@@ -77,9 +94,78 @@ public final class ValidatedCall {
         return false;
     }
 
-    /** Where per-element/per-row losses go under {@code NONE} (host), else {@code null}. */
+    /** Where per-element/per-row float32 losses go under {@code NONE} (host), else {@code null} (or see {@link #lossesTensor}). */
     public FloatBuffer losses() {
+        return losses != null && losses.dtype() == Tensor.DType.FLOAT32 ? losses.floats() : null;
+    }
+
+    /** The host destination of per-element/per-row losses in whatever dtype, or {@code null}. */
+    public Tensor lossesTensor() {
         return losses;
+    }
+
+    /** Whether an input slot or a host output of this call holds 16-bit floats. */
+    public boolean hasHalf() {
+        for (int i = 0; i < slots.length; i++) {
+            if (slots[i].dtype().isHalf() || (gradients[i] != null && gradients[i].dtype().isHalf())) {
+                return true;
+            }
+        }
+        return losses != null && losses.dtype().isHalf();
+    }
+
+    /**
+     * This call with every 16-bit host input widened exactly into a float32 copy and every 16-bit host output
+     * replaced by a float32 temporary (for a backend path that reads and writes float32 only; the outputs are
+     * then rounded once into the real destinations by {@link #narrowOutputsFrom}). This call itself when it has
+     * no 16-bit host data. Costs a float32 copy of the 16-bit data.
+     */
+    public ValidatedCall widened() {
+        if (!hasHalf()) {
+            return this;
+        }
+        Tensor[] in = new Tensor[slots.length];
+        Tensor[] grads = new Tensor[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            in[i] = slots[i].dtype().isHalf() && !slots[i].isOnDevice() ? widen(slots[i]) : slots[i];
+            Tensor g = gradients[i];
+            grads[i] = g != null && g.dtype().isHalf() ? Tensor.of(new float[(int) g.size()]) : g;
+        }
+        Tensor out = losses != null && losses.dtype().isHalf() ? Tensor.of(new float[(int) losses.size()]) : losses;
+        return new ValidatedCall(loss, form, in, weights, grads, out, rows, rowLength, classes, deviceGradients,
+                deviceLosses, stream, precision);
+    }
+
+    private static Tensor widen(Tensor t) {
+        float[] f = new float[(int) t.size()];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = t.floatAt(i);
+        }
+        return Tensor.of(f, t.shape());
+    }
+
+    /** Rounds the float32 outputs of {@code wide} (this call's {@link #widened}) once into this call's 16-bit destinations. */
+    public void narrowOutputsFrom(ValidatedCall wide) {
+        if (wide == this) {
+            return;
+        }
+        for (int i = 0; i < slots.length; i++) {
+            if (gradients[i] != null && gradients[i].dtype().isHalf()) {
+                narrow(wide.gradients[i].floats(), gradients[i]);
+            }
+        }
+        if (losses != null && losses.dtype().isHalf()) {
+            narrow(wide.losses.floats(), losses);
+        }
+    }
+
+    private static void narrow(FloatBuffer from, Tensor to) {
+        ShortBuffer dest = to.shorts();
+        boolean bf16 = to.dtype() == Tensor.DType.BFLOAT16;
+        for (int i = 0; i < dest.limit(); i++) {
+            float f = from.get(i);
+            dest.put(i, bf16 ? HalfFloats.floatToBf16(f) : HalfFloats.floatToF16(f));
+        }
     }
 
     /** The device destination of the gradient of slot {@code i} ({@link Inputs#gradientInto(String, Tensor)}), or {@code null}. */
@@ -130,9 +216,9 @@ public final class ValidatedCall {
         return slots[0].size();
     }
 
-    /** The gradients as a map by slot name, for {@link LossResult}. */
-    public Map<String, FloatBuffer> gradientMap() {
-        Map<String, FloatBuffer> m = new LinkedHashMap<>();
+    /** The host gradients as a map by slot name, for {@link LossResult}. */
+    public Map<String, Tensor> gradientMap() {
+        Map<String, Tensor> m = new LinkedHashMap<>();
         for (int i = 0; i < slots.length; i++) {
             if (gradients[i] != null) {
                 m.put(form.slots().get(i).name(), gradients[i]);
@@ -146,7 +232,7 @@ public final class ValidatedCall {
      *
      * @param wantGradient whether to compute gradients (allocating heap buffers where the caller gave none)
      */
-    public static ValidatedCall validate(Loss loss, Inputs inputs, boolean wantGradient) {
+    public static ValidatedCall validate(Loss loss, Inputs inputs, boolean wantGradient, Precision precision) {
         LossDefinition def = loss.definition();
         String id = def.id();
         Form form = resolveForm(def, inputs);
@@ -201,13 +287,20 @@ public final class ValidatedCall {
                         ? "the same shape" : rows + " values, one per row");
             }
         }
+        for (int i = 0; i < k; i++) {
+            Tensor t = slots[i];
+            if (t.dtype().isHalf() && form.family() == Family.MATRIX) {
+                throw new LossInputException(id, form.slots().get(i).name(), -1, t.toString(), "is not supported",
+                        "float32 operands (the matrix losses do not take 16-bit floats)");
+            }
+        }
         Tensor weights = inputs.weights();
         if (weights != null && def.id().equals("info-nce")) {
             throw new LossInputException(id, "weights", -1, weights.toString(), "are not supported",
                     "no per-sample weights: every query is also every other query's negative");
         }
         if (weights != null) {
-            if (!weights.isFloat() || weights.size() != rows) {
+            if (weights.dtype() != Tensor.DType.FLOAT32 || weights.size() != rows) {
                 throw new LossInputException(id, "weights", -1, weights.toString(), "does not match "
                         + form.slots().get(0).name() + first, "float32[" + rows + "], one per "
                         + (form.family() == Family.ELEMENTWISE ? "element" : "row"));
@@ -215,9 +308,9 @@ public final class ValidatedCall {
         }
         checkClassParameters(loss, form, first, rowLength);
 
-        FloatBuffer[] gradients = new FloatBuffer[k];
+        Tensor[] gradients = new Tensor[k];
         Tensor[] deviceGradients = new Tensor[k];
-        Map<String, FloatBuffer> given = inputs.gradientDestinations();
+        Map<String, Tensor> given = inputs.gradientDestinations();
         Map<String, Tensor> givenOnDevice = inputs.deviceGradientDestinations();
         Set<String> destinations = new java.util.LinkedHashSet<>(given.keySet());
         destinations.addAll(givenOnDevice.keySet());
@@ -234,47 +327,64 @@ public final class ValidatedCall {
                 if (!s.differentiable()) {
                     continue;
                 }
+                Tensor.DType slotType = slots[i].dtype();
+                String fits = slotType.isHalf() ? "float32 or " + slotType.id() : "float32";
                 Tensor onDevice = givenOnDevice.get(s.name());
                 if (onDevice != null) {
-                    if (onDevice.size() != slots[i].size()) {
+                    if (onDevice.size() != slots[i].size()
+                            || (onDevice.dtype() != Tensor.DType.FLOAT32 && onDevice.dtype() != slotType)) {
                         throw new LossInputException(id, s.name(), -1, "gradient destination " + onDevice,
-                                "does not fit", "a float32 device tensor of " + slots[i].size() + " elements");
+                                "does not fit", "a " + fits + " device tensor of " + slots[i].size() + " elements");
                     }
                     deviceGradients[i] = onDevice;
                     continue;
                 }
-                FloatBuffer dest = given.get(s.name());
-                if (dest == null) {
-                    dest = FloatBuffer.allocate((int) slots[i].size());
-                } else if (dest.isReadOnly() || dest.remaining() != slots[i].size()) {
-                    throw new LossInputException(id, s.name(), -1, "gradient destination of " + dest.remaining(),
-                            "does not fit", "a writable buffer of " + slots[i].size() + " floats");
-                }
-                gradients[i] = dest;
+                gradients[i] = hostDestination(id, s.name(), "gradient destination", given.get(s.name()), slotType,
+                        slots[i].size());
             }
         }
-        FloatBuffer losses = null;
+        Tensor losses = null;
         Tensor deviceLosses = inputs.deviceLossesDestination();
+        Tensor.DType lossType = first.dtype();
         if (deviceLosses != null && loss.reduction() != Reduction.NONE) {
             throw new IllegalArgumentException(id + ": losses destination given but reduction = "
                     + loss.reduction().id() + " (expected none)");
-        } else if (deviceLosses != null && deviceLosses.size() != rows) {
+        } else if (deviceLosses != null && (deviceLosses.size() != rows
+                || (deviceLosses.dtype() != Tensor.DType.FLOAT32 && deviceLosses.dtype() != lossType))) {
             throw new LossInputException(id, "losses", -1, "destination " + deviceLosses, "does not fit",
-                    "a float32 device tensor of " + rows + " elements");
+                    "a " + (lossType.isHalf() ? "float32 or " + lossType.id() : "float32") + " device tensor of " + rows
+                            + " elements");
         } else if (loss.reduction() == Reduction.NONE && deviceLosses == null) {
-            losses = inputs.lossesDestination();
-            if (losses == null) {
-                losses = FloatBuffer.allocate((int) rows);
-            } else if (losses.isReadOnly() || losses.remaining() != rows) {
-                throw new LossInputException(id, "losses", -1, "destination of " + losses.remaining(),
-                        "does not fit", "a writable buffer of " + rows + " floats");
-            }
+            losses = hostDestination(id, "losses", "destination", inputs.lossesDestination(), lossType, rows);
         } else if (inputs.lossesDestination() != null) {
             throw new IllegalArgumentException(id + ": losses destination given but reduction = "
                     + loss.reduction().id() + " (expected none)");
         }
         return new ValidatedCall(loss, form, slots, weights, gradients, losses, rows, rowLength, classes,
-                deviceGradients, deviceLosses, inputs.stream());
+                deviceGradients, deviceLosses, inputs.stream(), precision);
+    }
+
+    /**
+     * A host output: the caller's buffer (float32, or 16-bit — then written in the slot's 16-bit dtype), else a
+     * fresh heap array in the slot's dtype.
+     */
+    private static Tensor hostDestination(String id, String slot, String what, Tensor given, Tensor.DType slotType,
+                                          long size) {
+        if (given == null) {
+            return slotType.isHalf() ? Tensor.of(ShortBuffer.allocate((int) size), slotType)
+                    : Tensor.of(FloatBuffer.allocate((int) size));
+        }
+        boolean half = given.dtype().isHalf();
+        if (half && !slotType.isHalf()) {
+            throw new LossInputException(id, slot, -1, what + " of 16-bit values", "does not fit",
+                    "a float32 buffer (the input is " + slotType.id() + ")");
+        }
+        java.nio.Buffer b = half ? given.shorts() : given.floats();
+        if (b.isReadOnly() || b.remaining() != size) {
+            throw new LossInputException(id, slot, -1, what + " of " + b.remaining(), "does not fit",
+                    "a writable buffer of " + size + (half ? " " + slotType.id() + " values" : " floats"));
+        }
+        return half ? Tensor.of(given.shorts(), slotType) : given;
     }
 
     private static Form resolveForm(LossDefinition def, Inputs inputs) {

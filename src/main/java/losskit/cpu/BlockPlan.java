@@ -1,6 +1,7 @@
 package losskit.cpu;
 
 import java.util.concurrent.ForkJoinPool;
+import losskit.api.SummationOrder;
 
 /**
  * The fixed split of a reduction into blocks. Block boundaries depend only on the input's shape, never
@@ -9,14 +10,16 @@ import java.util.concurrent.ForkJoinPool;
  *
  * <p>Blocks hold at least {@link #BLOCK_ELEMENTS} elements and there are at most {@link #MAX_BLOCKS} of
  * them (larger inputs get larger blocks), so the per-block partials are bounded memory whatever n is:
- * a value-only call needs O(1) memory beyond its inputs. Elementwise block lengths are multiples of 64
- * elements, so vector loops run full width in every block but the last.
+ * a value-only call needs O(1) memory beyond its inputs. Elementwise block lengths are multiples of 2048
+ * elements (the FAST lanes, {@link CanonicalSum}), so vector loops run full width in every block but the last.
+ * The CUDA backend launches one block per plan block: the split is part of the summation order that makes
+ * FAST results bitwise equal across backends.
  */
 final class BlockPlan {
     /** Least elements per block: large enough to amortise a task, small enough to spread 10⁵ elements over cores. */
-    static final int BLOCK_ELEMENTS = 1 << 14;
+    static final int BLOCK_ELEMENTS = SummationOrder.BLOCK_ELEMENTS;
     /** Most blocks per call: 16× more than 64 workers need for balance, a 40 KB bound on the partials. */
-    static final int MAX_BLOCKS = 1024;
+    static final int MAX_BLOCKS = SummationOrder.MAX_BLOCKS;
     /** Below this many elements the caller's thread does all the work: no hand-off cost for small calls. */
     static final long INLINE_ELEMENTS = 1 << 15;
 
@@ -32,13 +35,8 @@ final class BlockPlan {
     /** @param items elements or rows; @param itemLength elements per item (1, or the row length) */
     BlockPlan(long items, long itemLength) {
         this.items = items;
-        long least = Math.max(1, BLOCK_ELEMENTS / Math.max(1, itemLength));
-        long per = Math.max(least, (items + MAX_BLOCKS - 1) / MAX_BLOCKS);
-        if (itemLength == 1) {
-            per = (per + 63) & ~63L;
-        }
-        this.itemsPerBlock = per;
-        this.blocks = (int) Math.max(1, (items + itemsPerBlock - 1) / itemsPerBlock);
+        this.itemsPerBlock = SummationOrder.itemsPerBlock(items, itemLength);
+        this.blocks = SummationOrder.blocks(items, itemLength);
     }
 
     void run(ForkJoinPool pool, long elements, BlockTask task) {

@@ -5,6 +5,7 @@ import losskit.api.Family;
 import losskit.api.LossBackend;
 import losskit.api.LossResult;
 import losskit.api.Partial;
+import losskit.api.Precision;
 import losskit.api.ValidatedCall;
 
 /**
@@ -41,6 +42,23 @@ public final class CpuBackend implements LossBackend {
     @Override
     public LossResult compute(ValidatedCall call) {
         String key = call.form().termKey(call.loss().id());
+        Family family = call.form().family();
+        if (call.precision() == Precision.FAST && family == Family.ELEMENTWISE) {
+            FastElementwiseTerm term = FastElementwiseTerms.forKey(key, call.loss());
+            if (term == null) {
+                throw new IllegalStateException("no FAST CPU term for " + key);
+            }
+            FastTwin twin = simd.enabled() ? FastVectorTerms.elementwise(key, call.loss()) : null;
+            return LossResult.of(call, FastElementwiseDriver.run(call, term, twin, pool), name());
+        }
+        // the float64 paths read and write float32: 16-bit data through a widened copy, outputs rounded once after
+        ValidatedCall wide = call.widened();
+        LossResult r = computeFloat32(wide, key);
+        call.narrowOutputsFrom(wide);
+        return LossResult.of(call, r.partial(), name());
+    }
+
+    private LossResult computeFloat32(ValidatedCall call, String key) {
         Partial partial;
         if (call.form().family() == Family.MATRIX) {
             partial = MatrixLosses.run(call, pool);
@@ -59,7 +77,7 @@ public final class CpuBackend implements LossBackend {
             }
             partial = RowDriver.run(call, term, pool);
         }
-        return new LossResult(call.loss(), partial, call.losses(), call.gradientMap(), name());
+        return LossResult.of(call, partial, name());
     }
 
     private static RowTerm termFor(String key, ValidatedCall call) {

@@ -9,6 +9,18 @@ public final class TermOut {
     public double d;
     /** ∂l/∂(third slot), {@code gaussian-nll}'s variance. */
     public double dAux;
+    /** FAST terms: ∂l/∂(first slot) and ∂l/∂(third slot) in float32. */
+    public float fd;
+    public float fdAux;
+    /**
+     * FAST terms: the element's value or derivative exceeds float32 although its inputs are finite; the
+     * driver asks the term's {@link FastElementwiseTerm#cold} for {@link #cl}, {@link #cd}, {@link #cdAux} in
+     * float64 instead.
+     */
+    public boolean cold;
+    public double cl;
+    public double cd;
+    public double cdAux;
     /** Row sums a term's helper hands back (e.g. Σp and Σt of an overlap). */
     public double sumA;
     public double sumB;
@@ -31,5 +43,11 @@ public final class TermOut {
 
     void clear() {
         badSlot = 0;
+    }
+
+    /** Marks the element for the float64 recomputation and returns a placeholder value. */
+    float toCold() {
+        cold = true;
+        return 0f;
     }
 }

@@ -154,7 +154,7 @@ public final class CudaBackend implements LossBackend {
             }
             return switch (call.form().family()) {
                 case ELEMENTWISE, ROWS, PAIRS -> families.compute(call);
-                case MATRIX -> new LossResult(call.loss(), matrix.run(call), call.losses(), call.gradientMap(), name());
+                case MATRIX -> LossResult.of(call, matrix.run(call), name());
             };
         }
     }

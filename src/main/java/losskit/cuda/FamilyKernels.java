@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import jcuda.CudaException;
@@ -27,6 +28,7 @@ import losskit.api.Partial;
 import losskit.api.PendingLoss;
 import losskit.api.Reduction;
 import losskit.api.Slot;
+import losskit.api.SummationOrder;
 import losskit.api.Tensor;
 import losskit.api.ValidatedCall;
 import org.slf4j.Logger;
@@ -128,9 +130,9 @@ final class FamilyKernels {
 
     PendingLoss computeAsync(ValidatedCall call) {
         Layout l = new Layout(call);
-        boolean hostOutputs = call.losses() != null;
+        boolean hostOutputs = call.lossesTensor() != null;
         for (int i = 0; i < call.slotCount(); i++) {
-            hostOutputs |= call.gradient(i) != null;
+            hostOutputs |= call.gradientTensor(i) != null;
         }
         if (hostOutputs || (l.hostOnly && l.wholeBytes() > dev.budget())) {
             LossResult r = compute(call);
@@ -168,8 +170,7 @@ final class FamilyKernels {
         if (v != -1L) {
             throw Domain.error(call, v, 0, deviceReader());
         }
-        return new LossResult(call.loss(), ResultRecord.partial(call, record, call.rows()), call.losses(),
-                call.gradientMap(), "cuda");
+        return LossResult.of(call, ResultRecord.partial(call, record, call.rows()), "cuda");
     }
 
     long chunkedCalls() {
@@ -200,15 +201,15 @@ final class FamilyKernels {
         }
         ValidatedCall call = l.call;
         for (int i = 0; i < call.slotCount(); i++) {
-            if (call.gradient(i) != null) {
-                downloadInto(call.gradient(i), p.grad[i], l.elements(i, l.units) * Float.BYTES, l.symbol);
+            Tensor g = call.gradientTensor(i);
+            if (g != null) {
+                downloadInto(g, p.grad[i], l.elements(i, l.units) * l.gradBytes(i), l.symbol);
             }
         }
-        if (call.losses() != null) {
-            downloadInto(call.losses(), p.losses, l.units * Float.BYTES, l.symbol);
+        if (call.lossesTensor() != null) {
+            downloadInto(call.lossesTensor(), p.losses, l.units * l.lossBytes(), l.symbol);
         }
-        return new LossResult(call.loss(), ResultRecord.partial(call, rec, l.units), call.losses(), call.gradientMap(),
-                "cuda");
+        return LossResult.of(call, ResultRecord.partial(call, rec, l.units), "cuda");
     }
 
     /** Uploads the host operands and queues the whole call on its stream. */
@@ -259,6 +260,8 @@ final class FamilyKernels {
         long[] gradAt;
         long lossesAt;
         long recordAt;
+        long partialsAt;
+        int grid;
         long offset = -1;
         long units;
     }
@@ -287,22 +290,28 @@ final class FamilyKernels {
             at += call.weights() != null ? align8(chunkUnits * Float.BYTES) : 0;
             for (int i = 0; i < call.slotCount(); i++) {
                 lane.gradAt[i] = at;
-                at += call.gradient(i) != null ? align8(l.elements(i, chunkUnits) * Float.BYTES) : 0;
+                at += call.gradientTensor(i) != null ? align8(l.elements(i, chunkUnits) * l.gradBytes(i)) : 0;
             }
             lane.lossesAt = at;
-            at += call.losses() != null ? align8(chunkUnits * Float.BYTES) : 0;
+            at += call.lossesTensor() != null ? align8(chunkUnits * l.lossBytes()) : 0;
             lane.recordAt = at;
             at += ResultRecord.BYTES;
+            lane.partialsAt = at;
+            at += 16L * l.grid(chunkUnits);
             lane.staging = dev.staging(k, at);
             lanes[k] = lane;
         }
 
         Double known = l.knownDenominator();
+        if (l.divides() && l.wantsGrad && known == null) {
+            // the gradient's factor before any gradient is written, so every chunk rounds it once, as a whole call does
+            known = chunkedDenominator(l, lanes[0], chunkUnits);
+        }
         double rawFactor = call.loss().gradScale();
-        if (l.divides() && known != null) {
+        if (l.divides() && l.wantsGrad) {
             rawFactor = known == 0 ? 0 : rawFactor / known;
         }
-        Chunks state = new Chunks(Partial.empty(call.loss()));
+        Chunks state = new Chunks();
         int chunks = 0;
         try {
             for (long offset = 0; offset < l.units; offset += chunkUnits) {
@@ -339,36 +348,115 @@ final class FamilyKernels {
         if (state.mainError != null) {
             throw state.mainError;
         }
-        Partial total = state.total;
-        double k = 1;
-        if (l.divides() && l.wantsGrad && known == null) {
-            k = total.sumWeight() == 0 ? 0 : 1 / total.sumWeight();
-        }
+        Partial total = new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(),
+                state.lossHi, state.lossLo, state.weightHi, state.weightLo, l.units);
         if (l.sqrtOuter && l.wantsGrad) {
-            k *= outerFactor(total);
-        }
-        if (k != 1) {
+            // rmse's chain factor once the mean is known, as losskit_finish_scale applies it to a whole call
+            double k = outerFactor(total);
             for (int i = 0; i < call.slotCount(); i++) {
                 FloatBuffer g = call.gradient(i);
                 if (g != null) {
                     for (int j = 0; j < g.limit(); j++) {
-                        g.put(j, (float) (g.get(j) * k));
+                        g.put(j, (float) ((double) g.get(j) * k));
                     }
                 }
             }
         }
         LOG.debug("CUDA backend: {} ran in {} chunks of {} {}", l.termKey, chunks, chunkUnits, l.unitName());
-        return new LossResult(call.loss(), total, call.losses(), call.gradientMap(), "cuda");
+        return LossResult.of(call, total, "cuda");
     }
 
+    /**
+     * The chunks' block partials folded in block order (double-double, finish.cu's fold continued across
+     * chunks), so a chunked call has the whole call's bits.
+     */
     private static final class Chunks {
-        Partial total;
+        double lossHi;
+        double lossLo;
+        double weightHi;
+        double weightLo;
         LossInputException prepassError;
         LossInputException mainError;
 
-        Chunks(Partial empty) {
-            this.total = empty;
+        void add(double[] partials, int grid) {
+            for (int b = 0; b < grid; b++) {
+                double[] sl = Partial.DoubleDouble.add(lossHi, lossLo, partials[b], 0);
+                lossHi = sl[0];
+                lossLo = sl[1];
+                double[] sw = Partial.DoubleDouble.add(weightHi, weightLo, partials[grid + b], 0);
+                weightHi = sw[0];
+                weightLo = sw[1];
+            }
         }
+    }
+
+    /**
+     * Σ s·d of a chunked call by the MEAN pre-pass over every chunk (weights and labels staged through one
+     * lane), folded in block order as finish.cu folds a whole call's: the denominator a whole call's gradient
+     * factor is built from, bit for bit. Throws the first label error in the CPU's order.
+     */
+    private double chunkedDenominator(Layout l, Lane lane, long chunkUnits) {
+        ValidatedCall call = l.call;
+        double hi = 0;
+        double lo = 0;
+        for (long offset = 0; offset < l.units; offset += chunkUnits) {
+            long n = Math.min(chunkUnits, l.units - offset);
+            Piece p = lane.piece;
+            p.units = n;
+            if (l.labelSlot >= 0) {
+                stageSlot(l, lane, l.labelSlot, offset, n);
+            }
+            if (call.weights() != null) {
+                stageWeights(lane, call, offset, n);
+            }
+            CUdeviceptr record = JCudaInterop.deviceptr(p.record);
+            CudaDevice.resetViolations(record, lane.stream);
+            int count = prepass(l, p, lane.stream, record);
+            try {
+                cuMemcpyDtoHAsync(lane.staging.at(lane.partialsAt), p.partials, 8L * count, lane.stream);
+                cuMemcpyDtoHAsync(lane.staging.at(lane.recordAt), record, ResultRecord.BYTES, lane.stream);
+            } catch (CudaException e) {
+                throw CudaBackend.wrap(e, "cuMemcpyDtoHAsync", l.symbol + " pre-pass chunk at " + offset);
+            }
+            CudaDevice.synchronize(lane.stream, l.symbol);
+            double[] rec = new double[ResultRecord.WORDS];
+            lane.staging.view(lane.recordAt, ResultRecord.BYTES).asDoubleBuffer().get(rec);
+            long bad = Double.doubleToRawLongBits(rec[ResultRecord.BAD_PREPASS]);
+            if (bad != -1L) {
+                throw Domain.error(call, bad, offset, Domain.HOST);
+            }
+            double[] parts = new double[count];
+            lane.staging.view(lane.partialsAt, 8L * count).asDoubleBuffer().get(parts);
+            for (double v : parts) {
+                double[] s2 = Partial.DoubleDouble.add(hi, lo, v, 0);
+                hi = s2[0];
+                lo = s2[1];
+            }
+        }
+        return hi + lo;
+    }
+
+    /** Copies slot i's rows [offset, offset + n) into the lane's staging and queues their upload. */
+    private void stageSlot(Layout l, Lane lane, int i, long offset, long n) {
+        ValidatedCall call = l.call;
+        Tensor t = call.slot(i);
+        long from = l.elements(i, offset);
+        int count = (int) l.elements(i, n);
+        ByteBuffer view = lane.staging.view(lane.inAt[i], n * l.unitBytes[i]);
+        switch (t.dtype()) {
+            case FLOAT32 -> view.asFloatBuffer().put(0, t.floats(), (int) from, count);
+            case BFLOAT16, FLOAT16 -> view.asShortBuffer().put(0, t.shorts(), (int) from, count);
+            case INT32 -> view.asIntBuffer().put(0, t.ints(), (int) from, count);
+            case INT64 -> view.asLongBuffer().put(0, t.longs(), (int) from, count);
+        }
+        CudaDevice.uploadAsync(lane.piece.in[i], lane.staging.at(lane.inAt[i]), n * l.unitBytes[i], lane.stream,
+                call.form().slots().get(i).name());
+    }
+
+    private void stageWeights(Lane lane, ValidatedCall call, long offset, long n) {
+        lane.staging.view(lane.weightsAt, n * Float.BYTES).asFloatBuffer().put(0, call.weights().floats(), (int) offset,
+                (int) n);
+        CudaDevice.uploadAsync(lane.piece.weights, lane.staging.at(lane.weightsAt), n * Float.BYTES, lane.stream, "weights");
     }
 
     /** Copies a chunk's inputs into the lane's staging and queues its copies and kernels on the lane's stream. */
@@ -377,35 +465,25 @@ final class FamilyKernels {
         Piece p = lane.piece;
         p.units = n;
         for (int i = 0; i < call.slotCount(); i++) {
-            Tensor t = call.slot(i);
-            long from = l.elements(i, offset);
-            long count = l.elements(i, n);
-            ByteBuffer view = lane.staging.view(lane.inAt[i], n * l.unitBytes[i]);
-            switch (t.dtype()) {
-                case FLOAT32 -> view.asFloatBuffer().put(0, t.floats(), (int) from, (int) count);
-                case INT32 -> view.asIntBuffer().put(0, t.ints(), (int) from, (int) count);
-                case INT64 -> view.asLongBuffer().put(0, t.longs(), (int) from, (int) count);
-            }
-            CudaDevice.uploadAsync(p.in[i], lane.staging.at(lane.inAt[i]), n * l.unitBytes[i], lane.stream,
-                    call.form().slots().get(i).name());
+            stageSlot(l, lane, i, offset, n);
         }
         if (call.weights() != null) {
-            lane.staging.view(lane.weightsAt, n * Float.BYTES).asFloatBuffer().put(0, call.weights().floats(), (int) offset,
-                    (int) n);
-            CudaDevice.uploadAsync(p.weights, lane.staging.at(lane.weightsAt), n * Float.BYTES, lane.stream, "weights");
+            stageWeights(lane, call, offset, n);
         }
-        enqueue(l, p, lane.stream, false, rawFactor);
+        lane.grid = enqueue(l, p, lane.stream, false, rawFactor);
         try {
             for (int i = 0; i < call.slotCount(); i++) {
-                if (call.gradient(i) != null) {
-                    cuMemcpyDtoHAsync(lane.staging.at(lane.gradAt[i]), p.grad[i], l.elements(i, n) * Float.BYTES, lane.stream);
+                if (call.gradientTensor(i) != null) {
+                    cuMemcpyDtoHAsync(lane.staging.at(lane.gradAt[i]), p.grad[i], l.elements(i, n) * l.gradBytes(i),
+                            lane.stream);
                 }
             }
-            if (call.losses() != null) {
-                cuMemcpyDtoHAsync(lane.staging.at(lane.lossesAt), p.losses, n * Float.BYTES, lane.stream);
+            if (call.lossesTensor() != null) {
+                cuMemcpyDtoHAsync(lane.staging.at(lane.lossesAt), p.losses, n * l.lossBytes(), lane.stream);
             }
             cuMemcpyDtoHAsync(lane.staging.at(lane.recordAt), JCudaInterop.deviceptr(p.record), ResultRecord.BYTES,
                     lane.stream);
+            cuMemcpyDtoHAsync(lane.staging.at(lane.partialsAt), p.partials, 16L * lane.grid, lane.stream);
         } catch (CudaException e) {
             throw CudaBackend.wrap(e, "cuMemcpyDtoHAsync", l.symbol + " chunk at " + offset);
         }
@@ -435,21 +513,22 @@ final class FamilyKernels {
             state.mainError = Domain.error(call, main, offset, Domain.HOST);
         }
         if (state.prepassError != null || state.mainError != null) {
-            // a later chunk can only matter when the pre-pass (labels first) runs and has found nothing yet
-            return state.prepassError != null || !l.chunkPrepass();
+            // labels were checked for every chunk before the first (chunkedDenominator): no later chunk can precede it
+            return true;
         }
         for (int i = 0; i < call.slotCount(); i++) {
-            FloatBuffer g = call.gradient(i);
+            Tensor g = call.gradientTensor(i);
             if (g != null) {
                 long count = l.elements(i, n);
-                g.put((int) l.elements(i, offset), lane.staging.view(lane.gradAt[i], count * Float.BYTES).asFloatBuffer(),
-                        0, (int) count);
+                copyOut(g, (int) l.elements(i, offset), lane.staging.view(lane.gradAt[i], count * l.gradBytes(i)), (int) count);
             }
         }
-        if (call.losses() != null) {
-            call.losses().put((int) offset, lane.staging.view(lane.lossesAt, n * Float.BYTES).asFloatBuffer(), 0, (int) n);
+        if (call.lossesTensor() != null) {
+            copyOut(call.lossesTensor(), (int) offset, lane.staging.view(lane.lossesAt, n * l.lossBytes()), (int) n);
         }
-        state.total = state.total.merge(ResultRecord.partial(call, rec, n));
+        double[] parts = new double[2 * lane.grid];
+        lane.staging.view(lane.partialsAt, 16L * lane.grid).asDoubleBuffer().get(parts);
+        state.add(parts, lane.grid);
         return false;
     }
 
@@ -458,10 +537,11 @@ final class FamilyKernels {
     /**
      * Queues a piece: domain words reset, the MEAN pre-pass (folded on the device) where the whole call's
      * gradient factor depends on the data, the family kernel, the result fold and rmse's outer scaling.
-     * A chunk ({@code whole == false}) uses {@code rawFactor} and leaves the rescaling to the host; it runs
-     * the rows pre-pass only for its label checks, which come first in the CPU's order.
+     * A chunk ({@code whole == false}) uses {@code rawFactor}, the whole call's factor computed beforehand
+     * ({@link #chunkedDenominator}), and leaves the fold of its block partials to the host. Returns the
+     * kernel's grid (its number of block partials).
      */
-    private void enqueue(Layout l, Piece p, CUstream s, boolean whole, double rawFactor) {
+    private int enqueue(Layout l, Piece p, CUstream s, boolean whole, double rawFactor) {
         ValidatedCall call = l.call;
         CUdeviceptr record = JCudaInterop.deviceptr(p.record);
         CudaDevice.resetViolations(record, s);
@@ -469,7 +549,6 @@ final class FamilyKernels {
         double gradFactor = whole ? gradScale : rawFactor;
         CUdeviceptr factorAt = null;
         int grid = l.grid(p.units);
-        int denGrid = l.denGrid(p.units);
         if (whole && l.divides() && l.wantsGrad) {
             Double known = l.knownDenominator();
             if (known != null) {
@@ -480,8 +559,6 @@ final class FamilyKernels {
                         ptr(p.partials), i32(count), f64(gradScale), ptr(record));
                 factorAt = record.withByteOffset(ResultRecord.GRAD_FACTOR_OFFSET);
             }
-        } else if (!whole && l.chunkPrepass()) {
-            prepass(l, p, s, record);
         }
         int flags = l.flags();
         List<Pointer> args = new ArrayList<>();
@@ -489,7 +566,7 @@ final class FamilyKernels {
             boolean auxSlot = call.slotCount() > 2;
             args.addAll(List.of(ptr(p.in[0]), ptr(p.in[1]), ptr(auxSlot ? p.in[2] : p.posWeight),
                     i64(auxSlot ? p.units : l.posWeight != null ? l.posWeight.length : 0), ptr(p.weights), ptr(p.grad[0]),
-                    ptr(auxSlot ? p.grad[2] : null), ptr(p.losses), ptr(p.partials), ptr(record), i64(p.units),
+                    ptr(auxSlot ? p.grad[2] : null), ptr(p.losses), ptr(p.partials), ptr(record), i64(p.units), i64(l.per),
                     f64(gradFactor), ptr(factorAt), i32(flags)));
         } else {
             CUdeviceptr[] v = new CUdeviceptr[3];
@@ -511,8 +588,10 @@ final class FamilyKernels {
         }
         CudaDevice.launch(l.symbol, l.kernel, grid, l.ew ? EW_BLOCK : ROW_BLOCK, s,
                 p.units + " " + l.unitName() + " of " + l.len, args.toArray(new Pointer[0]));
-        launch(KernelNames.FINISH_MODULE, KernelNames.FINISH_RESULT, 1, FINISH_BLOCK, s, "result fold",
-                ptr(p.partials), i32(grid), i32(ResultRecord.mode(call)), ptr(record));
+        if (whole) {
+            launch(KernelNames.FINISH_MODULE, KernelNames.FINISH_RESULT, 1, FINISH_BLOCK, s, "result fold",
+                    ptr(p.partials), i32(grid), i32(ResultRecord.mode(call)), ptr(record));
+        }
         if (whole && l.sqrtOuter) {
             for (int i = 0; i < call.slotCount(); i++) {
                 if (p.grad[i] != null) {
@@ -523,6 +602,7 @@ final class FamilyKernels {
                 }
             }
         }
+        return grid;
     }
 
     /** The MEAN pre-pass of a piece into its partials; returns the number of partials. */
@@ -531,7 +611,7 @@ final class FamilyKernels {
         if (l.ew) {
             int grid = l.grid(p.units);
             launch(KernelNames.module(Family.ELEMENTWISE), KernelNames.EW_WEIGHT_SUM, grid, EW_BLOCK, s,
-                    p.units + " weights", ptr(p.weights), ptr(p.partials), i64(p.units));
+                    p.units + " weights", ptr(p.weights), ptr(p.partials), i64(p.units), i64(l.per));
             return grid;
         }
         int denGrid = l.denGrid(p.units);
@@ -594,6 +674,8 @@ final class FamilyKernels {
         final int[] valueSlot = new int[3];
         final int labelSlot;
         final int rowTargetSlot;
+        /** Units per block of the call's summation order (losskit.api.SummationOrder); chunks are multiples of it. */
+        final long per;
 
         Layout(ValidatedCall call) {
             this.call = call;
@@ -601,7 +683,7 @@ final class FamilyKernels {
             LossDefinition def = call.loss().definition();
             this.ew = form.family() == Family.ELEMENTWISE;
             this.termKey = form.termKey(call.loss().id());
-            this.symbol = KernelNames.symbol(call.loss().id(), form);
+            this.symbol = KernelNames.symbol(call.loss().id(), form, call.precision());
             try {
                 this.kernel = dev.function(KernelNames.module(form.family()), symbol);
             } catch (CudaLossException e) {
@@ -622,7 +704,7 @@ final class FamilyKernels {
                 Tensor t = call.slot(i);
                 switch (s.kind()) {
                     case VALUES -> {
-                        unitBytes[i] = (ew ? 1 : len) * Float.BYTES;
+                        unitBytes[i] = (ew ? 1 : len) * t.dtype().bytes();
                         if (values < 3) {
                             valueSlot[values] = i;
                         }
@@ -633,7 +715,7 @@ final class FamilyKernels {
                         labels = i;
                     }
                     case ROW_VALUES -> {
-                        unitBytes[i] = Float.BYTES;
+                        unitBytes[i] = t.dtype().bytes();
                         rowTarget = i;
                     }
                     case MATRIX_ROWS -> throw new UnsupportedOperationException("no CUDA kernels for " + termKey + " yet");
@@ -655,6 +737,32 @@ final class FamilyKernels {
                 case ELEMENTS -> 2;
             };
             this.denConst = call.loss().reduction() == Reduction.MEAN ? len : 1;
+            this.per = SummationOrder.itemsPerBlock(units, ew ? 1 : len);
+        }
+
+        /** Bytes per element of slot i's gradient (its destination's dtype). */
+        long gradBytes(int i) {
+            Tensor d = call.deviceGradient(i) != null ? call.deviceGradient(i) : call.gradientTensor(i);
+            return d == null ? Float.BYTES : d.dtype().bytes();
+        }
+
+        /** Bytes per per-element loss (its destination's dtype). */
+        long lossBytes() {
+            Tensor d = call.deviceLosses() != null ? call.deviceLosses() : call.lossesTensor();
+            return d == null ? Float.BYTES : d.dtype().bytes();
+        }
+
+        /** The 2-bit dtype code the kernels read from their flags: 0 float32, 1 bfloat16, 2 float16. */
+        private int code(Tensor t) {
+            return t == null ? 0 : switch (t.dtype()) {
+                case BFLOAT16 -> 1;
+                case FLOAT16 -> 2;
+                default -> 0;
+            };
+        }
+
+        private Tensor gradientDestination(int i) {
+            return call.deviceGradient(i) != null ? call.deviceGradient(i) : call.gradientTensor(i);
         }
 
         String unitName() {
@@ -663,7 +771,12 @@ final class FamilyKernels {
 
         int flags() {
             if (ew) {
-                return (call.loss().checkFinite() ? 1 : 0) | (call.slotCount() > 2 ? 2 : 0);
+                boolean auxSlot = call.slotCount() > 2;
+                Tensor losses = call.deviceLosses() != null ? call.deviceLosses() : call.lossesTensor();
+                return (call.loss().checkFinite() ? 1 : 0) | (auxSlot ? 2 : 0) | code(call.slot(0)) << 4
+                        | code(call.slot(1)) << 6 | (auxSlot ? code(call.slot(2)) : 0) << 8
+                        | code(gradientDestination(0)) << 10 | (auxSlot ? code(gradientDestination(2)) : 0) << 12
+                        | code(losses) << 14;
             }
             return (call.loss().checkFinite() ? 1 : 0) | (hasIgnore ? 2 : 0) | (denKind << 2) | (valueSlots << 4);
         }
@@ -691,9 +804,12 @@ final class FamilyKernels {
             return !ew && divides() && wantsGrad && knownDenominator() == null;
         }
 
+        /** The kernel's grid for a piece of n units: one CUDA block per block of the summation order. */
         int grid(long n) {
-            long per = ew ? EW_BLOCK * 4L : ROWS_PER_BLOCK;
-            return (int) Math.max(1, Math.min(MAX_GRID, (n + per - 1) / per));
+            if (ew) {
+                return (int) Math.max(1, (n + per - 1) / per);
+            }
+            return (int) Math.max(1, Math.min(MAX_GRID, (n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
         }
 
         int denGrid(long n) {
@@ -706,7 +822,7 @@ final class FamilyKernels {
         }
 
         long elementBytes(int i) {
-            return call.slot(i).dtype() == Tensor.DType.INT64 ? 8 : 4;
+            return call.slot(i).dtype().bytes();
         }
 
         /** The device bytes of a piece of {@code n} units; {@code staged}: every operand in the arena. */
@@ -716,15 +832,15 @@ final class FamilyKernels {
                 if (staged || !call.slot(i).isOnDevice()) {
                     b += DeviceArena.align(n * unitBytes[i]);
                 }
-                if (call.gradient(i) != null) {
-                    b += DeviceArena.align(elements(i, n) * Float.BYTES);
+                if (call.gradientTensor(i) != null) {
+                    b += DeviceArena.align(elements(i, n) * gradBytes(i));
                 }
             }
             if (call.weights() != null && (staged || !call.weights().isOnDevice())) {
                 b += DeviceArena.align(n * Float.BYTES);
             }
-            if (call.losses() != null) {
-                b += DeviceArena.align(n * Float.BYTES);
+            if (call.lossesTensor() != null) {
+                b += DeviceArena.align(n * lossBytes());
             }
             return b + DeviceArena.align(16L * Math.max(grid(n), denGrid(n)));
         }
@@ -742,10 +858,10 @@ final class FamilyKernels {
             long perUnit = 0;
             int regions = 2;
             for (int i = 0; i < call.slotCount(); i++) {
-                perUnit += unitBytes[i] + (call.gradient(i) != null ? elements(i, 1) * Float.BYTES : 0);
-                regions += call.gradient(i) != null ? 2 : 1;
+                perUnit += unitBytes[i] + (call.gradientTensor(i) != null ? elements(i, 1) * gradBytes(i) : 0);
+                regions += call.gradientTensor(i) != null ? 2 : 1;
             }
-            perUnit += (call.weights() != null ? Float.BYTES : 0) + (call.losses() != null ? Float.BYTES : 0);
+            perUnit += (call.weights() != null ? Float.BYTES : 0) + (call.lossesTensor() != null ? lossBytes() : 0);
             regions += 2;
             long fixed = regions * DeviceArena.ALIGN + 16L * MAX_GRID + DeviceArena.align(ResultRecord.BYTES);
             long byDevice = (budget / 2 - fixed) / Math.max(1, perUnit);
@@ -753,9 +869,17 @@ final class FamilyKernels {
             return roundDown(Math.min(Math.min(byDevice, byStaging), units));
         }
 
-        /** Chunks start at multiples of this (bce-logits' posWeight broadcasts over the element index). */
+        /**
+         * Chunks are whole blocks of the summation order (so their block partials are the whole call's) and, for
+         * bce-logits' posWeight that broadcasts over the element index, start at multiples of its length.
+         */
         long granularity() {
-            return ew && posWeight != null && call.slotCount() == 2 ? posWeight.length : 1;
+            long g = ew ? per : 1;
+            if (ew && posWeight != null && call.slotCount() == 2) {
+                long pw = posWeight.length;
+                g = g / gcd(g, pw) * pw;
+            }
+            return g;
         }
 
         long roundDown(long n) {
@@ -776,16 +900,20 @@ final class FamilyKernels {
                         : dev.arena.take(n * unitBytes[i]);
                 Tensor dg = call.deviceGradient(i);
                 p.grad[i] = dg != null && !staged ? JCudaInterop.deviceptr(dg.devicePointer())
-                        : call.gradient(i) != null ? dev.arena.take(elements(i, n) * Float.BYTES) : null;
+                        : call.gradientTensor(i) != null ? dev.arena.take(elements(i, n) * gradBytes(i)) : null;
             }
             Tensor w = call.weights();
             p.weights = w == null ? null : !staged && w.isOnDevice() ? JCudaInterop.deviceptr(w.devicePointer())
                     : dev.arena.take(n * Float.BYTES);
             p.losses = call.deviceLosses() != null && !staged ? JCudaInterop.deviceptr(call.deviceLosses().devicePointer())
-                    : call.losses() != null ? dev.arena.take(n * Float.BYTES) : null;
+                    : call.lossesTensor() != null ? dev.arena.take(n * lossBytes()) : null;
             p.partials = dev.arena.take(16L * Math.max(grid(n), denGrid(n)));
             return p;
         }
+    }
+
+    private static long gcd(long a, long b) {
+        return b == 0 ? a : gcd(b, a % b);
     }
 
     // ---- host data -----------------------------------------------------------------------------------
@@ -823,22 +951,37 @@ final class FamilyKernels {
     private static Buffer buffer(Tensor t) {
         return switch (t.dtype()) {
             case FLOAT32 -> t.floats();
+            case BFLOAT16, FLOAT16 -> t.shorts();
             case INT32 -> t.ints();
             case INT64 -> t.longs();
         };
+    }
+
+    /** Copies count staged values (the destination's dtype) into a host output at element {@code at}. */
+    private static void copyOut(Tensor dest, int at, ByteBuffer staged, int count) {
+        if (dest.dtype() == Tensor.DType.FLOAT32) {
+            dest.floats().put(at, staged.asFloatBuffer(), 0, count);
+        } else {
+            dest.shorts().put(at, staged.asShortBuffer(), 0, count);
+        }
     }
 
     private static long align8(long bytes) {
         return (bytes + 7) & ~7L;
     }
 
-    private static void downloadInto(FloatBuffer dest, CUdeviceptr d, long bytes, String what) {
+    private static void downloadInto(Tensor t, CUdeviceptr d, long bytes, String what) {
+        Buffer dest = buffer(t);
         if (dest.isDirect() || dest.hasArray()) {
             CudaDevice.download(hostPointer(dest), d, bytes, what);
-        } else {
+        } else if (dest instanceof FloatBuffer f) {
             float[] tmp = new float[(int) (bytes / Float.BYTES)];
             CudaDevice.download(Pointer.to(tmp), d, bytes, what);
-            dest.duplicate().clear().put(tmp);
+            f.duplicate().clear().put(tmp);
+        } else {
+            short[] tmp = new short[(int) (bytes / Short.BYTES)];
+            CudaDevice.download(Pointer.to(tmp), d, bytes, what);
+            ((ShortBuffer) dest).duplicate().clear().put(tmp);
         }
     }
 
@@ -852,7 +995,17 @@ final class FamilyKernels {
                 return Pointer.to(i.slice());
             } else if (view instanceof LongBuffer l) {
                 return Pointer.to(l.slice());
+            } else if (view instanceof ShortBuffer sh) {
+                return Pointer.to(sh.slice());
             }
+        }
+        if (b instanceof ShortBuffer sh) {
+            if (sh.hasArray()) {
+                return Pointer.to(sh.array()).withByteOffset((long) sh.arrayOffset() * Short.BYTES);
+            }
+            short[] copy = new short[sh.limit()];
+            sh.duplicate().clear().get(copy);
+            return Pointer.to(copy);
         }
         if (b instanceof FloatBuffer f) {
             if (f.hasArray()) {

@@ -5,6 +5,7 @@ import losskit.api.Family;
 import losskit.api.Form;
 import losskit.api.Loss;
 import losskit.api.ParamSpec;
+import losskit.api.Precision;
 
 /**
  * Kernel symbols, PTX modules and the generic parameter marshalling, all derived from the catalogue:
@@ -16,11 +17,11 @@ public final class KernelNames {
     /** Scalar parameter slots p0..p5 every kernel takes. */
     public static final int SCALAR_PARAMS = 6;
     /** Kernel parameter counts per family (see the skeleton comments in cuda-kernels/). */
-    public static final int ELEMENTWISE_PARAMS = 14 + SCALAR_PARAMS;
+    public static final int ELEMENTWISE_PARAMS = 15 + SCALAR_PARAMS;
     public static final int ROW_PARAMS = 22 + SCALAR_PARAMS;
     /** The MEAN pre-pass kernels. */
     public static final String EW_WEIGHT_SUM = "losskit_ew_weight_sum";
-    public static final int EW_WEIGHT_SUM_PARAMS = 3;
+    public static final int EW_WEIGHT_SUM_PARAMS = 4;
     public static final String ROWS_DENOMINATOR = "losskit_rows_denominator";
     public static final int ROWS_DENOMINATOR_PARAMS = 11;
     /** The module (cuda-kernels/finish.cu) that folds block partials into a call's result record on the device. */
@@ -35,9 +36,23 @@ public final class KernelNames {
     private KernelNames() {
     }
 
-    /** The kernel of a loss's form. */
+    /** The kernel of a loss's form (EXACT precision). */
     public static String symbol(String lossId, Form form) {
         return "losskit_" + prefix(form.family()) + "_" + form.termKey(lossId).replace('-', '_').replace('/', '_');
+    }
+
+    /**
+     * The kernel of a loss's form in a precision: FAST kernels carry the suffix {@code _fast} (the matrix
+     * family computes in float64 under both and has one kernel set).
+     */
+    public static String symbol(String lossId, Form form, Precision precision) {
+        String base = symbol(lossId, form);
+        return precision == Precision.FAST && hasFastKernels(form.family()) ? base + "_fast" : base;
+    }
+
+    /** Whether a family has FAST (float32) kernels. */
+    public static boolean hasFastKernels(Family family) {
+        return family == Family.ELEMENTWISE;
     }
 
     /** The PTX module (cuda-kernels/&lt;module&gt;.cu) that holds a family's kernels. */

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /** Element types LossKit reads from files. */
 public enum DType {
-    FLOAT32(4, "<f4"), FLOAT64(8, "<f8"), INT32(4, "<i4"), INT64(8, "<i8");
+    FLOAT32(4, "<f4"), FLOAT64(8, "<f8"), FLOAT16(2, "<f2"), BFLOAT16(2, null), INT32(4, "<i4"), INT64(8, "<i8");
 
     final int bytes;
     final String npyDescr;
@@ -39,7 +39,7 @@ public enum DType {
     static DType fromNpy(String descr, String file) {
         String d = descr.replace('|', '<').replace('=', '<');
         for (DType t : values()) {
-            if (t.npyDescr.equals(d)) {
+            if (d.equals(t.npyDescr)) {
                 return t;
             }
         }

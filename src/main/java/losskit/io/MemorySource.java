@@ -29,6 +29,8 @@ public final class MemorySource implements ArraySource {
     public DType dtype() {
         return switch (tensor.dtype()) {
             case FLOAT32 -> DType.FLOAT32;
+            case FLOAT16 -> DType.FLOAT16;
+            case BFLOAT16 -> DType.BFLOAT16;
             case INT32 -> DType.INT32;
             case INT64 -> DType.INT64;
         };
@@ -62,10 +64,15 @@ public final class MemorySource implements ArraySource {
             }
             return Tensor.of(f);
         }
-        FloatBuffer b = tensor.floats().duplicate();
-        b.position((int) (fromRow * rowLength)).limit((int) ((fromRow + count) * rowLength));
         long[] s = tensor.shape();
         s[0] = count;
+        if (tensor.dtype().isHalf()) {
+            java.nio.ShortBuffer h = tensor.shorts().duplicate();
+            h.position((int) (fromRow * rowLength)).limit((int) ((fromRow + count) * rowLength));
+            return Tensor.of(h, tensor.dtype(), s);
+        }
+        FloatBuffer b = tensor.floats().duplicate();
+        b.position((int) (fromRow * rowLength)).limit((int) ((fromRow + count) * rowLength));
         return Tensor.of(b, s);
     }
 

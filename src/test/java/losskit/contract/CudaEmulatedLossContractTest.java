@@ -6,6 +6,7 @@ import jcuda.jcublas.JCublas2;
 import losskit.api.BackendChoice;
 import losskit.api.Family;
 import losskit.api.LossEngine;
+import losskit.api.Precision;
 import losskit.cuda.KernelNames;
 import org.junit.jupiter.api.Assumptions;
 
@@ -47,9 +48,13 @@ class CudaEmulatedLossContractTest extends LossContract {
 
     /** An engine forced onto CUDA; a JUnit assumption failure when no CUDA driver or PTX is available here. */
     static LossEngine openCuda() {
+        return openCuda(Precision.FAST);
+    }
+
+    static LossEngine openCuda(Precision precision) {
         LossEngine e;
         try {
-            e = LossEngine.create(BackendChoice.CUDA);
+            e = LossEngine.builder().backend(BackendChoice.CUDA).precision(precision).build();
         } catch (IllegalStateException ex) {
             Throwable c = ex.getCause();
             boolean noDriver = c instanceof LinkageError || c instanceof UnsupportedOperationException;

@@ -123,6 +123,13 @@ class CudaDeviceDataTest {
                 cuMemcpyHtoD(JCudaInterop.deviceptr(p), Pointer.to(a), 4 * n);
                 yield p;
             }
+            case BFLOAT16, FLOAT16 -> {
+                short[] a = new short[(int) n];
+                host.shorts().duplicate().clear().get(a);
+                long p = alloc(2 * n);
+                cuMemcpyHtoD(JCudaInterop.deviceptr(p), Pointer.to(a), 2 * n);
+                yield p;
+            }
             case INT32 -> {
                 int[] a = new int[(int) n];
                 host.ints().duplicate().clear().get(a);

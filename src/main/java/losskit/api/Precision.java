@@ -1,0 +1,39 @@
+package losskit.api;
+
+import java.util.Locale;
+
+/**
+ * How a loss's per-element terms are evaluated. Both precisions accumulate the partial sums {@code Σ s·l} and
+ * {@code Σ s·d} in float64 and fold them in double-double; they differ in the arithmetic of the terms.
+ *
+ * <ul>
+ * <li>{@link #FAST} (the default): the terms in float32, with LossKit's own float32 elementary functions
+ *     built from correctly rounded operations and explicit fused multiply-adds, summed in a fixed order that
+ *     depends only on the input's shape (docs/SEMANTICS.md, "FAST precision"). The same input gives the same
+ *     bits — value, per-sample losses, gradients — on the CPU (scalar or vector path, any thread count) and on
+ *     the GPU. Accuracy contract against {@link #EXACT}: values within 1e-6 relative (of Σ|terms| where terms
+ *     cancel), gradients within 1e-5.</li>
+ * <li>{@link #EXACT}: the terms in float64 (the oracle the tests compare against). Deterministic on each
+ *     backend; the CPU and the GPU agree to about 1e-15 (their float64 libraries differ in the last bit).</li>
+ * </ul>
+ * The matrix losses ({@code linear-cross-entropy}, {@code info-nce}) compute in float64 under both.
+ */
+public enum Precision {
+    EXACT,
+    FAST;
+
+    /** The lower-case name used by the CLI, reports and loss specs. */
+    public String id() {
+        return name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Parses {@code exact|fast}, case-insensitive. */
+    public static Precision parse(String text) {
+        for (Precision p : values()) {
+            if (p.name().equalsIgnoreCase(text.trim())) {
+                return p;
+            }
+        }
+        throw new IllegalArgumentException("precision = " + text + " is unknown (expected fast or exact)");
+    }
+}

@@ -1,0 +1,566 @@
+package losskit.cpu;
+
+import static losskit.cpu.ElementwiseTerm.AUX;
+import static losskit.cpu.ElementwiseTerm.INPUT;
+import static losskit.cpu.ElementwiseTerm.TARGET;
+
+import losskit.api.AlphaMode;
+import losskit.api.Loss;
+import losskit.api.Param;
+
+/**
+ * The FAST (float32) term function of every elementwise loss, the twin of the FAST instantiation of the same
+ * case in {@code cuda-kernels/terms_elementwise.cuh}: the same float32 operations in the same order (Java's
+ * float arithmetic is IEEE round-to-nearest, {@link Math#fma} fuses only where written, {@link FastMath} is the
+ * twin of {@code fast_math.cuh}), so the CPU and every GPU give the same bits. The formulas and, where float32
+ * needs another form than {@link ElementwiseTerms}' float64 one, the derivation are in the CUDA file's
+ * comments. Parameters are rounded once to float32. Rules for editing: float literals only (a double operand
+ * would silently widen the expression), {@link FastOps} for max/min/signum, and every change made in both files.
+ *
+ * <p>Cold paths: where a value or derivative of finite inputs exceeds float32 the term sets {@code o.cold}, and
+ * {@link FastElementwiseTerm#cold} recomputes the element in float64 with +, −, ×, ÷ only (the CUDA twin's
+ * {@code lkd} arithmetic), using {@link FastMath} where it needs an elementary function.
+ */
+final class FastElementwiseTerms {
+    private static final String UNIT = "[0, 1]";
+    private static final String SIGN = "-1 or +1";
+    private static final float FLT_MAX = Float.MAX_VALUE;
+    private static final double LN2 = 0.6931471805599453;
+    private static final double HALF_LOG_2PI = 0.9189385332046727;
+    private static final double TWO_PI = 6.283185307179586;
+    /** PyTorch's backward floor for p(1−p). */
+    private static final float BCE_FLOOR = 1e-12f;
+
+    private FastElementwiseTerms() {
+    }
+
+    private static boolean finite(float v) {
+        return FastOps.finite(v);
+    }
+
+    /** The FAST term of a catalogue entry's elementwise form, with its parameters bound. */
+    static FastElementwiseTerm forKey(String key, Loss loss) {
+        return switch (key) {
+            case "mse", "rmse" -> new Mse();
+            case "mae" -> new Mae();
+            case "msle" -> FastElementwiseTerms::msle;
+            case "huber" -> new Huber((float) loss.real(Param.DELTA));
+            case "smooth-l1" -> new SmoothL1((float) loss.real(Param.BETA));
+            case "log-cosh" -> new LogCosh();
+            case "quantile" -> new Quantile((float) loss.real(Param.TAU));
+            case "poisson-nll" -> new Poisson(loss.flag(Param.LOG_INPUT), loss.flag(Param.FULL), (float) loss.real(Param.EPS));
+            case "gaussian-nll" -> new Gaussian((float) loss.real(Param.EPS), loss.flag(Param.FULL));
+            case "bce" -> bce((float) loss.real(Param.EPS));
+            case "bce-logits" -> new BceLogits();
+            case "hinge" -> FastElementwiseTerms::hinge;
+            case "squared-hinge" -> new SquaredHinge();
+            case "focal" -> focal(false, loss);
+            case "focal-logits" -> focal(true, loss);
+            case "wasserstein" -> FastElementwiseTerms::wasserstein;
+            case "contrastive" -> new Contrastive((float) loss.real(Param.MARGIN));
+            default -> null;
+        };
+    }
+
+    // mse, rmse: l = e², ∂ = 2e (cold: |e| > 2^62)
+    static final class Mse implements FastElementwiseTerm {
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float e = x - t;
+            if (!(Math.abs(e) <= 0x1p62f) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            o.fd = 2f * e;
+            return e * e;
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double e = (double) x - (double) t;
+            o.cd = 2.0 * e;
+            o.cl = e * e;
+            o.cdAux = 0;
+        }
+    }
+
+    // mae: l = |e|, ∂ = sign(e), 0 at 0 and NaN (cold: e overflows)
+    static final class Mae implements FastElementwiseTerm {
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float e = x - t;
+            if (!finite(e) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            o.fd = e > 0f ? 1f : e < 0f ? -1f : 0f;
+            return Math.abs(e);
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double e = (double) x - (double) t;
+            o.cd = e > 0 ? 1.0 : -1.0;
+            o.cl = Math.abs(e);
+            o.cdAux = 0;
+        }
+    }
+
+    // msle: r = log((1 + x)/(1 + t)) as log1p((x − t)/(1 + t)), or log q, or the difference (terms_elementwise.cuh)
+    private static float msle(float x, float t, float a, TermOut o) {
+        if (!(x > -1f)) {
+            return (float) o.reject(INPUT, 0, x, "> -1");
+        }
+        if (!(t > -1f)) {
+            return (float) o.reject(TARGET, 0, t, "> -1");
+        }
+        float px = 1f + x;
+        float pt = 1f + t;
+        float u = (x - t) / pt;
+        float r;
+        if (Math.abs(u) <= 0.5f) {
+            r = FastMath.log1p(u);
+        } else {
+            float q = px / pt;
+            r = q >= 0x1p-126f && q <= FLT_MAX ? FastMath.log(q) : FastMath.log1p(x) - FastMath.log1p(t);
+        }
+        o.fd = 2f * r / px;
+        return r * r;
+    }
+
+    // huber: l = ½e² if |e| ≤ δ else δ(|e| − ½δ); ∂ = e or δ·sign(e) (cold: l overflows)
+    static final class Huber implements FastElementwiseTerm {
+        private final float delta;
+
+        Huber(float delta) {
+            this.delta = delta;
+        }
+
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float e = x - t;
+            float ae = Math.abs(e);
+            float l;
+            if (ae <= delta) {
+                o.fd = e;
+                l = 0.5f * e * e;
+            } else {
+                o.fd = delta * FastOps.signum(e);
+                l = delta * (ae - 0.5f * delta);
+            }
+            if (!finite(l) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double d = delta;
+            double e = (double) x - (double) t;
+            double ae = Math.abs(e);
+            if (ae <= d) {
+                o.cd = e;
+                o.cl = 0.5 * e * e;
+            } else {
+                o.cd = d * (e > 0 ? 1.0 : -1.0);
+                o.cl = d * (ae - 0.5 * d);
+            }
+            o.cdAux = 0;
+        }
+    }
+
+    // smooth-l1: ½e²/β as (½e)·(e/β) if |e| < β else |e| − ½β; ∂ = e/β or sign(e) (cold: e overflows)
+    static final class SmoothL1 implements FastElementwiseTerm {
+        private final float beta;
+
+        SmoothL1(float beta) {
+            this.beta = beta;
+        }
+
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float e = x - t;
+            float ae = Math.abs(e);
+            if (!finite(e) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            if (ae < beta) {
+                float q = e / beta;
+                o.fd = q;
+                return 0.5f * e * q;
+            }
+            o.fd = FastOps.signum(e);
+            return ae - 0.5f * beta;
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double e = (double) x - (double) t;
+            o.cd = e > 0 ? 1.0 : -1.0;
+            o.cl = Math.abs(e) - 0.5 * (double) beta;
+            o.cdAux = 0;
+        }
+    }
+
+    // log-cosh: log1p(m²/(2 + 2m)), m = expm1|e|, below |e| = 8; |e| + log1p(e^{−2|e|}) − ln 2 above; ∂ = tanh e
+    static final class LogCosh implements FastElementwiseTerm {
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float e = x - t;
+            float ae = Math.abs(e);
+            o.fd = FastMath.tanh(e);
+            if (!finite(e) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            if (ae < 8f) {
+                float m = FastMath.expm1(ae);
+                return FastMath.log1p(m * m / (2f + 2f * m));
+            }
+            return ae + FastMath.log1p(FastMath.exp(-2f * ae)) - (float) LN2;
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double e = (double) x - (double) t;
+            o.cd = e > 0 ? 1.0 : -1.0;
+            o.cl = Math.abs(e) - LN2;
+            o.cdAux = 0;
+        }
+    }
+
+    // quantile: u = t − x, l = max(τu, (τ−1)u); ∂ = −τ, 1 − τ, or 0 (cold: u overflows)
+    static final class Quantile implements FastElementwiseTerm {
+        private final float tau;
+
+        Quantile(float tau) {
+            this.tau = tau;
+        }
+
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float u = t - x;
+            if (!finite(u) && finite(x) && finite(t)) {
+                return o.toCold();
+            }
+            o.fd = u > 0f ? -tau : u < 0f ? 1f - tau : 0f;
+            return FastOps.max(tau * u, (tau - 1f) * u);
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double tu = tau;
+            double u = (double) t - (double) x;
+            o.cd = u > 0 ? -tu : 1.0 - tu;
+            double p = tu * u;
+            double q = (tu - 1.0) * u;
+            o.cl = p >= q ? p : q;
+            o.cdAux = 0;
+        }
+    }
+
+    /** e^x in float64 for the cold paths: e^{x − 64k}·(e^64)^k with x − 64k exact in float32 (the CUDA lk_cold_exp). */
+    static double coldExp(float x) {
+        if (!(x <= 710.0f)) {
+            return x != x ? x : Double.POSITIVE_INFINITY;
+        }
+        int k = x > 0f ? (int) (x * 0.015625f) : 0;
+        float r = x - (float) (64 * k);
+        double v = FastMath.exp(r);
+        double e64 = 6.235149080811617e27;
+        for (int i = 0; i < k; i++) {
+            v = v * e64;
+        }
+        return v;
+    }
+
+    // poisson-nll: e^x − t·x, or x − t·log(x + eps); full adds Stirling where t > 1 (cold: a finite result beyond float32)
+    static final class Poisson implements FastElementwiseTerm {
+        private final boolean logInput;
+        private final boolean full;
+        private final float eps;
+
+        Poisson(boolean logInput, boolean full, float eps) {
+            this.logInput = logInput;
+            this.full = full;
+            this.eps = eps;
+        }
+
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            float l;
+            if (logInput) {
+                float ex = FastMath.exp(x);
+                o.fd = ex - t;
+                l = ex - t * x;
+            } else {
+                o.fd = 1f - t / (x + eps);
+                l = x - t * FastMath.log(x + eps);
+            }
+            if (full && t > 1f) {
+                l += t * FastMath.log(t) - t + 0.5f * FastMath.log((float) TWO_PI * t);
+            }
+            if ((!finite(l) || !finite(o.fd)) && finite(x) && finite(t) && (logInput || x + eps > 0f)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float xf, float tf, float a, TermOut o) {
+            double x = xf;
+            double t = tf;
+            double l;
+            if (logInput) {
+                double ex = coldExp(xf);
+                o.cd = ex - t;
+                l = ex - t * x;
+            } else {
+                float xe = xf + eps;
+                o.cd = 1.0 - t / (double) xe;
+                l = x - t * (double) FastMath.log(xe);
+            }
+            if (full && tf > 1f) {
+                l = l + (t * (double) FastMath.log(tf) - t + 0.5 * (double) FastMath.log((float) TWO_PI * tf));
+            }
+            o.cl = l;
+            o.cdAux = 0;
+        }
+    }
+
+    // gaussian-nll: v̂ = max(v, eps), q = e/v̂: l = ½(log v̂ + e·q) (+ ½log 2π), ∂x = q, ∂v = ½(1/v̂ − q²)
+    static final class Gaussian implements FastElementwiseTerm {
+        private final float eps;
+        private final boolean full;
+
+        Gaussian(float eps, boolean full) {
+            this.eps = eps;
+            this.full = full;
+        }
+
+        @Override
+        public float eval(float x, float t, float v, TermOut o) {
+            if (!(v >= 0f)) {
+                return (float) o.reject(AUX, 0, v, ">= 0");
+            }
+            float vh = FastOps.max(v, eps);
+            float e = x - t;
+            float q = e / vh;
+            o.fd = q;
+            o.fdAux = 0.5f * (1f / vh - q * q);
+            float l = 0.5f * (FastMath.log(vh) + e * q) + (full ? (float) HALF_LOG_2PI : 0f);
+            if ((!finite(l) || !finite(o.fd) || !finite(o.fdAux)) && finite(x) && finite(t) && finite(v)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float x, float t, float v, TermOut o) {
+            float vhf = v != v ? v : v >= eps ? v : eps;
+            double vh = vhf;
+            double e = (double) x - (double) t;
+            double q = e / vh;
+            o.cd = q;
+            o.cdAux = 0.5 * (1.0 / vh - q * q);
+            o.cl = 0.5 * ((double) FastMath.log(vhf) + e * q) + (full ? (double) (float) HALF_LOG_2PI : 0.0);
+        }
+    }
+
+    /** PyTorch's binary cross-entropy of a probability, logs clamped at −100 (the CUDA bce_prob). */
+    static float bceProb(float p, float t) {
+        float logP = FastOps.max(FastMath.log(p), -100f);
+        float log1mP = FastOps.max(FastMath.log1p(-p), -100f);
+        return -(t * logP + (1f - t) * log1mP);
+    }
+
+    // bce: clip to [eps, 1 − eps] when eps > 0; ∂ = (p − t)/max(p(1−p), 1e-12f), 0 where clipped
+    private static FastElementwiseTerm bce(float eps) {
+        return (x, t, a, o) -> {
+            if (!(x >= 0f && x <= 1f)) {
+                return (float) o.reject(INPUT, 0, x, UNIT);
+            }
+            if (!(t >= 0f && t <= 1f)) {
+                return (float) o.reject(TARGET, 0, t, UNIT);
+            }
+            float p = x;
+            boolean clipped = false;
+            if (eps > 0f) {
+                p = FastOps.min(FastOps.max(x, eps), 1f - eps);
+                clipped = p != x;
+            }
+            o.fd = clipped ? 0f : (p - t) / FastOps.max(p * (1f - p), BCE_FLOOR);
+            return bceProb(p, t);
+        };
+    }
+
+    // bce-logits: l = (1−t)·softplus(x) + pw·t·softplus(−x), ∂ = (1−t)σ(x) − pw·t·σ(−x); aux = pw
+    static final class BceLogits implements FastElementwiseTerm {
+        @Override
+        public float eval(float x, float t, float pw, TermOut o) {
+            float q = FastMath.exp(-Math.abs(x));
+            float lq = FastMath.log1p(q);
+            float spx = FastOps.max(x, 0f) + lq;
+            float spn = FastOps.max(-x, 0f) + lq;
+            float sig = (x >= 0f ? 1f : q) / (1f + q);
+            float sigN = (x >= 0f ? q : 1f) / (1f + q);
+            float pwt = pw * t;
+            float l = (1f - t) * spx + pwt * spn;
+            o.fd = (1f - t) * sig - pwt * sigN;
+            if ((!finite(l) || !finite(o.fd)) && finite(x) && finite(t) && finite(pw)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float x, float t, float pw, TermOut o) {
+            float q = FastMath.exp(-Math.abs(x));
+            float lq = FastMath.log1p(q);
+            double spx = (x >= 0f ? x : 0f) + lq;
+            double spn = (-x >= 0f ? -x : 0f) + lq;
+            double sig = (x >= 0f ? 1f : q) / (1f + q);
+            double sigN = (x >= 0f ? q : 1f) / (1f + q);
+            double pwt = (double) pw * (double) t;
+            double omt = 1.0 - t;
+            o.cl = omt * spx + pwt * spn;
+            o.cd = omt * sig - pwt * sigN;
+            o.cdAux = 0;
+        }
+    }
+
+    // hinge: l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0; t = ±1
+    private static float hinge(float x, float t, float a, TermOut o) {
+        if (!(t == 1f || t == -1f)) {
+            return (float) o.reject(TARGET, 0, t, SIGN);
+        }
+        float m = 1f - t * x;
+        o.fd = t * x >= 1f ? 0f : -t;
+        return FastOps.max(0f, m);
+    }
+
+    // squared-hinge: l = max(0, 1 − t·x)², ∂ = −2t·max(0, 1 − t·x) (cold: the square overflows)
+    static final class SquaredHinge implements FastElementwiseTerm {
+        @Override
+        public float eval(float x, float t, float a, TermOut o) {
+            if (!(t == 1f || t == -1f)) {
+                return (float) o.reject(TARGET, 0, t, SIGN);
+            }
+            float m = FastOps.max(0f, 1f - t * x);
+            o.fd = -2f * t * m;
+            float l = m * m;
+            if (!finite(l) && finite(x)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float x, float t, float a, TermOut o) {
+            double m0 = 1.0 - (double) t * (double) x;
+            double m = m0 >= 0 ? m0 : 0.0;
+            o.cd = -2.0 * t * m;
+            o.cl = m * m;
+            o.cdAux = 0;
+        }
+    }
+
+    /*
+     * Focal loss: p = x or σ(x), l = αₜ(1−pₜ)^γ·ce with 1 − pₜ = p(1−t) + (1−p)t; on logits
+     * ce = (1−t)·softplus(x) + t·softplus(−x), ∂ce/∂x = (1−t)σ(x) − tσ(−x), ∂p/∂x = σ(x)σ(−x).
+     */
+    private static FastElementwiseTerm focal(boolean logits, Loss loss) {
+        float gamma = (float) loss.real(Param.GAMMA);
+        float alpha = (float) loss.real(Param.ALPHA);
+        AlphaMode mode = loss.get(Param.ALPHA_MODE);
+        float eps = logits ? 0f : (float) loss.real(Param.EPS);
+        return (x, t, a, o) -> {
+            float p;
+            float ce;
+            float dce;
+            float dpdx;
+            float q;
+            boolean clipped = false;
+            if (logits) {
+                float ex = FastMath.exp(-Math.abs(x));
+                float lq = FastMath.log1p(ex);
+                float sig = (x >= 0f ? 1f : ex) / (1f + ex);
+                float sigN = (x >= 0f ? ex : 1f) / (1f + ex);
+                p = sig;
+                ce = (1f - t) * (FastOps.max(x, 0f) + lq) + t * (FastOps.max(-x, 0f) + lq);
+                dce = (1f - t) * sig - t * sigN;
+                dpdx = sig * sigN;
+                q = sig * (1f - t) + sigN * t;
+            } else {
+                if (!(x >= 0f && x <= 1f)) {
+                    return (float) o.reject(INPUT, 0, x, UNIT);
+                }
+                if (!(t >= 0f && t <= 1f)) {
+                    return (float) o.reject(TARGET, 0, t, UNIT);
+                }
+                p = x;
+                if (eps > 0f) {
+                    p = FastOps.min(FastOps.max(x, eps), 1f - eps);
+                    clipped = p != x;
+                }
+                ce = bceProb(p, t);
+                dce = (p - t) / FastOps.max(p * (1f - p), BCE_FLOOR);
+                dpdx = 1f;
+                q = p * (1f - t) + (1f - p) * t;
+            }
+            float mod = FastMath.pow(q, gamma);
+            float dmod = gamma == 0f ? 0f : -gamma * FastMath.pow(q, gamma - 1f) * (2f * t - 1f);
+            float at = switch (mode) {
+                case BALANCED -> alpha * t + (1f - alpha) * (1f - t);
+                case UNIFORM -> alpha;
+                case NONE -> 1f;
+            };
+            o.fd = clipped ? 0f : at * (dmod * dpdx * ce + mod * dce);
+            return at * mod * ce;
+        };
+    }
+
+    // wasserstein: l = t·x, ∂ = t; t = ±1
+    private static float wasserstein(float x, float t, float a, TermOut o) {
+        if (!(t == 1f || t == -1f)) {
+            return (float) o.reject(TARGET, 0, t, SIGN);
+        }
+        o.fd = t;
+        return t * x;
+    }
+
+    // contrastive (distance): l = y·d² + (1−y)·max(0, m − d)², ∂ = 2y·d − 2(1−y)·max(0, m − d) (cold: d² overflows)
+    static final class Contrastive implements FastElementwiseTerm {
+        private final float margin;
+
+        Contrastive(float margin) {
+            this.margin = margin;
+        }
+
+        @Override
+        public float eval(float d, float y, float a, TermOut o) {
+            if (!(d >= 0f)) {
+                return (float) o.reject(INPUT, 0, d, ">= 0");
+            }
+            if (!(y == 0f || y == 1f)) {
+                return (float) o.reject(TARGET, 0, y, "0 or 1");
+            }
+            float h = FastOps.max(0f, margin - d);
+            o.fd = 2f * y * d - 2f * (1f - y) * h;
+            float l = y * d * d + (1f - y) * h * h;
+            if (!finite(l) && finite(d)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        @Override
+        public void cold(float df, float yf, float a, TermOut o) {
+            double d = df;
+            double y = yf;
+            double h0 = (double) margin - d;
+            double h = h0 >= 0 ? h0 : 0.0;
+            o.cd = 2.0 * y * d - 2.0 * (1.0 - y) * h;
+            o.cl = y * d * d + (1.0 - y) * h * h;
+            o.cdAux = 0;
+        }
+    }
+}
