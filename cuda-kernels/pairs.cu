@@ -1,7 +1,8 @@
 /*
- * The pairs family: one kernel per embedding/pair loss, stamped from row_skeleton.cuh (one warp per
- * row of D, dot products and distances). Its MEAN pre-pass is losskit_rows_denominator (rows.cu).
- * Symbols: losskit_pairs_<term key with '-' and '/' as '_'> (losskit.cuda.KernelNames).
+ * The pairs family: two kernels per embedding/pair loss (EXACT and FAST, suffix _fast), stamped from
+ * row_skeleton.cuh (one warp per row of D, dot products and distances). Its MEAN pre-pass is
+ * losskit_rows_denominator (rows.cu).
+ * Symbols: losskit_pairs_<term key with '-' and '/' as '_'>[_fast] (losskit.cuda.KernelNames).
  */
 #include "terms_pairs.cuh"
 

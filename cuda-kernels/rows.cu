@@ -1,7 +1,8 @@
 /*
- * The rows family: one kernel per multi-class loss, stamped from row_skeleton.cuh (one warp per row,
- * online softmax for the cross-entropies), plus the MEAN pre-pass shared with the pairs family.
- * Symbols: losskit_rows_<term key with '-' and '/' as '_'> (losskit.cuda.KernelNames).
+ * The rows family: two kernels per multi-class loss (EXACT and FAST, suffix _fast), stamped from
+ * row_skeleton.cuh (one warp per row, the row's maximum then Σ e^{x−max} for the cross-entropies), plus the
+ * MEAN pre-pass shared with the pairs family.
+ * Symbols: losskit_rows_<term key with '-' and '/' as '_'>[_fast] (losskit.cuda.KernelNames).
  */
 #include "terms_rows.cuh"
 
@@ -20,21 +21,23 @@ LOSSKIT_ROW_KERNEL(rows, distribution_cross_entropy, RowDistributionCrossEntropy
 #define LOSSKIT_DEN_BLOCK 256
 
 /*
- * Σ s·d per block (the MEAN/BATCHMEAN gradient's pre-pass), one thread per row, with the label range
- * check the CPU backend's pre-pass makes (ignored rows contribute nothing). Same flags as the row kernels.
+ * Σ s·d per block (the MEAN/BATCHMEAN gradient's pre-pass), one thread per lane of the row kernels' canonical
+ * order — thread t adds rows t, t + 256, … of the block — so each partial equals the row kernel's Σ s·d bit for
+ * bit; with the label range check the CPU backend's pre-pass makes (ignored rows contribute nothing). Same flags
+ * as the row kernels.
  */
 extern "C" __global__ void __launch_bounds__(LOSSKIT_DEN_BLOCK, 1)
     losskit_rows_denominator(const int32_t* y32, const int64_t* y64, const float* w, const float* cw,
-                             double* partials, unsigned long long* bad, int64_t rows, int32_t classes,
+                             double* partials, unsigned long long* bad, int64_t rows, int64_t per, int32_t classes,
                              int32_t ignoreIndex, int32_t flags, double denConst) {
     const bool hasIgnore = (flags & 2) != 0;
     const int denKind = (flags >> 2) & 3;
     const int valueSlots = (flags >> 4) & 3;
+    const int64_t start = (int64_t)blockIdx.x * per;
+    const int64_t end = start + per < rows ? start + per : rows;
     double sum = 0;
-    double unused = 0;
-    for (int64_t row = (int64_t)blockIdx.x * LOSSKIT_DEN_BLOCK + threadIdx.x; row < rows;
-         row += (int64_t)gridDim.x * LOSSKIT_DEN_BLOCK) {
-        const double s = w != nullptr ? (double)__ldg(w + row) : 1.0;
+    for (int64_t row = start + threadIdx.x; row < end; row += LOSSKIT_DEN_BLOCK) {
+        const float s = w != nullptr ? __ldg(w + row) : 1.0f;
         int64_t label = -1;
         if (y32 != nullptr || y64 != nullptr) {
             label = y32 != nullptr ? (int64_t)__ldg(y32 + row) : (int64_t)__ldg(y64 + row);
@@ -44,9 +47,10 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_DEN_BLOCK, 1)
                 continue;
             }
         }
-        sum += s * row_denominator(denKind, cw, label, denConst);
+        sum = fma((double)s, row_denominator(denKind, cw, label, denConst), sum);
     }
-    block_sum2<LOSSKIT_DEN_BLOCK>(sum, unused);
+    double unused = 0;
+    lk_block_tree2(sum, unused);
     if (threadIdx.x == 0) {
         partials[blockIdx.x] = sum;
     }

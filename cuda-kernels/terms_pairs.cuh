@@ -1,152 +1,232 @@
 /*
- * The CUDA term function of every embedding and pair loss, the twin of the same case in
- * losskit.cpu.PairTerms: per row of D, warp-cooperative dot products and distances (warp_allsum, so
- * every lane holds the same row values). Slots a, b, c are the form's float slots in order; the row
- * target (cosine-embedding, contrastive) is the form slot right after them (index 2).
+ * The CUDA term function of every embedding and pair loss, written once for both precisions (T = double for
+ * EXACT, lkf for FAST), the twin of the same case in losskit.cpu.PairTerms (EXACT) and
+ * losskit.cpu.FastPairTerms (FAST). Warp-cooperative: dot products and norms over the row (lk_row_dot /
+ * lk_row_sum, the canonical order, products exact in float64), the row's combination of them in float64,
+ * gradients per column. Slots a, b, c are the form's value slots in order.
+ *
+ * FAST gradients: where a column's gradient is a difference of two products of nearly equal size (the
+ * component of b orthogonal to a, for vectors almost parallel), each product is split exactly with an fma and
+ * the row constants are carried as float pairs (lk_diff_products), so the difference keeps float32 accuracy
+ * relative to itself; gradients linear in the target (dice, tversky) are one fma per column.
  */
 #ifndef LOSSKIT_TERMS_PAIRS_CUH
 #define LOSSKIT_TERMS_PAIRS_CUH
 
 #include "row_skeleton.cuh"
 
-#define LK_ROW_TARGET_SLOT 2
+/* A float64 k as the float pair hi + lo (hi = k rounded, lo = the rest rounded). */
+struct LkPair {
+    float hi;
+    float lo;
+};
+
+__device__ __forceinline__ LkPair lk_pair(double k) {
+    LkPair p;
+    p.hi = (float)k;
+    p.lo = (float)(lkd(k) - lkd((double)p.hi)).v;
+    return p;
+}
+
+/* b·k1 − a·k2 in float32 without the cancellation of the two rounded products. */
+__device__ __forceinline__ float lk_diff_products(float b, LkPair k1, float a, LkPair k2) {
+    const float p1 = __fmul_rn(b, k1.hi);
+    const float e1 = __fmaf_rn(b, k1.hi, -p1);
+    const float p2 = __fmul_rn(a, k2.hi);
+    const float e2 = __fmaf_rn(a, k2.hi, -p2);
+    const float hi = __fsub_rn(p1, p2);
+    const float lo = __fadd_rn(__fsub_rn(e1, e2), __fsub_rn(__fmul_rn(b, k1.lo), __fmul_rn(a, k2.lo)));
+    return __fadd_rn(hi, lo);
+}
+
+/* The row's float64 scalars as the precision takes them: a double parameter as is (EXACT) or rounded to float32 first (FAST). */
+template <class T> __device__ __forceinline__ double lk_param(double v) { return lk_is_fast<T>::value ? (double)(float)v : v; }
 
 /*
  * cosine-proximity (p0 = eps): l = −cos(a, b), cos = a·b/(n̂a·n̂b), n̂ = max(‖·‖₂, eps) (PyTorch's
- * cosine_similarity clamps the norm, and its backward divides by the clamped n̂ as well):
+ * cosine_similarity clamps the norm in place under no_grad, so the norm's backward divides by the clamped n̂):
  *   ∂cos/∂a_j = b_j/(n̂a n̂b) − (a·b)·a_j/(n̂a³ n̂b)
  */
 LK_ROW_TERM(PairCosineProximity) {
-    const double eps = P.p[0];
-    double dot = 0, aa = 0, bb = 0;
-    LK_COLS(j) {
-        const double a = LK_A(j), b = LK_B(j);
-        dot += a * b;
-        aa += a * a;
-        bb += b * b;
-    }
-    dot = warp_allsum(dot);
-    aa = warp_allsum(aa);
-    bb = warp_allsum(bb);
-    const double nah = jmax(sqrt(aa), eps);
-    const double nbh = jmax(sqrt(bb), eps);
-    const double cos = dot / (nah * nbh);
+    const lkd eps = lkd(lk_param<T>(P.p[0]));
+    const lkd dot = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
+                                   [&](int64_t j) { return lk_load1(r.b, r.dtb, j); }));
+    const lkd aa = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
+                                  [&](int64_t j) { return lk_load1(r.a, r.dta, j); }));
+    const lkd bb = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.b, r.dtb, j); },
+                                  [&](int64_t j) { return lk_load1(r.b, r.dtb, j); }));
+    const lkd sa = lk_sqrt(aa);
+    const lkd sb = lk_sqrt(bb);
+    const lkd na = sa.v != sa.v ? sa : sa >= eps ? sa : eps;
+    const lkd nb = sb.v != sb.v ? sb : sb >= eps ? sb : eps;
+    const lkd cos = dot / (na * nb);
     if (r.ga != nullptr) {
-        const double k1 = 1 / (nah * nbh);
-        const double k2 = dot / (nah * nah * nah * nbh);
-        LK_COLS(j) { r.ga[j] = (float)(-r.g * (LK_B(j) * k1 - LK_A(j) * k2)); }
+        const lkd k1 = lkd(1.0) / (na * nb);
+        const lkd k2 = dot / (na * na * na * nb);
+        if constexpr (LK_FAST) {
+            const LkPair p1 = lk_pair(k1.v);
+            const LkPair p2 = lk_pair(k2.v);
+            const float ng = -r.g.v;
+            LK_COLS(j) {
+                const float v = lk_diff_products(lk_load1(r.b, r.dtb, j), p1, lk_load1(r.a, r.dta, j), p2);
+                lk_store1(r.ga, r.dtga, j, __fmul_rn(ng, v));
+            }
+        } else {
+            LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (row_b(r, j) * k1.v - row_a(r, j) * k2.v)); }
+        }
     }
-    return -cos;
+    return (-cos).v;
 }};
 
 /*
- * cosine-embedding (p0 = margin), PyTorch: m₁ = ‖x1‖² + 1e-12, m₂ = ‖x2‖² + 1e-12, cos = x1·x2/√(m₁m₂);
+ * PyTorch's cosine_embedding_loss (p0 = margin): m₁ = ‖x1‖² + 1e-12, m₂ = ‖x2‖² + 1e-12, cos = x1·x2/√(m₁m₂);
  * y = 1: l = 1 − cos; y = −1: l = max(0, cos − margin) (gradient passed at equality, as clamp_min).
  *   ∂cos/∂x1_j = x2_j/√(m₁m₂) − cos·x1_j/m₁, and symmetrically for x2.
  */
 LK_ROW_TERM(PairCosineEmbedding) {
-    const double margin = P.p[0];
-    const double y = r.rowTarget;
+    const lkd margin = lkd(lk_param<T>(P.p[0]));
+    const double y = lk_wide(r.rowTarget);
     if (!(y == 1 || y == -1)) {
-        bad = lk_in_row(0, lk_code(LK_ROW_TARGET_SLOT, LK_REASON_SIGN));
+        if (r.lane == 0) bad = lk_in_row(0, lk_code(2, LK_REASON_SIGN));
         return NAN;
     }
-    double dot = 0, m1 = 0, m2 = 0;
-    LK_COLS(j) {
-        const double a = LK_A(j), b = LK_B(j);
-        dot += a * b;
-        m1 += a * a;
-        m2 += b * b;
-    }
-    dot = warp_allsum(dot);
-    m1 = warp_allsum(m1) + 1e-12;
-    m2 = warp_allsum(m2) + 1e-12;
-    const double den = sqrt(m1 * m2);
-    const double cos = dot / den;
-    double l, dcos;
+    const lkd dot = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
+                                   [&](int64_t j) { return lk_load1(r.b, r.dtb, j); }));
+    const lkd m1 = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
+                                  [&](int64_t j) { return lk_load1(r.a, r.dta, j); })) + lkd(1e-12);
+    const lkd m2 = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.b, r.dtb, j); },
+                                  [&](int64_t j) { return lk_load1(r.b, r.dtb, j); })) + lkd(1e-12);
+    const lkd den = lk_sqrt(m1 * m2);
+    const lkd cos = dot / den;
+    lkd l;
+    double dcos;
     if (y == 1) {
-        l = 1 - cos;
+        l = lkd(1.0) - cos;
         dcos = -1;
     } else {
-        l = jmax(0.0, cos - margin);
-        dcos = cos - margin >= 0 ? 1.0 : 0.0;
+        const lkd z = cos - margin;
+        l = z.v != z.v ? z : z >= lkd(0.0) ? z : lkd(0.0);
+        dcos = z >= lkd(0.0) ? 1 : 0;
     }
-    const double k = r.g * dcos;
-    LK_COLS(j) {
-        const double a = LK_A(j), b = LK_B(j);
-        if (r.ga != nullptr) r.ga[j] = (float)(k * (b / den - cos * a / m1));
-        if (r.gb != nullptr) r.gb[j] = (float)(k * (a / den - cos * b / m2));
+    if (r.ga != nullptr || r.gb != nullptr) {
+        const lkd k = lkd(r.gd) * lkd(dcos);
+        if constexpr (LK_FAST) {
+            const LkPair inv = lk_pair((lkd(1.0) / den).v);
+            const LkPair c1 = lk_pair((cos / m1).v);
+            const LkPair c2 = lk_pair((cos / m2).v);
+            const float kf = (float)k.v;
+            LK_COLS(j) {
+                const float a = lk_load1(r.a, r.dta, j);
+                const float b = lk_load1(r.b, r.dtb, j);
+                if (r.ga != nullptr) lk_store1(r.ga, r.dtga, j, __fmul_rn(kf, lk_diff_products(b, inv, a, c1)));
+                if (r.gb != nullptr) lk_store1(r.gb, r.dtgb, j, __fmul_rn(kf, lk_diff_products(a, inv, b, c2)));
+            }
+        } else {
+            LK_COLS(j) {
+                const double a = row_a(r, j);
+                const double b = row_b(r, j);
+                if (r.ga != nullptr) row_put(r.ga, r.dtga, j, k.v * (b / den.v - cos.v * a / m1.v));
+                if (r.gb != nullptr) row_put(r.gb, r.dtgb, j, k.v * (a / den.v - cos.v * b / m2.v));
+            }
+        }
     }
-    return l;
+    return l.v;
 }};
 
 /*
- * contrastive/pairs (p0 = margin): d = ‖x1 − x2‖₂, l = y·d² + (1−y)·max(0, m − d)²;
- *   ∂l/∂x1 = 2y(x1 − x2) − 2(1−y)·max(0, m − d)·(x1 − x2)/d (second term 0 at d = 0), ∂l/∂x2 = −∂l/∂x1.
+ * contrastive, pairs form (p0 = margin): d = ‖x1 − x2‖₂, l = y·d² + (1−y)·max(0, m − d)²;
+ *   ∂l/∂x1 = 2y(x1 − x2) − 2(1−y)·max(0, m − d)·(x1 − x2)/d  (the second term 0 at d = 0), ∂l/∂x2 = −∂l/∂x1.
+ * FAST: x1 − x2 in float32, its square exact in float64.
  */
+template <class T> __device__ __forceinline__ T pair_diff(const RowCtx<T>& r, int64_t j) { return row_a(r, j) - row_b(r, j); }
+
 LK_ROW_TERM(PairContrastive) {
-    const double margin = P.p[0];
-    const double y = r.rowTarget;
+    const lkd margin = lkd(lk_param<T>(P.p[0]));
+    const double y = lk_wide(r.rowTarget);
     if (!(y == 0 || y == 1)) {
-        bad = lk_in_row(0, lk_code(LK_ROW_TARGET_SLOT, LK_REASON_BINARY));
+        if (r.lane == 0) bad = lk_in_row(0, lk_code(2, LK_REASON_BINARY));
         return NAN;
     }
-    double dd = 0;
-    LK_COLS(j) {
-        const double v = LK_A(j) - LK_B(j);
-        dd += v * v;
+    const lkd dd = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const double v = lk_wide(pair_diff(r, j));
+        return v * v;
+    }));
+    const lkd d = lk_sqrt(dd);
+    const lkd h0 = margin - d;
+    const lkd h = h0.v != h0.v ? h0 : h0 >= lkd(0.0) ? h0 : lkd(0.0);
+    if (r.ga != nullptr || r.gb != nullptr) {
+        const lkd k = lkd(2.0) * lkd(y) - (d.v == 0 ? lkd(0.0) : lkd(2.0) * (lkd(1.0) - lkd(y)) * h / d);
+        const lkd gk = lkd(r.gd) * k;
+        LK_COLS(j) {
+            T v;
+            if constexpr (LK_FAST) {
+                v = T((float)gk.v) * pair_diff(r, j);
+            } else {
+                v = gk.v * pair_diff(r, j);
+            }
+            if (r.ga != nullptr) row_put(r.ga, r.dtga, j, v);
+            if (r.gb != nullptr) row_put(r.gb, r.dtgb, j, -v);
+        }
     }
-    dd = warp_allsum(dd);
-    const double d = sqrt(dd);
-    const double h = jmax(0.0, margin - d);
-    const double k = 2 * y - (d == 0 ? 0.0 : 2 * (1 - y) * h / d);
-    LK_COLS(j) {
-        const double v = r.g * k * (LK_A(j) - LK_B(j));
-        if (r.ga != nullptr) r.ga[j] = (float)v;
-        if (r.gb != nullptr) r.gb[j] = (float)-v;
-    }
-    return y * dd + (1 - y) * h * h;
+    return (lkd(y) * dd + (lkd(1.0) - lkd(y)) * h * h).v;
 }};
 
 /*
- * triplet (p0 = margin, p1 = p, p2 = eps, p3 = swap, p4 = squared), PyTorch's triplet_margin_loss:
- * d(u, v) = ‖u − v + eps‖_p (or ‖u − v‖₂² when squared), d⁻ = d(a, n), or min(d(a, n), d(p, n)) with swap;
- * l = max(margin + d(a, p) − d⁻, 0), gradient passed at equality (clamp_min).
- * ∂‖w‖_p/∂w_j = sign(w_j)|w_j|^{p−1}/‖w‖^{p−1} (0 at ‖w‖ = 0); squared: 2w_j.
+ * PyTorch's triplet_margin_loss (p0 = margin, p1 = p, p2 = eps, p3 = swap, p4 = squared): d(u, v) = ‖u − v + eps‖_p
+ * (or ‖u − v‖₂² when squared), d⁻ = d(a, n), or min(d(a, n), d(p, n)) with swap; l = max(margin + d(a, p) − d⁻, 0),
+ * gradient passed at equality (clamp_min). ∂‖w‖_p/∂w_j = sign(w_j)|w_j|^{p−1}/‖w‖^{p−1} (0 at ‖w‖ = 0); squared: 2w_j.
+ * FAST: w in float32, Σ|w|^p in float64, ‖·‖ = √ for p = 2, else (Σ)^{1/p} by the float32 power.
  */
 struct PairTriplet {
+    template <class T>
     struct Cfg {
-        double p, eps;
+        T p;
+        T eps;
         bool squared;
     };
-    __device__ static __forceinline__ double diff(const RowCtx& r, const Cfg& k, int u, int v, int64_t j) {
-        const double x = u == 0 ? LK_A(j) : LK_B(j);
-        const double y = v == 1 ? LK_B(j) : LK_C(j);
+
+    template <class T>
+    __device__ static __forceinline__ T diff(const RowCtx<T>& r, const Cfg<T>& k, int u, int v, int64_t j) {
+        const T x = u == 0 ? row_a(r, j) : row_b(r, j);
+        const T y = v == 1 ? row_b(r, j) : row_c(r, j);
         return k.squared ? x - y : x - y + k.eps;
     }
-    __device__ static __forceinline__ double dist(const RowCtx& r, const Cfg& k, int u, int v) {
-        double s = 0;
-        LK_COLS(j) {
-            const double w = diff(r, k, u, v, j);
-            s += k.squared ? w * w : k.p == 2 ? w * w : k.p == 1 ? fabs(w) : pow(fabs(w), k.p);
+
+    template <class T>
+    __device__ static __forceinline__ double dist(const RowCtx<T>& r, const Cfg<T>& k, int u, int v) {
+        const bool two = k.p == T(2.0);
+        const bool one = k.p == T(1.0);
+        const double s = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            const T w = diff(r, k, u, v, j);
+            const double wd = lk_wide(w);
+            return k.squared || two ? wd * wd : one ? lk_wide(lk_abs(w)) : lk_wide(lk_pow(lk_abs(w), k.p));
+        });
+        if (k.squared || one) return s;
+        if (two) return lk_sqrt(lkd(s)).v;
+        if constexpr (lk_is_fast<T>::value) {
+            return (double)lk_powf((float)s, __fdiv_rn(1.0f, k.p.v));
+        } else {
+            return pow(s, 1 / k.p);
         }
-        s = warp_allsum(s);
-        if (k.squared || k.p == 1) return s;
-        return k.p == 2 ? sqrt(s) : pow(s, 1 / k.p);
     }
-    __device__ static __forceinline__ double ddist(const RowCtx& r, const Cfg& k, int u, int v, int64_t j, double d) {
-        const double w = diff(r, k, u, v, j);
-        if (k.squared) return 2 * w;
-        if (k.p == 1) return jsignum(w);
-        if (d == 0) return 0;
-        if (k.p == 2) return w / d;
-        return jsignum(w) * pow(fabs(w), k.p - 1) / pow(d, k.p - 1);
+
+    /* ∂d(u, v)/∂u_j (∂/∂v_j is its negative); dT = d as T, dp1 = d^{p−1} as T */
+    template <class T>
+    __device__ static __forceinline__ T ddist(const RowCtx<T>& r, const Cfg<T>& k, int u, int v, int64_t j, T dT, T dp1) {
+        const T w = diff(r, k, u, v, j);
+        if (k.squared) return T(2.0) * w;
+        if (k.p == T(1.0)) return jsignum(w);
+        if (dT == T(0.0)) return T(0.0);
+        if (k.p == T(2.0)) return w / dT;
+        return jsignum(w) * lk_pow(lk_abs(w), k.p - T(1.0)) / dp1;
     }
-    __device__ static __forceinline__ double eval(const RowCtx& r, const LkParams& P, unsigned long long& bad) {
-        const double margin = P.p[0];
-        Cfg k;
-        k.p = P.p[1];
-        k.eps = P.p[2];
+
+    template <class T>
+    __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
+        const double margin = lk_param<T>(P.p[0]);
+        Cfg<T> k;
+        k.p = T(P.p[1]);
+        k.eps = T(P.p[2]);
         const bool swap = P.p[3] != 0;
         k.squared = P.p[4] != 0;
         const double dap = dist(r, k, 0, 1);
@@ -159,91 +239,92 @@ struct PairTriplet {
                 useSwap = true;
             }
         }
-        const double z = margin + dap - dan;
+        const lkd z = lkd(margin) + lkd(dap) - lkd(dan);
         if (r.ga != nullptr || r.gb != nullptr || r.gc != nullptr) {
             /* inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN */
-            const double g = z >= 0 ? r.g : 0.0;
+            const T kg = z.v >= 0 ? r.g : T(0.0);
+            const T dapT = T(dap);
+            const T danT = T(dan);
+            const T pm1 = k.p - T(1.0);
+            const T dap1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(dapT, pm1);
+            const T dan1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(danT, pm1);
             LK_COLS(j) {
-                const double gap = g * ddist(r, k, 0, 1, j, dap);
-                const double gneg = g * ddist(r, k, useSwap ? 1 : 0, 2, j, dan);
-                if (r.ga != nullptr) r.ga[j] = (float)(gap - (useSwap ? 0.0 : gneg));
-                if (r.gb != nullptr) r.gb[j] = (float)(-gap - (useSwap ? gneg : 0.0));
-                if (r.gc != nullptr) r.gc[j] = (float)gneg;
+                const T gap = kg * ddist(r, k, 0, 1, j, dapT, dap1);
+                const T gneg = kg * ddist(r, k, useSwap ? 1 : 0, 2, j, danT, dan1);
+                if (r.ga != nullptr) row_put(r.ga, r.dtga, j, gap - (useSwap ? T(0.0) : gneg));
+                if (r.gb != nullptr) row_put(r.gb, r.dtgb, j, -gap - (useSwap ? gneg : T(0.0)));
+                if (r.gc != nullptr) row_put(r.gc, r.dtgc, j, gneg);
             }
         }
-        return jmax(z, 0.0);
+        return z.v != z.v ? z.v : z.v >= 0 ? z.v : 0.0;
     }
 };
 
+/* Σpt, Σp, Σt of a row of probabilities P and targets T in [0, 1] (checked first). */
+template <class T>
+__device__ __forceinline__ bool pair_overlap(const RowCtx<T>& r, unsigned long long& bad, lkd& inter, lkd& sp, lkd& st) {
+    if (!row_check_unit(r, true, true, bad)) return false;
+    inter = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
+                           [&](int64_t j) { return lk_load1(r.b, r.dtb, j); }));
+    sp = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.a, r.dta, j); }));
+    st = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.b, r.dtb, j); }));
+    return true;
+}
+
 /*
- * dice (p0 = smooth): I = Σpt, Sp = Σp, St = Σt, l = 1 − (2I + s)/(Sp + St + s);
- *   ∂l/∂p_j = −(2t_j·(Sp + St + s) − (2I + s))/(Sp + St + s)².
+ * dice (p0 = smooth): per row I = Σpt, Sp = Σp, St = Σt, l = 1 − (2I + s)/(Sp + St + s);
+ *   ∂l/∂p_j = −(2t_j·(Sp + St + s) − (2I + s))/(Sp + St + s)²
+ * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g), one fma per column.
  */
 LK_ROW_TERM(PairDice) {
-    const double smooth = P.p[0];
-    double inter = 0, sp = 0, st = 0;
-    LK_COLS(j) {
-        const double p = LK_A(j), t = LK_B(j);
-        if (!(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, 0, LK_REASON_UNIT);
-            break;
-        }
-        if (!(t >= 0 && t <= 1)) {
-            LK_ROW_BAD(j, 1, LK_REASON_UNIT);
-            break;
-        }
-        inter += p * t;
-        sp += p;
-        st += t;
-    }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    inter = warp_allsum(inter);
-    sp = warp_allsum(sp);
-    st = warp_allsum(st);
-    const double num = 2 * inter + smooth;
-    const double den = sp + st + smooth;
+    const lkd smooth = lkd(lk_param<T>(P.p[0]));
+    lkd inter, sp, st;
+    if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
+    const lkd num = lkd(2.0) * inter + smooth;
+    const lkd den = sp + st + smooth;
     if (r.ga != nullptr) {
-        LK_COLS(j) { r.ga[j] = (float)(-r.g * (2 * LK_B(j) * den - num) / (den * den)); }
+        if constexpr (LK_FAST) {
+            const lkd gd = lkd(r.gd);
+            const float kA = (float)(-gd * lkd(2.0) / den).v;
+            const float kB = (float)(gd * num / (den * den)).v;
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+        } else {
+            LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (2 * row_b(r, j) * den.v - num.v) / (den.v * den.v)); }
+        }
     }
-    return 1 - num / den;
+    return (lkd(1.0) - num / den).v;
 }};
 
 /*
- * tversky (p0 = α, p1 = β, p2 = smooth): I = Σpt, FP = Σp(1−t), FN = Σ(1−p)t, num = I + s,
- * den = I + α·FP + β·FN + s, l = 1 − num/den; ∂l/∂p_j = −(t_j·den − num·(t_j + α(1−t_j) − β·t_j))/den².
+ * tversky (p0 = α, p1 = β, p2 = smooth): I = Σpt, FP = Σp(1−t) = Sp − I, FN = Σ(1−p)t = St − I, num = I + s,
+ * den = I + α·FP + β·FN + s, l = 1 − num/den;
+ *   ∂l/∂p_j = −(t_j·den − num·(t_j + α(1−t_j) − β·t_j))/den²
+ * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), one fma per column.
  */
 LK_ROW_TERM(PairTversky) {
-    const double alpha = P.p[0], beta = P.p[1], smooth = P.p[2];
-    double inter = 0, fp = 0, fn = 0;
-    LK_COLS(j) {
-        const double p = LK_A(j), t = LK_B(j);
-        if (!(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, 0, LK_REASON_UNIT);
-            break;
-        }
-        if (!(t >= 0 && t <= 1)) {
-            LK_ROW_BAD(j, 1, LK_REASON_UNIT);
-            break;
-        }
-        inter += p * t;
-        fp += p * (1 - t);
-        fn += (1 - p) * t;
-    }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    inter = warp_allsum(inter);
-    fp = warp_allsum(fp);
-    fn = warp_allsum(fn);
-    const double num = inter + smooth;
-    const double den = inter + alpha * fp + beta * fn + smooth;
+    const lkd alpha = lkd(lk_param<T>(P.p[0]));
+    const lkd beta = lkd(lk_param<T>(P.p[1]));
+    const lkd smooth = lkd(lk_param<T>(P.p[2]));
+    lkd inter, sp, st;
+    if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
+    const lkd num = inter + smooth;
+    const lkd den = inter + alpha * (sp - inter) + beta * (st - inter) + smooth;
     if (r.ga != nullptr) {
-        LK_COLS(j) {
-            const double t = LK_B(j);
-            r.ga[j] = (float)(-r.g * (t * den - num * (t + alpha * (1 - t) - beta * t)) / (den * den));
+        if constexpr (LK_FAST) {
+            const lkd gd = lkd(r.gd);
+            const lkd den2 = den * den;
+            const float kA = (float)(-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2).v;
+            const float kB = (float)(gd * num * alpha / den2).v;
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+        } else {
+            const double a = alpha.v, b = beta.v;
+            LK_COLS(j) {
+                const double t = row_b(r, j);
+                row_put(r.ga, r.dtga, j, -r.g * (t * den.v - num.v * (t + a * (1 - t) - b * t)) / (den.v * den.v));
+            }
         }
     }
-    return 1 - num / den;
+    return (lkd(1.0) - num / den).v;
 }};
 
 #endif

@@ -1,83 +1,172 @@
 /*
- * The CUDA term function of every multi-class row loss, the twin of the same case in
- * losskit.cpu.RowTerms (same formula and derivative). Warp-cooperative: lane k handles columns
- * k, k+32, …; sums are warp_allsum so every lane returns the same loss. Notation: x = the input row,
- * y = the label, T = the target row, s = softmax(x), C = the row length. P.p[k]: the loss's k-th
+ * The CUDA term function of every multi-class row loss, written once for both precisions (T = double for
+ * EXACT, lkf for FAST), the twin of the same case in losskit.cpu.RowTerms (EXACT) and
+ * losskit.cpu.FastRowTerms (FAST). Warp-cooperative: every lane returns the same row loss (float64). Sums over
+ * a row's columns go through lk_row_sum (the canonical order); the maximum through lk_row_max. Notation: x =
+ * the input row, y = the label, T = the target row, s = softmax(x), C = the row length. P.p[k]: the loss's k-th
  * non-array catalogue parameter.
+ *
+ * FAST: per-column arithmetic in float32 (LossKit's own elementary functions), sums in float64, and the row's
+ * own combination of them in float64 with correctly rounded operations (lkd) — per row, not per column, so it
+ * costs nothing — where float32 would cancel or overflow. Where the FAST form differs from the float64 formula
+ * the derivation is in the comment. A float64 value near 1 whose logarithm is wanted goes through
+ * log1p(v − 1): the subtraction is exact, and log1p keeps the relative accuracy of a small result.
  */
 #ifndef LOSSKIT_TERMS_ROWS_CUH
 #define LOSSKIT_TERMS_ROWS_CUH
 
 #include "row_skeleton.cuh"
 
-#define LK_IN 0
-#define LK_TG 1
+/* log v for a float64 v > 0: the CUDA library in EXACT; FAST: log1p(v − 1) in float32 near 1, else log v. */
+template <class T> __device__ __forceinline__ double lk_row_log(double v) {
+    if constexpr (lk_is_fast<T>::value) {
+        const double vm1 = (lkd(v) - lkd(1.0)).v;
+        return (double)(vm1 >= -0.5 && vm1 <= 1.0 ? lk_log1pf((float)vm1) : lk_logf((float)v));
+    } else {
+        return log(v);
+    }
+}
+
+/* PyTorch's xlogy: x·log y, 0 where x = 0 (and y is not NaN). */
+template <class T> __device__ __forceinline__ T lk_xlogy(T x, T y) { return x == T(0.0) && !lk_isnan(y) ? T(0.0) : x * lk_log(y); }
+
+/* The row's maximum and the log-sum-exp pieces: S = Σ e^{x−m} (1 for a row whose maximum is +∞), log S. */
+template <class T>
+struct LseParts {
+    float m;
+    double S;
+    double logS;
+};
+
+template <class T>
+__device__ __forceinline__ LseParts<T> row_lse_parts(const RowCtx<T>& r) {
+    LseParts<T> p;
+    p.m = lk_row_max(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); });
+    if (p.m == INFINITY) {
+        p.S = 1.0;
+    } else {
+        const T m = T(p.m);
+        p.S = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_wide(lk_exp(row_a(r, j) - m)); });
+    }
+    p.logS = lk_row_log<T>(p.S);
+    return p;
+}
 
 /*
- * cross-entropy with labels (p0 = ignoreIndex, p1 = ε), class weights w, lse = logsumexp(x), W = Σ_c w_c:
+ * cross-entropy with labels (p0 = ignoreIndex, p1 = ε), class weights w, lse = logsumexp(x) = m + log S,
+ * W = Σ_c w_c:
  *   l = (1−ε)·w_y·(lse − x_y) + (ε/C)·Σ_c w_c (lse − x_c)
  *   ∂l/∂x_j = ((1−ε)·w_y + (ε/C)·W)·s_j − (1−ε)·w_y·[j = y] − (ε/C)·w_j
+ * FAST: lse − x_y = (m − x_y) + log S and Σ_c w_c(lse − x_c) = Σ_c w_c(m − x_c) + W·log S, sums of non-negative
+ * terms (the float64 form subtracts two large numbers); s_j = e^{x_j − m}/S; at j = y, where s_y − 1 cancels
+ * for a confident row, s_y − 1 = −(S − e^{x_y − m})/S in float64.
  */
 LK_ROW_TERM(RowCrossEntropy) {
     const double eps = P.p[1];
     const double c = (double)r.len;
-    const double lse = row_lse(r);
-    const double wy = LK_CW(r.label);
-    double l = (1 - eps) * wy * (lse - LK_A(r.label));
-    double wSum = r.cw != nullptr ? 0.0 : c;
-    if (eps > 0) {
-        double smooth = 0;
-        double ws = 0;
-        LK_COLS(j) {
-            const double wj = LK_CW(j);
-            smooth += wj * (lse - LK_A(j));
-            ws += wj;
+    if constexpr (LK_FAST) {
+        const LseParts<T> p = row_lse_parts(r);
+        const float xy = lk_load1(r.a, r.dta, r.label);
+        const double wy = (double)row_cw(r, r.label).v;
+        const lkd epsd = lkd((double)(float)eps);
+        const lkd a = lkd((double)p.m) - lkd((double)xy) + lkd(p.logS);
+        lkd l = (lkd(1.0) - epsd) * lkd(wy) * a;
+        const lkd eoc = epsd / lkd(c);
+        lkd wSum = lkd(c);
+        if (eps > 0) {
+            const lkf m = lkf(p.m);
+            const double sm = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_wide(row_cw(r, j) * (m - row_a(r, j))); });
+            if (r.cw != nullptr) wSum = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)__ldg(r.cw + j); }));
+            l = l + eoc * (lkd(sm) + wSum * lkd(p.logS));
         }
-        smooth = warp_allsum(smooth);
-        ws = warp_allsum(ws);
-        if (r.cw != nullptr) wSum = ws;
-        l += eps / c * smooth;
-    }
-    if (r.ga != nullptr) {
-        const double k = ((1 - eps) * wy + eps / c * wSum) * r.g;
-        LK_COLS(j) {
-            const double v = k * exp(LK_A(j) - lse) - (eps / c) * LK_CW(j) * r.g - (j == r.label ? (1 - eps) * wy * r.g : 0.0);
-            r.ga[j] = (float)v;
+        if (r.ga != nullptr) {
+            const lkd invS = lkd(1.0) / lkd(p.S);
+            const lkd gd = lkd(r.gd);
+            const lkf kf = lkf((((lkd(1.0) - epsd) * lkd(wy) + eoc * wSum) * gd).v);
+            const lkf shf = lkf((eoc * gd).v);
+            const lkf invSf = lkf(invS.v);
+            const lkd ey = lkd((double)lk_expf(__fsub_rn(xy, p.m)));
+            const lkd sy1 = -(lkd(p.S) - ey) * invS;
+            const lkf gy = lkf(((lkd(1.0) - epsd) * lkd(wy) * gd * sy1 + eoc * gd * (wSum * ey * invS - lkd(wy))).v);
+            const lkf m = lkf(p.m);
+            LK_COLS(j) {
+                const lkf v = j == r.label ? gy : kf * (lk_exp(row_a(r, j) - m) * invSf) - shf * row_cw(r, j);
+                row_put(r.ga, r.dtga, j, v);
+            }
         }
+        return l.v;
+    } else {
+        const LseParts<T> p = row_lse_parts(r);
+        const double lse = lk_isnan((double)p.m) ? (double)p.m : p.m == INFINITY ? INFINITY : (double)p.m + p.logS;
+        const double wy = row_cw(r, r.label);
+        double l = (1 - eps) * wy * (lse - row_a(r, r.label));
+        double wSum = r.cw != nullptr ? 0.0 : c;
+        if (eps > 0) {
+            const double smooth = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return row_cw(r, j) * (lse - row_a(r, j)); });
+            if (r.cw != nullptr) wSum = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)__ldg(r.cw + j); });
+            l += eps / c * smooth;
+        }
+        if (r.ga != nullptr) {
+            const double k = ((1 - eps) * wy + eps / c * wSum) * r.g;
+            LK_COLS(j) {
+                const double v = k * exp(row_a(r, j) - lse) - (eps / c) * row_cw(r, j) * r.g - (j == r.label ? (1 - eps) * wy * r.g : 0.0);
+                row_put(r.ga, r.dtga, j, v);
+            }
+        }
+        return l;
     }
-    return l;
 }};
 
-/* cross-entropy/soft (p1 = ε): T' = (1−ε)T + ε/C, l = Σ_c w_c T'_c (lse − x_c), ∂l/∂x_j = s_j·Σ_c w_c T'_c − w_j T'_j */
+/*
+ * cross-entropy/soft (p1 = ε): T' = (1−ε)T + ε/C, l = Σ_c w_c T'_c (lse − x_c), ∂l/∂x_j = s_j·Σ_c w_c T'_c − w_j T'_j.
+ * FAST: with μ_c = w_c T'_c, l = Σ_c μ_c (m − x_c) + log S·Σ_c μ_c (non-negative terms).
+ */
 LK_ROW_TERM(RowSoftCrossEntropy) {
     const double eps = P.p[1];
     const double c = (double)r.len;
-    const double lse = row_lse(r);
-    double l = 0;
-    double mass = 0;
-    LK_COLS(j) {
-        const double tj = (1 - eps) * LK_B(j) + eps / c;
-        l += LK_CW(j) * tj * (lse - LK_A(j));
-        mass += LK_CW(j) * tj;
-    }
-    l = warp_allsum(l);
-    mass = warp_allsum(mass);
-    if (r.ga != nullptr) {
-        LK_COLS(j) {
-            const double tj = (1 - eps) * LK_B(j) + eps / c;
-            r.ga[j] = (float)(r.g * (exp(LK_A(j) - lse) * mass - LK_CW(j) * tj));
+    if constexpr (LK_FAST) {
+        const LseParts<T> p = row_lse_parts(r);
+        const lkf omE = lkf(1.0f) - lkf((float)eps);
+        const lkf eoc = lkf((float)eps) / lkf((float)c);
+        const lkf m = lkf(p.m);
+        const double mass = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc)); });
+        const double part = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc) * (m - row_a(r, j)));
+        });
+        if (r.ga != nullptr) {
+            const lkf invSf = lkf((lkd(1.0) / lkd(p.S)).v);
+            const lkf massf = lkf(mass);
+            LK_COLS(j) {
+                const lkf mu = row_cw(r, j) * (omE * row_b(r, j) + eoc);
+                row_put(r.ga, r.dtga, j, (lk_exp(row_a(r, j) - m) * invSf * massf - mu) * r.g);
+            }
         }
+        return (lkd(part) + lkd(p.logS) * lkd(mass)).v;
+    } else {
+        const LseParts<T> p = row_lse_parts(r);
+        const double lse = lk_isnan((double)p.m) ? (double)p.m : p.m == INFINITY ? INFINITY : (double)p.m + p.logS;
+        const double l = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            return row_cw(r, j) * ((1 - eps) * row_b(r, j) + eps / c) * (lse - row_a(r, j));
+        });
+        const double mass = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return row_cw(r, j) * ((1 - eps) * row_b(r, j) + eps / c); });
+        if (r.ga != nullptr) {
+            LK_COLS(j) {
+                const double tj = (1 - eps) * row_b(r, j) + eps / c;
+                row_put(r.ga, r.dtga, j, r.g * (exp(row_a(r, j) - lse) * mass - row_cw(r, j) * tj));
+            }
+        }
+        return l;
     }
-    return l;
 }};
 
-/* nll: l = −w_y·x_y on log-probabilities; ∂l/∂x_j = −w_y·[j = y] */
+/* nll: l = −w_y·x_y on log-probabilities; ∂l/∂x_j = −w_y·[j = y] (float64 in both precisions: one product per row) */
 LK_ROW_TERM(RowNll) {
-    const double wy = LK_CW(r.label);
+    const lkd wy = lkd(r.cw != nullptr ? (double)__ldg(r.cw + r.label) : 1.0);
     if (r.ga != nullptr) {
-        LK_COLS(j) { r.ga[j] = j == r.label ? (float)(-wy * r.g) : 0.0f; }
+        const float gy = (float)((-wy * lkd(r.gd)).v);
+        LK_COLS(j) { lk_store1(r.ga, r.dtga, j, j == r.label ? gy : 0.0f); }
     }
-    return -wy * LK_A(r.label);
+    return (-wy * lkd((double)lk_load1(r.a, r.dta, r.label))).v;
 }};
 
 /*
@@ -86,43 +175,28 @@ LK_ROW_TERM(RowNll) {
  *   ∂l/∂P_j = u_j, or (u_j − Σ_c u_c q_c)/ΣP when normalised.
  */
 LK_ROW_TERM(RowCategorical) {
-    const double eps = P.p[0];
     const bool normalize = P.p[1] != 0;
-    double z = 0;
-    LK_COLS(j) {
-        const double p = LK_A(j);
-        const double t = LK_B(j);
-        if (!(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, LK_IN, LK_REASON_UNIT);
-            break;
-        }
-        if (!(t >= 0 && t <= 1)) {
-            LK_ROW_BAD(j, LK_TG, LK_REASON_UNIT);
-            break;
-        }
-        z += p;
-    }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    z = warp_allsum(z);
-    const double scale = normalize ? z : 1.0;
-    double l = 0;
-    double uq = 0;
-    LK_COLS(j) {
-        const double q = LK_A(j) / scale;
-        const double qh = jmin(jmax(q, eps), 1 - eps);
-        const double t = LK_B(j);
-        l -= t * log(qh);
-        uq += (q < eps || q > 1 - eps ? 0.0 : -t / qh) * q;
-    }
-    l = warp_allsum(l);
-    uq = warp_allsum(uq);
+    if (!row_check_unit(r, true, true, bad)) return NAN;
+    const double z = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.a, r.dta, j); });
+    const T eps = T(P.p[0]);
+    const T one = T(1.0);
+    const T scale = normalize ? T(z) : one;
+    const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const T q = row_a(r, j) / scale;
+        return lk_wide(row_b(r, j) * lk_log(jmin(jmax(q, eps), one - eps)));
+    });
+    const double uq = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const T q = row_a(r, j) / scale;
+        return lk_wide((q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps)) * q);
+    });
     if (r.ga != nullptr) {
+        const T uqT = T(uq);
+        const T zT = T(z);
         LK_COLS(j) {
-            const double q = LK_A(j) / scale;
-            const double u = q < eps || q > 1 - eps ? 0.0 : -LK_B(j) / jmin(jmax(q, eps), 1 - eps);
-            const double d = normalize ? (u - uq) / z : u;
-            r.ga[j] = (float)(r.g * d);
+            const T q = row_a(r, j) / scale;
+            const T u = q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps);
+            const T d = normalize ? (u - uqT) / zT : u;
+            row_put(r.ga, r.dtga, j, r.g * d);
         }
     }
     return l;
@@ -133,52 +207,48 @@ LK_ROW_TERM(RowCategorical) {
  * MODE 1 log-loss: p0 = eps, normalised; MODE 2 log-loss/binary): l = −log q̂_y, u = −1/q̂_y unless
  * clipped, ∂l/∂P_j = u·[j = y] or (u·[j = y] − u·q_y)/ΣP when normalised.
  * binary: the row is the virtual pair (1 − p, p), ∂l/∂p = ∂l/∂P₁ − ∂l/∂P₀.
+ * Both precisions: the row's arithmetic in float64 (one value per row); FAST takes the logarithm through
+ * lk_row_log.
  */
 template <int MODE>
 struct RowSparseT {
-    __device__ static __forceinline__ double eval(const RowCtx& r, const LkParams& P, unsigned long long& bad) {
-        const double eps = P.p[0];
+    template <class T>
+    __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
+        const lkd eps = lkd(lk_is_fast<T>::value ? (double)(float)P.p[0] : P.p[0]);
         const bool normalize = MODE == 0 ? P.p[1] != 0 : true;
         const bool binary = MODE == 2;
-        double z = 0;
-        LK_COLS(j) {
-            const double p = LK_A(j);
-            if (!(p >= 0 && p <= 1)) {
-                LK_ROW_BAD(j, LK_IN, LK_REASON_UNIT);
-                break;
-            }
-            z += p;
-        }
-        bad = warp_allmin_u64(bad);
-        if (bad != LK_NO_ERROR) return NAN;
-        z = warp_allsum(z);
-        double py;
+        if (!row_check_unit(r, true, false, bad)) return NAN;
+        lkd z = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.a, r.dta, j); }));
+        lkd py;
         if (binary) {
-            const double p1 = LK_A(0);
-            z = (1 - p1) + p1;
-            py = r.label == 1 ? p1 : 1 - p1;
+            const lkd p1 = lkd((double)lk_load1(r.a, r.dta, 0));
+            z = (lkd(1.0) - p1) + p1;
+            py = r.label == 1 ? p1 : lkd(1.0) - p1;
         } else {
-            py = LK_A(r.label);
+            py = lkd((double)lk_load1(r.a, r.dta, r.label));
         }
-        const double scale = normalize ? z : 1.0;
-        const double q = py / scale;
-        const double qh = jmin(jmax(q, eps), 1 - eps);
-        const double u = q < eps || q > 1 - eps ? 0.0 : -1 / qh;
+        const lkd scale = normalize ? z : lkd(1.0);
+        const lkd q = py / scale;
+        const lkd one = lkd(1.0);
+        const lkd qh = q.v != q.v ? q : (q >= eps ? q : eps).v <= (one - eps).v ? (q >= eps ? q : eps) : one - eps;
+        const lkd u = q < eps || q > one - eps ? lkd(0.0) : -(one / qh);
         if (r.ga != nullptr) {
+            const lkd uq = normalize ? u * q : lkd(0.0);
+            const lkd div = normalize ? z : one;
+            const lkd gd = lkd(r.gd);
             if (binary) {
                 if (r.lane == 0) {
-                    const double d1 = ((r.label == 1 ? u : 0.0) - (normalize ? u * q : 0.0)) / (normalize ? z : 1.0);
-                    const double d0 = ((r.label == 0 ? u : 0.0) - (normalize ? u * q : 0.0)) / (normalize ? z : 1.0);
-                    r.ga[0] = (float)(r.g * (d1 - d0));
+                    const lkd d1 = ((r.label == 1 ? u : lkd(0.0)) - uq) / div;
+                    const lkd d0 = ((r.label == 0 ? u : lkd(0.0)) - uq) / div;
+                    lk_store1(r.ga, r.dtga, 0, (float)(gd * (d1 - d0)).v);
                 }
             } else {
-                LK_COLS(j) {
-                    const double d = (j == r.label ? u : 0.0) - (normalize ? u * q : 0.0);
-                    r.ga[j] = (float)(r.g * (normalize ? d / z : d));
-                }
+                const float gy = (float)(gd * ((u - uq) / div)).v;
+                const float go = (float)(gd * ((lkd(0.0) - uq) / div)).v;
+                LK_COLS(j) { lk_store1(r.ga, r.dtga, j, j == r.label ? gy : go); }
             }
         }
-        return -log(qh);
+        return -lk_row_log<T>(qh.v);
     }
 };
 typedef RowSparseT<0> RowSparse;
@@ -190,28 +260,35 @@ typedef RowSparseT<2> RowLogLossBinary;
  *   ∂l/∂x_c = w_y·p·z_c^{p−1}/C for z_c > 0, and ∂l/∂x_y = −Σ of those.
  */
 LK_ROW_TERM(RowMultiMargin) {
-    const double margin = P.p[0];
+    const T margin = T(P.p[0]);
     const bool squared = P.p[1] == 2;
-    const double c = (double)r.len;
-    const double wy = LK_CW(r.label);
-    const double xy = LK_A(r.label);
-    double l = 0;
-    double dy = 0;
-    LK_COLS(j) {
-        if (j == r.label) continue;
-        const double z = margin - xy + LK_A(j);
-        double d = 0;
-        if (z > 0) {
-            l += squared ? z * z : z;
-            d = wy * (squared ? 2 * z : 1.0) / c;
+    const T c = T((double)r.len);
+    const T wy = row_cw(r, r.label);
+    const T xy = row_a(r, r.label);
+    const T my = margin - xy;
+    const double l = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        if (j == r.label) return 0.0;
+        const T z = my + row_a(r, j);
+        return z > T(0.0) ? lk_wide(squared ? z * z : z) : 0.0;
+    });
+    const double dy = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        if (j == r.label) return 0.0;
+        const T z = my + row_a(r, j);
+        return z > T(0.0) ? lk_wide(wy * (squared ? T(2.0) * z : T(1.0)) / c) : 0.0;
+    });
+    if (r.ga != nullptr) {
+        const float gy = (float)((lkd(r.gd) * lkd(dy)).v);
+        LK_COLS(j) {
+            if (j == r.label) {
+                lk_store1(r.ga, r.dtga, j, gy);
+            } else {
+                const T z = my + row_a(r, j);
+                const T d = z > T(0.0) ? wy * (squared ? T(2.0) * z : T(1.0)) / c : T(0.0);
+                row_put(r.ga, r.dtga, j, r.g * d);
+            }
         }
-        dy -= d;
-        if (r.ga != nullptr) r.ga[j] = (float)(r.g * d);
     }
-    l = warp_allsum(l);
-    dy = warp_allsum(dy);
-    if (r.ga != nullptr && r.lane == 0) r.ga[r.label] = (float)(r.g * dy);
-    return wy * l / c;
+    return (lkd(lk_wide(wy)) * lkd(l) / lkd(lk_wide(c))).v;
 }};
 
 /*
@@ -220,110 +297,93 @@ LK_ROW_TERM(RowMultiMargin) {
  *   else:      l_c = P̂(log P̂ − log Q), 0 where P̂ ≤ 0; ∂/∂(log Q)_c = −P̂ (0 where P̂ ≤ 0)
  *   ∂/∂Q_c = ∂/∂(log Q)_c / Q̂_c when Q is given as probabilities (0 where clipped); eps > 0 clips to [eps, 1].
  */
+template <class T>
+__device__ __forceinline__ T row_kl_column(const RowCtx<T>& r, int64_t j, bool logInput, bool logTarget, T eps, T& d) {
+    const T q = row_a(r, j);
+    bool qClipped = false;
+    T logQ;
+    T qh = q;
+    if (logInput) {
+        logQ = q;
+    } else {
+        if (eps > T(0.0)) {
+            qh = jmax(q, eps);
+            qClipped = qh != q;
+        }
+        logQ = lk_log(qh);
+    }
+    const T p = row_b(r, j);
+    T l;
+    T dLogQ;
+    if (logTarget) {
+        const T ep = lk_exp(p);
+        l = ep * (p - logQ);
+        dLogQ = -ep;
+    } else {
+        const T ph = eps > T(0.0) ? jmax(p, eps) : p;
+        if (ph > T(0.0)) {
+            l = ph * (lk_log(ph) - logQ);
+            dLogQ = -ph;
+        } else {
+            l = T(0.0);
+            dLogQ = T(0.0);
+        }
+    }
+    d = logInput ? dLogQ : (qClipped || dLogQ == T(0.0) ? T(0.0) : dLogQ / qh);
+    return l;
+}
+
 LK_ROW_TERM(RowKl) {
     const bool logInput = P.p[0] != 0;
     const bool logTarget = P.p[1] != 0;
-    const double eps = P.p[2];
-    LK_COLS(j) {
-        const double q = LK_A(j);
-        if (!logInput && !(q >= 0 && q <= 1)) {
-            LK_ROW_BAD(j, LK_IN, LK_REASON_UNIT);
-            break;
-        }
-        const double p = LK_B(j);
-        if (!logTarget && !(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, LK_TG, LK_REASON_UNIT);
-            break;
-        }
-    }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    double l = 0;
-    LK_COLS(j) {
-        const double q = LK_A(j);
-        bool qClipped = false;
-        double logQ;
-        double qh = q;
-        if (logInput) {
-            logQ = q;
-        } else {
-            if (eps > 0) {
-                qh = jmax(q, eps);
-                qClipped = qh != q;
-            }
-            logQ = log(qh);
-        }
-        const double p = LK_B(j);
-        double dLogQ;
-        if (logTarget) {
-            const double ep = exp(p);
-            l += ep * (p - logQ);
-            dLogQ = -ep;
-        } else {
-            const double ph = eps > 0 ? jmax(p, eps) : p;
-            if (ph > 0) {
-                l += ph * (log(ph) - logQ);
-                dLogQ = -ph;
-            } else {
-                dLogQ = 0;
-            }
-        }
-        if (r.ga != nullptr) {
-            const double d = logInput ? dLogQ : (qClipped || dLogQ == 0 ? 0.0 : dLogQ / qh);
-            r.ga[j] = (float)(r.g * d);
+    const T eps = T(P.p[2]);
+    if (!row_check_unit(r, !logInput, !logTarget, bad)) return NAN;
+    const double l = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        T d;
+        return lk_wide(row_kl_column(r, j, logInput, logTarget, eps, d));
+    });
+    if (r.ga != nullptr) {
+        LK_COLS(j) {
+            T d;
+            row_kl_column(r, j, logInput, logTarget, eps, d);
+            row_put(r.ga, r.dtga, j, r.g * d);
         }
     }
-    return warp_allsum(l);
+    return l;
 }};
 
 /* entropy (p0 = base): l = −Σ P log P / ln b (0·log 0 = 0); ∂l/∂P_j = −(log P_j + 1)/ln b (+∞ at 0) */
 LK_ROW_TERM(RowEntropy) {
-    const double lnBase = log(P.p[0]);
-    LK_COLS(j) {
-        const double p = LK_A(j);
-        if (!(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, LK_IN, LK_REASON_UNIT);
-            break;
-        }
+    if (!row_check_unit(r, true, false, bad)) return NAN;
+    const T lnBase = lk_log(T(P.p[0]));
+    const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const T p = row_a(r, j);
+        return lk_wide(lk_xlogy(p, p));
+    });
+    if (r.ga != nullptr) {
+        LK_COLS(j) { row_put(r.ga, r.dtga, j, r.g * (-(lk_log(row_a(r, j)) + T(1.0)) / lnBase)); }
     }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    double l = 0;
-    LK_COLS(j) {
-        const double p = LK_A(j);
-        l -= xlogy(p, p);
-        if (r.ga != nullptr) r.ga[j] = (float)(r.g * (-(log(p) + 1) / lnBase));
-    }
-    return warp_allsum(l) / lnBase;
+    return (lkd(l) / lkd(lk_wide(lnBase))).v;
 }};
 
 /* distribution-cross-entropy (p0 = eps): l = −Σ_{P_c > 0} P_c log Q̂_c, Q̂ = max(Q, eps) when eps > 0;
  * ∂l/∂Q_c = −P_c/Q̂_c (0 where P_c = 0 or clipped) */
 LK_ROW_TERM(RowDistributionCrossEntropy) {
-    const double eps = P.p[0];
-    LK_COLS(j) {
-        const double q = LK_A(j);
-        if (!(q >= 0 && q <= 1)) {
-            LK_ROW_BAD(j, LK_IN, LK_REASON_UNIT);
-            break;
-        }
-        const double p = LK_B(j);
-        if (!(p >= 0 && p <= 1)) {
-            LK_ROW_BAD(j, LK_TG, LK_REASON_UNIT);
-            break;
+    const T eps = T(P.p[0]);
+    if (!row_check_unit(r, true, true, bad)) return NAN;
+    const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const T q = row_a(r, j);
+        return lk_wide(lk_xlogy(row_b(r, j), eps > T(0.0) ? jmax(q, eps) : q));
+    });
+    if (r.ga != nullptr) {
+        LK_COLS(j) {
+            const T q = row_a(r, j);
+            const T qh = eps > T(0.0) ? jmax(q, eps) : q;
+            const T p = row_b(r, j);
+            row_put(r.ga, r.dtga, j, r.g * (p == T(0.0) || qh != q ? T(0.0) : -p / qh));
         }
     }
-    bad = warp_allmin_u64(bad);
-    if (bad != LK_NO_ERROR) return NAN;
-    double l = 0;
-    LK_COLS(j) {
-        const double q = LK_A(j);
-        const double qh = eps > 0 ? jmax(q, eps) : q;
-        const double p = LK_B(j);
-        l -= xlogy(p, qh);
-        if (r.ga != nullptr) r.ga[j] = (float)(r.g * (p == 0 || qh != q ? 0.0 : -p / qh));
-    }
-    return warp_allsum(l);
+    return l;
 }};
 
 #endif

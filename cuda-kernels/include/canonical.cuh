@@ -8,7 +8,9 @@
  *   tree      the L lane totals are then added by the adjacent-pairwise tree: for w = 1, 2, 4, …, L/2,
  *             lane[j] += lane[j + w] for every j that is a multiple of 2w; the sum is lane[0];
  *   stack     a sequence of K partial sums (segments) is added by the aligned pairwise tree over K (as if
- *             padded with zeros to a power of two), which a binary-counter stack computes in one pass.
+ *             padded with zeros to a power of two), which a binary-counter stack computes in one pass: push
+ *             each sum, adding the top of the stack to it once for every trailing 1 bit of the count so far;
+ *             at the end fold the stack from the top (the later, smaller subtrees first).
  *
  * Adding +0.0 never changes an accumulator (accumulators start at +0.0 and a round-to-nearest sum is −0.0
  * only when both operands are), so lanes or tree positions without items need no special case.
@@ -83,37 +85,6 @@ __device__ __forceinline__ void lk_block_tree2(double& a, double& b) {
     }
 }
 
-/* The binary-counter stack of the aligned pairwise tree over segment sums (at most 2^20 segments). */
-struct LkStack {
-    double s[21];
-    int depth;
-    int64_t count;
-};
-
-__device__ __forceinline__ void lk_stack_init(LkStack& st) {
-    st.depth = 0;
-    st.count = 0;
-}
-
-/* Pushes segment sum v (the segments arrive in order). */
-__device__ __forceinline__ void lk_stack_push(LkStack& st, double v) {
-    for (int64_t c = st.count; (c & 1) != 0; c >>= 1) {
-        v = st.s[--st.depth] + v;
-    }
-    st.s[st.depth++] = v;
-    st.count++;
-}
-
-/* The tree's sum: the stack folded from the top (the smaller, later subtrees first). */
-__device__ __forceinline__ double lk_stack_sum(const LkStack& st) {
-    if (st.depth == 0) return 0.0;
-    double v = st.s[st.depth - 1];
-    for (int i = st.depth - 2; i >= 0; i--) {
-        v = st.s[i] + v;
-    }
-    return v;
-}
-
 /*
  * A sum over the columns j = 0 … len−1 of one row, computed by the 32 lanes of a warp together: f(j) gives
  * column j's float64 value (0 for columns that contribute nothing). Every lane returns the same bits.
@@ -130,8 +101,13 @@ __device__ __forceinline__ double lk_row_sum(int64_t len, int lane, F f) {
         }
         return lk_warp_tree_all(lk_tree4(acc));
     }
-    LkStack st;
-    lk_stack_init(st);
+    /*
+     * Segments by the aligned pairwise tree, as a binary-counter stack whose level i is held by lane i (levels
+     * travel by shuffles: no local memory). Every lane runs the same carries and receives the same sums.
+     */
+    double held = 0.0;
+    int depth = 0;
+    int64_t count = 0;
     for (int64_t seg = 0; seg < len; seg += LK_SEGMENT) {
         const int64_t end = seg + LK_SEGMENT < len ? seg + LK_SEGMENT : len;
         double acc[LK_COL_LANES_PER_THREAD] = {0.0, 0.0, 0.0, 0.0};
@@ -141,9 +117,52 @@ __device__ __forceinline__ double lk_row_sum(int64_t len, int lane, F f) {
                 if (base + k < end) acc[k] += f(base + k);
             }
         }
-        lk_stack_push(st, lk_warp_tree_all(lk_tree4(acc)));
+        double v = lk_warp_tree_all(lk_tree4(acc));
+        for (int64_t c = count; (c & 1) != 0; c >>= 1) {
+            v = __shfl_sync(LOSSKIT_FULL_MASK, held, depth - 1) + v;
+            depth--;
+        }
+        if (lane == depth) held = v;
+        depth++;
+        count++;
     }
-    return lk_stack_sum(st);
+    double v = __shfl_sync(LOSSKIT_FULL_MASK, held, depth - 1);
+    for (int i = depth - 2; i >= 0; i--) {
+        v = __shfl_sync(LOSSKIT_FULL_MASK, held, i) + v;
+    }
+    return v;
+}
+
+/*
+ * The maximum of two floats as every backend takes it, independent of the order of a row's values: NaN if
+ * either is NaN, and of equal values (±0) the one with the sign bits AND-ed (+0 wins), so the result does not
+ * depend on which side a tie arrived from.
+ */
+__device__ __forceinline__ float lk_max_canon(float a, float b) {
+    if (a != a) return a;
+    if (b != b) return b;
+    if (a > b) return a;
+    if (b > a) return b;
+    return __int_as_float(__float_as_int(a) & __float_as_int(b));
+}
+
+/* The maximum over a row's columns (f(j) a float), computed by the 32 lanes of a warp; every lane gets it. */
+template <class F>
+__device__ __forceinline__ float lk_row_max(int64_t len, int lane, F f) {
+    float m = -INFINITY;
+    for (int64_t j = lane; j < len; j += 32) {
+        m = lk_max_canon(m, f(j));
+    }
+    for (int mask = 16; mask > 0; mask >>= 1) {
+        m = lk_max_canon(m, __shfl_xor_sync(LOSSKIT_FULL_MASK, m, mask));
+    }
+    return m;
+}
+
+/* A sum of float products over a row's columns, each product exact in float64 (fma): lk_row_sum's order. */
+template <class FA, class FB>
+__device__ __forceinline__ double lk_row_dot(int64_t len, int lane, FA fa, FB fb) {
+    return lk_row_sum(len, lane, [&](int64_t j) -> double { return (double)fa(j) * (double)fb(j); });
 }
 
 #endif

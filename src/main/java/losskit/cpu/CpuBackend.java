@@ -51,6 +51,13 @@ public final class CpuBackend implements LossBackend {
             FastTwin twin = simd.enabled() ? FastVectorTerms.elementwise(key, call.loss()) : null;
             return LossResult.of(call, FastElementwiseDriver.run(call, term, twin, pool), name());
         }
+        if (call.precision() == Precision.FAST && (family == Family.ROWS || family == Family.PAIRS)) {
+            FastRowTerm term = family == Family.ROWS ? FastRowTerms.forKey(key, call.loss()) : FastPairTerms.forKey(key, call.loss());
+            if (term == null) {
+                throw new IllegalStateException("no FAST CPU term for " + key);
+            }
+            return LossResult.of(call, FastRowDriver.run(call, term, pool), name());
+        }
         // the float64 paths read and write float32: 16-bit data through a widened copy, outputs rounded once after
         ValidatedCall wide = call.widened();
         LossResult r = computeFloat32(wide, key);

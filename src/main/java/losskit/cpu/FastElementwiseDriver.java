@@ -89,9 +89,25 @@ final class FastScratch {
     final float[][] out = new float[3][CanonicalSum.EW_LANES];
     /** Vector twins' per-element results: l, ∂, ∂aux, and two temporaries. */
     final float[][] twin = new float[5][CanonicalSum.EW_LANES];
+    /** Row windows of the row and pair families: value slots and their gradients (grown to the row length). */
+    final float[][] rowIn = new float[3][0];
+    final float[][] rowOut = new float[3][0];
+    private final FastRow row = new FastRow();
 
     static FastScratch get() {
         return LOCAL.get();
+    }
+
+    /** The worker's row view, its scratch (and the row windows' arrays) at least {@code len} long. */
+    FastRow row(int len) {
+        for (int k = 0; k < 3; k++) {
+            if (rowIn[k].length < len) {
+                rowIn[k] = new float[len];
+                rowOut[k] = new float[len];
+            }
+        }
+        row.ensure(len);
+        return row;
     }
 }
 

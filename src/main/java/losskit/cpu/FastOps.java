@@ -28,4 +28,24 @@ final class FastOps {
     static boolean finite(float x) {
         return x - x == 0f;
     }
+
+    /**
+     * The order-independent maximum of canonical.cuh's lk_max_canon: NaN if either is NaN; of equal values the
+     * one with the sign bits AND-ed (+0 over −0).
+     */
+    static float maxCanon(float a, float b) {
+        if (a != a) {
+            return a;
+        }
+        if (b != b) {
+            return b;
+        }
+        if (a > b) {
+            return a;
+        }
+        if (b > a) {
+            return b;
+        }
+        return Float.intBitsToFloat(Float.floatToRawIntBits(a) & Float.floatToRawIntBits(b));
+    }
 }

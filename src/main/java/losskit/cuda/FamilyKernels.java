@@ -55,8 +55,7 @@ import org.slf4j.LoggerFactory;
 final class FamilyKernels {
     private static final Logger LOG = LoggerFactory.getLogger(FamilyKernels.class);
     static final int EW_BLOCK = 256;
-    static final int ROW_BLOCK = 128;
-    static final int ROWS_PER_BLOCK = ROW_BLOCK / 32;
+    static final int ROW_BLOCK = 256;
     static final int DEN_BLOCK = 256;
     static final int MAX_GRID = 1024;
     static final int FINISH_BLOCK = 32;
@@ -580,7 +579,7 @@ final class FamilyKernels {
             args.addAll(List.of(ptr(v[0]), ptr(v[1]), ptr(v[2]), ptr(l.rowTargetSlot >= 0 ? p.in[l.rowTargetSlot] : null),
                     ptr(int64 ? null : labels), ptr(int64 ? labels : null), ptr(p.weights), ptr(p.classWeight), ptr(g[0]),
                     ptr(g[1]), ptr(g[2]), ptr(p.losses), ptr(p.partials), ptr(record), i64(p.units), i64(l.len),
-                    i32(call.classes()), i32(l.ignoreIndex), i32(flags), f64(gradFactor), ptr(factorAt),
+                    i64(l.per), i32(call.classes()), i32(l.ignoreIndex), i32(flags), f64(gradFactor), ptr(factorAt),
                     f64(l.denConst)));
         }
         for (double v : KernelNames.scalarParams(call.loss())) {
@@ -619,7 +618,7 @@ final class FamilyKernels {
         boolean int64 = l.labelSlot >= 0 && call.slot(l.labelSlot).dtype() == Tensor.DType.INT64;
         launch(KernelNames.module(Family.ROWS), KernelNames.ROWS_DENOMINATOR, denGrid, DEN_BLOCK, s, p.units + " rows",
                 ptr(int64 ? null : labels), ptr(int64 ? labels : null), ptr(p.weights), ptr(p.classWeight), ptr(p.partials),
-                ptr(record.withByteOffset(ResultRecord.BAD_PREPASS_OFFSET)), i64(p.units), i32(call.classes()),
+                ptr(record.withByteOffset(ResultRecord.BAD_PREPASS_OFFSET)), i64(p.units), i64(l.per), i32(call.classes()),
                 i32(l.ignoreIndex), i32(l.flags()), f64(l.denConst));
         return denGrid;
     }
@@ -778,7 +777,17 @@ final class FamilyKernels {
                         | code(gradientDestination(0)) << 10 | (auxSlot ? code(gradientDestination(2)) : 0) << 12
                         | code(losses) << 14;
             }
-            return (call.loss().checkFinite() ? 1 : 0) | (hasIgnore ? 2 : 0) | (denKind << 2) | (valueSlots << 4);
+            Tensor[] v = new Tensor[3];
+            Tensor[] g = new Tensor[3];
+            for (int k = 0; k < Math.min(3, valueSlots); k++) {
+                v[k] = call.slot(valueSlot[k]);
+                g[k] = gradientDestination(valueSlot[k]);
+            }
+            Tensor losses = call.deviceLosses() != null ? call.deviceLosses() : call.lossesTensor();
+            return (call.loss().checkFinite() ? 1 : 0) | (hasIgnore ? 2 : 0) | (denKind << 2) | (valueSlots << 4)
+                    | code(v[0]) << 6 | code(v[1]) << 8 | code(v[2]) << 10
+                    | (rowTargetSlot >= 0 ? code(call.slot(rowTargetSlot)) : 0) << 12
+                    | code(g[0]) << 14 | code(g[1]) << 16 | code(g[2]) << 18 | code(losses) << 20;
         }
 
         boolean divides() {
@@ -806,14 +815,12 @@ final class FamilyKernels {
 
         /** The kernel's grid for a piece of n units: one CUDA block per block of the summation order. */
         int grid(long n) {
-            if (ew) {
-                return (int) Math.max(1, (n + per - 1) / per);
-            }
-            return (int) Math.max(1, Math.min(MAX_GRID, (n + ROWS_PER_BLOCK - 1) / ROWS_PER_BLOCK));
+            return (int) Math.max(1, (n + per - 1) / per);
         }
 
+        /** The MEAN pre-pass kernels run the same blocks. */
         int denGrid(long n) {
-            return ew ? grid(n) : (int) Math.max(1, Math.min(MAX_GRID, (n + DEN_BLOCK - 1) / DEN_BLOCK));
+            return grid(n);
         }
 
         /** Elements of slot i's data (and gradient) in {@code n} units. */
@@ -863,7 +870,7 @@ final class FamilyKernels {
             }
             perUnit += (call.weights() != null ? Float.BYTES : 0) + (call.lossesTensor() != null ? lossBytes() : 0);
             regions += 2;
-            long fixed = regions * DeviceArena.ALIGN + 16L * MAX_GRID + DeviceArena.align(ResultRecord.BYTES);
+            long fixed = regions * DeviceArena.ALIGN + 16L * SummationOrder.MAX_BLOCKS + DeviceArena.align(ResultRecord.BYTES);
             long byDevice = (budget / 2 - fixed) / Math.max(1, perUnit);
             long byStaging = CHUNK_STAGING_BYTES / Math.max(1, perUnit);
             return roundDown(Math.min(Math.min(byDevice, byStaging), units));
@@ -874,7 +881,7 @@ final class FamilyKernels {
          * bce-logits' posWeight that broadcasts over the element index, start at multiples of its length.
          */
         long granularity() {
-            long g = ew ? per : 1;
+            long g = per;
             if (ew && posWeight != null && call.slotCount() == 2) {
                 long pw = posWeight.length;
                 g = g / gcd(g, pw) * pw;

@@ -18,12 +18,12 @@ public final class KernelNames {
     public static final int SCALAR_PARAMS = 6;
     /** Kernel parameter counts per family (see the skeleton comments in cuda-kernels/). */
     public static final int ELEMENTWISE_PARAMS = 15 + SCALAR_PARAMS;
-    public static final int ROW_PARAMS = 22 + SCALAR_PARAMS;
+    public static final int ROW_PARAMS = 23 + SCALAR_PARAMS;
     /** The MEAN pre-pass kernels. */
     public static final String EW_WEIGHT_SUM = "losskit_ew_weight_sum";
     public static final int EW_WEIGHT_SUM_PARAMS = 4;
     public static final String ROWS_DENOMINATOR = "losskit_rows_denominator";
-    public static final int ROWS_DENOMINATOR_PARAMS = 11;
+    public static final int ROWS_DENOMINATOR_PARAMS = 12;
     /** The module (cuda-kernels/finish.cu) that folds block partials into a call's result record on the device. */
     public static final String FINISH_MODULE = "finish";
     public static final String FINISH_DENOMINATOR = "losskit_finish_denominator";
@@ -50,9 +50,9 @@ public final class KernelNames {
         return precision == Precision.FAST && hasFastKernels(form.family()) ? base + "_fast" : base;
     }
 
-    /** Whether a family has FAST (float32) kernels. */
+    /** Whether a family has FAST (float32) kernels: every family but the matrix losses (float64 GEMMs under both). */
     public static boolean hasFastKernels(Family family) {
-        return family == Family.ELEMENTWISE;
+        return family != Family.MATRIX;
     }
 
     /** The PTX module (cuda-kernels/&lt;module&gt;.cu) that holds a family's kernels. */

@@ -1,0 +1,328 @@
+package losskit.cpu;
+
+import losskit.api.Loss;
+import losskit.api.Param;
+
+/**
+ * The FAST term function of every embedding and pair loss, the twin of the FAST instantiation of the same case
+ * in {@code cuda-kernels/terms_pairs.cuh} (whose comments derive each form): dot products and norms as canonical
+ * column sums of exact float64 products, the row's combination in float64, per-column gradients in float32
+ * ({@link #diffProducts} where a gradient is a difference of two nearly equal products).
+ */
+final class FastPairTerms {
+    private FastPairTerms() {
+    }
+
+    static FastRowTerm forKey(String key, Loss loss) {
+        return switch (key) {
+            case "cosine-proximity" -> cosineProximity((float) loss.real(Param.EPS));
+            case "cosine-embedding" -> cosineEmbedding((float) loss.real(Param.MARGIN));
+            case "contrastive/pairs" -> contrastivePairs((float) loss.real(Param.MARGIN));
+            case "triplet" -> new Triplet((float) loss.real(Param.MARGIN), (float) loss.real(Param.P),
+                    (float) loss.real(Param.EPS), loss.flag(Param.SWAP), loss.flag(Param.SQUARED));
+            case "dice" -> dice((float) loss.real(Param.SMOOTH));
+            case "tversky" -> tversky((float) loss.real(Param.ALPHA), (float) loss.real(Param.BETA),
+                    (float) loss.real(Param.SMOOTH));
+            default -> null;
+        };
+    }
+
+    /** The float pair hi + lo of a float64 k (terms_pairs.cuh lk_pair). */
+    static float hi(double k) {
+        return (float) k;
+    }
+
+    static float lo(double k) {
+        return (float) (k - (double) (float) k);
+    }
+
+    /** b·k1 − a·k2 in float32 without the cancellation of the two rounded products (lk_diff_products). */
+    static float diffProducts(float b, float k1h, float k1l, float a, float k2h, float k2l) {
+        float p1 = b * k1h;
+        float e1 = Math.fma(b, k1h, -p1);
+        float p2 = a * k2h;
+        float e2 = Math.fma(a, k2h, -p2);
+        float h = p1 - p2;
+        float l = (e1 - e2) + (b * k1l - a * k2l);
+        return h + l;
+    }
+
+    private static double dot(FastRow r, float[] x, int xo, float[] y, int yo) {
+        for (int j = 0; j < r.len; j++) {
+            r.cols[j] = (double) x[xo + j] * (double) y[yo + j];
+        }
+        return r.sum();
+    }
+
+    // cosine-proximity: l = −a·b/(n̂a n̂b), ∂ = −g·(b_j/(n̂a n̂b) − (a·b)a_j/(n̂a³ n̂b))
+    private static FastRowTerm cosineProximity(float epsf) {
+        double eps = epsf;
+        return (r, o) -> {
+            double dot = dot(r, r.a, r.ao, r.b, r.bo);
+            double aa = dot(r, r.a, r.ao, r.a, r.ao);
+            double bb = dot(r, r.b, r.bo, r.b, r.bo);
+            double sa = Math.sqrt(aa);
+            double sb = Math.sqrt(bb);
+            double na = sa != sa ? sa : sa >= eps ? sa : eps;
+            double nb = sb != sb ? sb : sb >= eps ? sb : eps;
+            double cos = dot / (na * nb);
+            if (r.ga != null) {
+                double k1 = 1.0 / (na * nb);
+                double k2 = dot / (na * na * na * nb);
+                float k1h = hi(k1);
+                float k1l = lo(k1);
+                float k2h = hi(k2);
+                float k2l = lo(k2);
+                float ng = -r.g;
+                for (int j = 0; j < r.len; j++) {
+                    r.ga[r.gao + j] = ng * diffProducts(r.b(j), k1h, k1l, r.a(j), k2h, k2l);
+                }
+            }
+            return -cos;
+        };
+    }
+
+    // cosine-embedding: m = ‖·‖² + 1e-12, cos = x1·x2/√(m₁m₂); 1 − cos or max(0, cos − margin)
+    private static FastRowTerm cosineEmbedding(float marginf) {
+        double margin = marginf;
+        return (r, o) -> {
+            double y = r.rowTarget;
+            if (!(y == 1 || y == -1)) {
+                return o.reject(2, 0, y, "-1 or +1");
+            }
+            double dot = dot(r, r.a, r.ao, r.b, r.bo);
+            double m1 = dot(r, r.a, r.ao, r.a, r.ao) + 1e-12;
+            double m2 = dot(r, r.b, r.bo, r.b, r.bo) + 1e-12;
+            double den = Math.sqrt(m1 * m2);
+            double cos = dot / den;
+            double l;
+            double dcos;
+            if (y == 1) {
+                l = 1.0 - cos;
+                dcos = -1;
+            } else {
+                double z = cos - margin;
+                l = z != z ? z : z >= 0.0 ? z : 0.0;
+                dcos = z >= 0.0 ? 1 : 0;
+            }
+            if (r.ga != null || r.gb != null) {
+                double k = r.gd * dcos;
+                double inv = 1.0 / den;
+                double c1 = cos / m1;
+                double c2 = cos / m2;
+                float invH = hi(inv);
+                float invL = lo(inv);
+                float c1h = hi(c1);
+                float c1l = lo(c1);
+                float c2h = hi(c2);
+                float c2l = lo(c2);
+                float kf = (float) k;
+                for (int j = 0; j < r.len; j++) {
+                    float a = r.a(j);
+                    float b = r.b(j);
+                    if (r.ga != null) {
+                        r.ga[r.gao + j] = kf * diffProducts(b, invH, invL, a, c1h, c1l);
+                    }
+                    if (r.gb != null) {
+                        r.gb[r.gbo + j] = kf * diffProducts(a, invH, invL, b, c2h, c2l);
+                    }
+                }
+            }
+            return l;
+        };
+    }
+
+    // contrastive (pairs): v = x1 − x2 in float32, d² = Σ v² exact products, l = y·d² + (1−y)·max(0, m − d)²
+    private static FastRowTerm contrastivePairs(float marginf) {
+        double margin = marginf;
+        return (r, o) -> {
+            double y = r.rowTarget;
+            if (!(y == 0 || y == 1)) {
+                return o.reject(2, 0, y, "0 or 1");
+            }
+            for (int j = 0; j < r.len; j++) {
+                double v = r.a(j) - r.b(j);
+                r.cols[j] = v * v;
+            }
+            double dd = r.sum();
+            double d = Math.sqrt(dd);
+            double h0 = margin - d;
+            double h = h0 != h0 ? h0 : h0 >= 0.0 ? h0 : 0.0;
+            if (r.ga != null || r.gb != null) {
+                double k = 2.0 * y - (d == 0 ? 0.0 : 2.0 * (1.0 - y) * h / d);
+                float gk = (float) (r.gd * k);
+                for (int j = 0; j < r.len; j++) {
+                    float v = gk * (r.a(j) - r.b(j));
+                    if (r.ga != null) {
+                        r.ga[r.gao + j] = v;
+                    }
+                    if (r.gb != null) {
+                        r.gb[r.gbo + j] = -v;
+                    }
+                }
+            }
+            return y * dd + (1.0 - y) * h * h;
+        };
+    }
+
+    // triplet: d(u, v) = ‖u − v + eps‖_p (‖u − v‖₂² when squared), l = max(margin + d(a,p) − d⁻, 0)
+    static final class Triplet implements FastRowTerm {
+        private final double margin;
+        private final float p;
+        private final float eps;
+        private final boolean swap;
+        private final boolean squared;
+
+        Triplet(float margin, float p, float eps, boolean swap, boolean squared) {
+            this.margin = margin;
+            this.p = p;
+            this.eps = eps;
+            this.swap = swap;
+            this.squared = squared;
+        }
+
+        private float diff(FastRow r, int u, int v, int j) {
+            float x = u == 0 ? r.a(j) : r.b(j);
+            float y = v == 1 ? r.b(j) : r.c(j);
+            return squared ? x - y : x - y + eps;
+        }
+
+        private double dist(FastRow r, int u, int v) {
+            boolean two = p == 2f;
+            boolean one = p == 1f;
+            for (int j = 0; j < r.len; j++) {
+                float w = diff(r, u, v, j);
+                double wd = w;
+                r.cols[j] = squared || two ? wd * wd : one ? (double) Math.abs(w) : (double) FastMath.pow(Math.abs(w), p);
+            }
+            double s = r.sum();
+            if (squared || one) {
+                return s;
+            }
+            if (two) {
+                return Math.sqrt(s);
+            }
+            return FastMath.pow((float) s, 1f / p);
+        }
+
+        private float ddist(FastRow r, int u, int v, int j, float d, float dp1) {
+            float w = diff(r, u, v, j);
+            if (squared) {
+                return 2f * w;
+            }
+            if (p == 1f) {
+                return FastOps.signum(w);
+            }
+            if (d == 0f) {
+                return 0f;
+            }
+            if (p == 2f) {
+                return w / d;
+            }
+            return FastOps.signum(w) * FastMath.pow(Math.abs(w), p - 1f) / dp1;
+        }
+
+        @Override
+        public double eval(FastRow r, TermOut o) {
+            double dap = dist(r, 0, 1);
+            double dan = dist(r, 0, 2);
+            boolean useSwap = false;
+            if (swap) {
+                double dpn = dist(r, 1, 2);
+                if (dpn < dan) {
+                    dan = dpn;
+                    useSwap = true;
+                }
+            }
+            double z = margin + dap - dan;
+            if (r.ga != null || r.gb != null || r.gc != null) {
+                float kg = z >= 0 ? r.g : 0f;
+                float dapT = (float) dap;
+                float danT = (float) dan;
+                float pm1 = p - 1f;
+                boolean plain = squared || p == 1f || p == 2f;
+                float dap1 = plain ? 1f : FastMath.pow(dapT, pm1);
+                float dan1 = plain ? 1f : FastMath.pow(danT, pm1);
+                for (int j = 0; j < r.len; j++) {
+                    float gap = kg * ddist(r, 0, 1, j, dapT, dap1);
+                    float gneg = kg * ddist(r, useSwap ? 1 : 0, 2, j, danT, dan1);
+                    if (r.ga != null) {
+                        r.ga[r.gao + j] = gap - (useSwap ? 0f : gneg);
+                    }
+                    if (r.gb != null) {
+                        r.gb[r.gbo + j] = -gap - (useSwap ? gneg : 0f);
+                    }
+                    if (r.gc != null) {
+                        r.gc[r.gco + j] = gneg;
+                    }
+                }
+            }
+            return z != z ? z : z >= 0 ? z : 0.0;
+        }
+    }
+
+    /** Σpt, Σp, Σt of a row of probabilities and targets in [0, 1] (checked first) into {@code out}. */
+    private static boolean overlap(FastRow r, TermOut o, double[] out) {
+        if (!FastRowTerms.checkUnit(r, true, true, o)) {
+            return false;
+        }
+        out[0] = dot(r, r.a, r.ao, r.b, r.bo);
+        for (int j = 0; j < r.len; j++) {
+            r.cols[j] = r.a(j);
+        }
+        out[1] = r.sum();
+        for (int j = 0; j < r.len; j++) {
+            r.cols[j] = r.b(j);
+        }
+        out[2] = r.sum();
+        return true;
+    }
+
+    // dice: num = 2I + s, den = Sp + St + s, l = 1 − num/den, ∂ = kA·t_j + kB (one fma)
+    private static FastRowTerm dice(float smoothf) {
+        double smooth = smoothf;
+        return (r, o) -> {
+            double[] ov = r.tmp;
+            if (!overlap(r, o, ov)) {
+                return Double.NaN;
+            }
+            double num = 2.0 * ov[0] + smooth;
+            double den = ov[1] + ov[2] + smooth;
+            if (r.ga != null) {
+                double gd = r.gd;
+                float kA = (float) (-gd * 2.0 / den);
+                float kB = (float) (gd * num / (den * den));
+                for (int j = 0; j < r.len; j++) {
+                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                }
+            }
+            return 1.0 - num / den;
+        };
+    }
+
+    // tversky: num = I + s, den = I + α(Sp − I) + β(St − I) + s, l = 1 − num/den, ∂ = kA·t_j + kB
+    private static FastRowTerm tversky(float alphaf, float betaf, float smoothf) {
+        double alpha = alphaf;
+        double beta = betaf;
+        double smooth = smoothf;
+        return (r, o) -> {
+            double[] ov = r.tmp;
+            if (!overlap(r, o, ov)) {
+                return Double.NaN;
+            }
+            double inter = ov[0];
+            double num = inter + smooth;
+            double den = inter + alpha * (ov[1] - inter) + beta * (ov[2] - inter) + smooth;
+            if (r.ga != null) {
+                double gd = r.gd;
+                double den2 = den * den;
+                float kA = (float) (-gd * (den - num * (1.0 - alpha - beta)) / den2);
+                float kB = (float) (gd * num * alpha / den2);
+                for (int j = 0; j < r.len; j++) {
+                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                }
+            }
+            return 1.0 - num / den;
+        };
+    }
+}
