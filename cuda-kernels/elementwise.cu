@@ -205,8 +205,13 @@ __device__ __forceinline__ void ew_kernel(const void* x, const void* t, const vo
     const int64_t end = start + per < n ? start + per : n;
     const bool vec = lk_aligned16(x) && lk_aligned16(t) && (!A.auxSlot || lk_aligned16(aux)) && lk_aligned16(w) &&
                      lk_aligned16(gx) && lk_aligned16(gaux) && lk_aligned16(losses);
-    double accL[LK_EW_LANES_PER_THREAD] = {0, 0, 0, 0, 0, 0, 0, 0};
-    double accW[LK_EW_LANES_PER_THREAD] = {0, 0, 0, 0, 0, 0, 0, 0};
+    /*
+     * A thread's 8 lanes as two groups of 4 accumulators: each row is processed in two halves by a loop that is
+     * not unrolled (so the term's code is stamped 4 times, not 8), the half in hand always in the `now` group,
+     * and the groups swapped after each half — after a row's two halves each group is back on its own lanes.
+     */
+    double nowL[4] = {0, 0, 0, 0}, nextL[4] = {0, 0, 0, 0};
+    double nowW[4] = {0, 0, 0, 0}, nextW[4] = {0, 0, 0, 0};
     for (int64_t row = start; row < end; row += LK_EW_LANES) {
         const int64_t i0 = row + (int64_t)threadIdx.x * LK_EW_LANES_PER_THREAD;
         if (i0 >= end) continue;
@@ -231,33 +236,59 @@ __device__ __forceinline__ void ew_kernel(const void* x, const void* t, const vo
 #pragma unroll
             for (int k = 0; k < 8; k++) wv[k] = 1.0f;
         }
-        float g[8], ga[8], lo[8];
-        bool cold[8];
+#pragma unroll 1
+        for (int h = 0; h < 2; h++) {
+            const int64_t ih = i0 + 4 * h;
+            const int hc = cnt - 4 * h >= 4 ? 4 : cnt - 4 * h;
+            float xh[4], th[4], ah[4], wh[4];
 #pragma unroll
-        for (int k = 0; k < 8; k++) {
-            cold[k] = false;
-            if (k < cnt) {
-                ew_element<T, Term>(A, i0 + k, xv[k], tv[k], av[k], wv[k], accL[k], accW[k], g[k], ga[k], lo[k],
-                                    cold[k]);
-            } else {
-                g[k] = 0.0f;
-                ga[k] = 0.0f;
-                lo[k] = 0.0f;
+            for (int k = 0; k < 4; k++) {
+                xh[k] = h != 0 ? xv[4 + k] : xv[k];
+                th[k] = h != 0 ? tv[4 + k] : tv[k];
+                ah[k] = h != 0 ? av[4 + k] : av[k];
+                wh[k] = h != 0 ? wv[4 + k] : wv[k];
             }
-        }
-        if (gx != nullptr) lk_store8(gx, A.dtGX, i0, vec, cnt, g);
-        if (gaux != nullptr) lk_store8(gaux, A.dtGA, i0, vec, cnt, ga);
-        if (losses != nullptr) lk_store8(losses, A.dtL, i0, vec, cnt, lo);
-        if constexpr (lk_is_fast<T>::value) {
+            float g[4], ga[4], lo[4];
+            bool cold[4];
 #pragma unroll
-            for (int k = 0; k < 8; k++) {
-                if (cold[k]) {
-                    ew_cold_outputs<Term>(xv[k], tv[k], av[k], wv[k], A.gradFactor, A.P.p[0], A.P.p[1], A.P.p[2],
-                                          A.P.p[3], gx, A.dtGX, gaux, A.dtGA, losses, A.dtL, i0 + k);
+            for (int k = 0; k < 4; k++) {
+                cold[k] = false;
+                if (k < hc) {
+                    ew_element<T, Term>(A, ih + k, xh[k], th[k], ah[k], wh[k], nowL[k], nowW[k], g[k], ga[k], lo[k],
+                                        cold[k]);
+                } else {
+                    g[k] = 0.0f;
+                    ga[k] = 0.0f;
+                    lo[k] = 0.0f;
                 }
+            }
+            if (hc > 0) {
+                if (gx != nullptr) lk_store4(gx, A.dtGX, ih, vec, hc, g);
+                if (gaux != nullptr) lk_store4(gaux, A.dtGA, ih, vec, hc, ga);
+                if (losses != nullptr) lk_store4(losses, A.dtL, ih, vec, hc, lo);
+            }
+            if constexpr (lk_is_fast<T>::value) {
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    if (cold[k]) {
+                        ew_cold_outputs<Term>(xh[k], th[k], ah[k], wh[k], A.gradFactor, A.P.p[0], A.P.p[1], A.P.p[2],
+                                              A.P.p[3], gx, A.dtGX, gaux, A.dtGA, losses, A.dtL, ih + k);
+                    }
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < 4; k++) {
+                const double l = nowL[k];
+                nowL[k] = nextL[k];
+                nextL[k] = l;
+                const double v = nowW[k];
+                nowW[k] = nextW[k];
+                nextW[k] = v;
             }
         }
     }
+    const double accL[8] = {nowL[0], nowL[1], nowL[2], nowL[3], nextL[0], nextL[1], nextL[2], nextL[3]};
+    const double accW[8] = {nowW[0], nowW[1], nowW[2], nowW[3], nextW[0], nextW[1], nextW[2], nextW[3]};
     double sumL = lk_tree8(accL);
     double sumW;
     if (w != nullptr) {

@@ -85,6 +85,31 @@ __device__ __forceinline__ void lk_store8(void* p, int dt, int64_t i, bool vec, 
     }
 }
 
+/* Stores cnt (≤ 4) values from i (a multiple of 4), each rounded once: one 16-byte (float32) or 8-byte (16-bit) store when `vec`. */
+__device__ __forceinline__ void lk_store4(void* p, int dt, int64_t i, bool vec, int cnt, const float* v) {
+    if (vec && cnt == 4) {
+        if (dt == LK_DT_F32) {
+            *reinterpret_cast<float4*>(reinterpret_cast<float*>(p) + i) = make_float4(v[0], v[1], v[2], v[3]);
+        } else {
+            uint2 u;
+            u.x = lk_narrow_bits(v[0], dt) | (lk_narrow_bits(v[1], dt) << 16);
+            u.y = lk_narrow_bits(v[2], dt) | (lk_narrow_bits(v[3], dt) << 16);
+            *reinterpret_cast<uint2*>(reinterpret_cast<unsigned short*>(p) + i) = u;
+        }
+        return;
+    }
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        if (k < cnt) {
+            if (dt == LK_DT_F32) {
+                reinterpret_cast<float*>(p)[i + k] = v[k];
+            } else {
+                reinterpret_cast<unsigned short*>(p)[i + k] = (unsigned short)lk_narrow_bits(v[k], dt);
+            }
+        }
+    }
+}
+
 __device__ __forceinline__ void lk_store1(void* p, int dt, int64_t i, float v) {
     if (dt == LK_DT_F32) {
         reinterpret_cast<float*>(p)[i] = v;

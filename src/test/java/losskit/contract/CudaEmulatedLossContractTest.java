@@ -11,14 +11,21 @@ import losskit.cuda.KernelNames;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * The backend contract on the CUDA backend: the real JCuda path and the real kernels, run through the
- * emulated driver (target/emu/libcuda.so.1, scripts/build-emu.sh) when no GPU is present, or on a GPU.
- * Skipped only when this machine has neither (no libcuda.so.1 on the library path) or the build has no PTX.
+ * The backend contract on the CUDA backend in FAST precision: the real JCuda path and the real kernels, run
+ * through the emulated driver (target/emu/libcuda.so.1, scripts/build-emu.sh) when no GPU is present, or on a
+ * GPU; gradients against finite differences of the CUDA backend's EXACT kernels.
+ * {@link ExactCudaEmulatedLossContractTest} covers EXACT. Skipped only when this machine has neither (no
+ * libcuda.so.1 on the library path) or the build has no PTX.
  */
 class CudaEmulatedLossContractTest extends LossContract {
     @Override
     protected LossEngine createEngine() {
-        return openCuda();
+        return openCuda(Precision.FAST);
+    }
+
+    @Override
+    protected LossEngine createDifferencesEngine() {
+        return openCuda(Precision.EXACT);
     }
 
     /**

@@ -16,6 +16,7 @@ import losskit.api.Family;
 import losskit.api.Inputs;
 import losskit.api.LossEngine;
 import losskit.api.LossResult;
+import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.api.Slot;
 import losskit.api.Tensor;
@@ -29,10 +30,12 @@ import org.junit.jupiter.api.TestFactory;
 import org.junit.jupiter.api.TestInstance;
 
 /**
- * The CUDA backend (emulated driver or GPU) against the CPU oracle on random inputs of sizes that break
+ * EXACT precision: the CUDA backend (emulated driver or GPU) against the CPU oracle on random inputs of sizes
+ * that break
  * lazy code (elementwise n = 1, 7, 33, 1000, 1025; rows 1, 3, 17 × C 1, 7, 32, 33, 1000), on host buffers
  * that start at odd offsets (heap and direct, +1 and +3 floats), and run twice for bitwise determinism.
- * The engine is asserted to be on CUDA, so this can never compare the CPU with itself.
+ * The engine is asserted to be on CUDA, so this can never compare the CPU with itself. (FAST precision is
+ * compared bit for bit by {@link FastBitsAcrossBackendsTest}.)
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CudaMatchesCpuTest {
@@ -45,8 +48,8 @@ class CudaMatchesCpuTest {
 
     @BeforeAll
     void open() {
-        cuda = CudaEmulatedLossContractTest.openCuda();
-        cpu = LossEngine.create(BackendChoice.CPU);
+        cuda = CudaEmulatedLossContractTest.openCuda(Precision.EXACT);
+        cpu = LossEngine.builder().backend(BackendChoice.CPU).precision(Precision.EXACT).build();
     }
 
     @AfterAll
