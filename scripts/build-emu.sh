@@ -255,9 +255,15 @@ if [[ -z "$NVCC" ]]; then
 else
   for cu in "$EMU"/test/*.cu "$EMU"/planted/*.cu; do
     ptx="$OUT/ptx/$(basename "$cu" .cu).ptx"
-    h="$( (cat "$cu"; "$NVCC" --version | tail -1) | hash_of)"
+    # the headers test kernels include (fast_math_probe.cu: cuda-kernels/include/*.cuh) count as inputs
+    h="$( (cat "$cu" "$ROOT"/cuda-kernels/include/*.cuh; "$NVCC" --version | tail -1) | hash_of)"
     if ! fresh "$ptx" "$h"; then
       "$NVCC" -arch=compute_75 --ptx -std=c++17 -o "$ptx" "$cu"
+      # The FAST-math probe once more without fma contraction: FastMathEmulatedTest requires the two
+      # PTX to be identical, i.e. no float expression in fast_math.cuh that nvcc could contract.
+      if [[ "$(basename "$cu")" == fast_math_probe.cu ]]; then
+        "$NVCC" -arch=compute_75 --ptx -std=c++17 -fmad=false -o "${ptx%.ptx}.nofmad.ptx" "$cu"
+      fi
       echo "$h" > "$ptx.hash"
       echo "build-emu: ptx/$(basename "$ptx")"
     fi

@@ -1,59 +1,119 @@
 package losskit.api;
 
-/** Placeholder until the fastmath branch lands (its HalfFloats replaces this file). */
+import java.util.Objects;
+
+/**
+ * Conversions between float32 and the two 16-bit float formats that ML data comes in, on raw 16-bit
+ * patterns held in {@code short}s: <b>bfloat16</b> (1 sign, 8 exponent, 7 mantissa bits: float32's upper
+ * half) and IEEE 754 <b>binary16</b> ("half", "f16": 1 sign, 5 exponent, 10 mantissa bits).
+ *
+ * <p>Widening is exact. Narrowing rounds to nearest, ties to even, as IEEE 754 and the GPU's
+ * {@code cvt.rn} instructions do, subnormal results included; values beyond the largest finite 16-bit
+ * float by at least half its ulp become ±∞. NaN narrows to one quiet NaN per format ({@link #BF16_NAN},
+ * {@link #F16_NAN}); NaN payloads survive widening.
+ *
+ * <p>These are the CPU twins of {@code cuda-kernels/include/half.cuh} (CUDA, also run by the emulated driver)
+ * and of the vector passes in {@code losskit.cpu.FastVectorMath}: all give the same bits for every input,
+ * NaN included.
+ *
+ * <pre>{@code
+ * short[] raw = ...;                                   // e.g. a float16 tensor read from a file
+ * float[] x = new float[raw.length];
+ * HalfFloats.widen(raw, 0, x, 0, raw.length, false);   // f16 -> float32
+ * short b = HalfFloats.floatToBf16(0.1f);              // 0x3DCD
+ * }</pre>
+ */
 public final class HalfFloats {
+    /** The quiet NaN every NaN narrows to in bfloat16. */
+    public static final short BF16_NAN = 0x7FC0;
+    /** The quiet NaN every NaN narrows to in binary16. */
+    public static final short F16_NAN = 0x7E00;
+
     private HalfFloats() {
     }
 
+    /** The float32 value of a bfloat16 bit pattern: exact (its bits are the float's upper 16 bits). */
     public static float bf16ToFloat(short bits) {
-        return Float.intBitsToFloat((bits & 0xffff) << 16);
+        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }
 
+    /**
+     * f rounded to the nearest bfloat16, ties to even: adding 0x7FFF plus the lowest kept bit carries into
+     * the kept half exactly when the dropped half is above the midpoint, or at it with the kept half odd
+     * (a carry out of the mantissa moves into the exponent, up to ±∞). NaN gives {@link #BF16_NAN}.
+     */
     public static short floatToBf16(float f) {
-        int u = Float.floatToRawIntBits(f);
-        if (Float.isNaN(f)) {
-            return (short) 0x7fc0;
-        }
-        u += 0x7fff + ((u >>> 16) & 1);
-        return (short) (u >>> 16);
+        int x = Float.floatToRawIntBits(f);
+        int r = (x + 0x7FFF + ((x >>> 16) & 1)) >>> 16;
+        return (short) ((x & 0x7FFF_FFFF) > 0x7F80_0000 ? BF16_NAN : r);
     }
 
+    /** The float32 value of a binary16 bit pattern: exact for normals, subnormals (m·2⁻²⁴), ±0, ±∞ and NaN. */
     public static float f16ToFloat(short bits) {
-        int h = bits & 0xffff;
-        int sign = (h & 0x8000) << 16;
-        int e = (h >>> 10) & 0x1f;
-        int m = h & 0x3ff;
-        if (e == 0x1f) {
-            return Float.intBitsToFloat(sign | 0x7f800000 | (m << 13));
-        }
-        if (e == 0) {
-            float v = m * 0x1p-24f;
-            return sign != 0 ? -v : v;
-        }
-        return Float.intBitsToFloat(sign | ((e + 112) << 23) | (m << 13));
+        int h = bits & 0xFFFF;
+        int s = (h & 0x8000) << 16;
+        int e = (h >>> 10) & 0x1F;
+        int m = h & 0x3FF;
+        int sub = s | Float.floatToRawIntBits((float) m * 0x1p-24f);
+        int normal = s | ((e + 112) << 23) | (m << 13);
+        int special = s | 0x7F80_0000 | (m << 13);
+        return Float.intBitsToFloat(e == 0 ? sub : (e == 31 ? special : normal));
     }
 
+    /**
+     * f rounded to the nearest binary16, ties to even, subnormal results included; |f| ≥ 65520 (the largest
+     * half, 65504, plus half its ulp) gives ±∞; NaN gives {@link #F16_NAN}. F. Giesen's
+     * {@code float_to_half_fast3_rtne}: normal results re-bias the exponent and round on the bits; subnormal
+     * ones add 0.5f, whose ulp 2⁻²⁴ is the spacing of half subnormals, so the float addition itself rounds to
+     * nearest even and the bits above 0.5f are the result.
+     */
     public static short floatToF16(float f) {
-        int u = Float.floatToRawIntBits(f);
-        int sign = (u >>> 16) & 0x8000;
-        float a = Math.abs(f);
-        if (Float.isNaN(f)) {
-            return (short) 0x7e00;
-        }
-        if (a >= 65520f) {
-            return (short) (sign | 0x7c00);
-        }
-        if (a < 0x1p-14f) {
-            int m = Math.round(a * 0x1p24f); // exact scaling; Math.round is half-up: ties checked below
-            float back = a * 0x1p24f;
-            if (back - (float) Math.floor(back) == 0.5f && (m & 1) == 1) {
-                m--;
+        int x = Float.floatToRawIntBits(f);
+        int sign = (x >>> 16) & 0x8000;
+        int a = x & 0x7FFF_FFFF;
+        int big = a > 0x7F80_0000 ? F16_NAN : (0x7C00 | sign);
+        int sub = (Float.floatToRawIntBits(Float.intBitsToFloat(a) + 0.5f) - 0x3F00_0000) | sign;
+        int normal = ((a + 0xC800_0FFF + ((a >>> 13) & 1)) >>> 13) | sign;
+        return (short) (a >= 0x4780_0000 ? big : (a < 0x3880_0000 ? sub : normal));
+    }
+
+    /**
+     * dst[dOff + i] = the float32 value of src[off + i] for i &lt; n; {@code bf16} selects bfloat16, else
+     * binary16.
+     *
+     * @throws IndexOutOfBoundsException if a range lies outside its array
+     */
+    public static void widen(short[] src, int off, float[] dst, int dOff, int n, boolean bf16) {
+        Objects.checkFromIndexSize(off, n, src.length);
+        Objects.checkFromIndexSize(dOff, n, dst.length);
+        if (bf16) {
+            for (int i = 0; i < n; i++) {
+                dst[dOff + i] = bf16ToFloat(src[off + i]);
             }
-            return (short) (sign | m);
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst[dOff + i] = f16ToFloat(src[off + i]);
+            }
         }
-        int au = Float.floatToRawIntBits(a);
-        int r = au + 0xfff + ((au >>> 13) & 1);
-        int e = (r >>> 23) - 112;
-        return (short) (sign | (e << 10) | ((r >>> 13) & 0x3ff));
+    }
+
+    /**
+     * dst[dOff + i] = src[off + i] rounded to the 16-bit format for i &lt; n; {@code bf16} selects bfloat16,
+     * else binary16.
+     *
+     * @throws IndexOutOfBoundsException if a range lies outside its array
+     */
+    public static void narrow(float[] src, int off, short[] dst, int dOff, int n, boolean bf16) {
+        Objects.checkFromIndexSize(off, n, src.length);
+        Objects.checkFromIndexSize(dOff, n, dst.length);
+        if (bf16) {
+            for (int i = 0; i < n; i++) {
+                dst[dOff + i] = floatToBf16(src[off + i]);
+            }
+        } else {
+            for (int i = 0; i < n; i++) {
+                dst[dOff + i] = floatToF16(src[off + i]);
+            }
+        }
     }
 }

@@ -1,35 +1,405 @@
 package losskit.cpu;
 
-/** Placeholder until the fastmath branch lands (its FastMath replaces this file). */
-final class FastMath {
+/**
+ * LossKit's float32 elementary functions for the FAST precision: the same bits on every backend.
+ *
+ * <p>Every function here is built only from IEEE-754 operations that are correctly rounded in every
+ * language and JIT tier (add, subtract, multiply, divide, {@link Math#fma(float, float, float)}),
+ * comparisons, selections and integer bit manipulation. Its twins — the CUDA functions {@code lk_expf} … in
+ * {@code cuda-kernels/include/fast_math.cuh} (also compiled by g++ for the emulated driver) and the
+ * Vector API passes in {@link FastVectorMath} — perform the same operations in the same order, so the three
+ * agree bit for bit for every float input (NaN results are NaN, payload unspecified). Nothing calls
+ * {@code Math.exp} & co., whose last bit differs between the interpreter, C2 and the GPU's libdevice.
+ *
+ * <p>Shape of every function, so that the branch-free vector twin can follow it lane for lane: the input is
+ * first <em>sanitised</em> (NaN, ±∞ and out-of-range values replaced by an ordinary value, so that the
+ * integer paths never see garbage — in C++ a wild shift or an out-of-range float→int conversion is
+ * undefined), the main path runs, and the special cases are selected at the end by comparisons on the
+ * original input. The main path's operations never depend on the special cases.
+ *
+ * <p>Accuracy (against the correctly rounded result; measured over all 2³² inputs by
+ * {@code FastMathExhaustive}, asserted on edge cases and random inputs by {@code FastMathTest}):
+ * see the table in {@code docs/FAST-MATH.md}. The design keeps the values that decide the last bit as
+ * unevaluated float-float pairs {@code hi + lo} (error-free transformations: Fast2Sum, TwoSum, the exact
+ * remainder {@code fma(−q, d, n)} of a division, the exact product error {@code fma(a, b, −a·b)}), so each
+ * function rounds essentially once at the end.
+ *
+ * <p>Polynomial coefficients come from {@code scripts/fit-fast-math.py} (near-minimax fits rounded to
+ * float32, printed as the hex float literals used here and in CUDA: both languages read
+ * {@code 0x1.62e43p-1f} as the same float).
+ */
+public final class FastMath {
+    // ---- exp ------------------------------------------------------------------------------------
+    /** 1/ln 2 rounded to float. */
+    static final float LOG2E = 0x1.715476p0f;
+    /** 1.5·2²³: fma(x, LOG2E, SHIFT) rounds x·log₂e to an integer k held in the low mantissa bits. */
+    static final float SHIFT = 0x1.8p23f;
+    static final int SHIFT_BITS = 0x4B400000;
+    /** ln 2 = L2H + L2L + 8.8e-17. k·L2H needs no care: fma(k, −L2H, x) is exact (see {@link #expm1Parts}). */
+    static final float L2H = 0x1.62e43p-1f;
+    static final float L2L = -0x1.05c61p-29f;
+    /** Arguments are clamped to [EXP_LO, EXP_HI]: e^EXP_LO rounds to 0, e^EXP_HI to +∞ (k ∈ [−150, 128]). */
+    static final float EXP_LO = -104f;
+    static final float EXP_HI = 89f;
+    /** expm1 clamps below at −32: e^x − 1 rounds to −1 for every x < −17.33 (e^x < 2⁻²⁵). */
+    static final float EXPM1_LO = -32f;
+    /** e^r = 1 + r + r²/2 + r³·P(r), |r| ≤ 0.35, P(r) = E0 + E1 r + … + E4 r⁴; |r²(P − P*)| < 2^-31.1. */
+    static final float E0 = 0x1.555556p-3f;
+    static final float E1 = 0x1.5554f2p-5f;
+    static final float E2 = 0x1.111004p-7f;
+    static final float E3 = 0x1.6d428ep-10f;
+    static final float E4 = 0x1.a242f4p-13f;
+
+    // ---- log ------------------------------------------------------------------------------------
+    /** Bits of 0.70710677f ≈ √½: x = 2^e·m with m ∈ [√½, √2) by subtracting and re-adding these bits. */
+    static final int SQRT_HALF_BITS = 0x3f3504f3;
+    /** ln 2 = L2H13 + L2L13 + 1.7e-12; L2H13 has 13 significant bits, so e·L2H13 is exact for |e| < 2¹¹. */
+    static final float L2H13 = 0x1.62ep-1f;
+    static final float L2L13 = 0x1.0bfbe8p-15f;
+    /** 2/3 = C3H + C3L + 5.9e-16. */
+    static final float C3H = 0x1.555556p-1f;
+    static final float C3L = -0x1.555556p-26f;
+    /**
+     * log(1+f) = 2 atanh s = 2s + (2/3)s³ + s⁵·Q(s²), s = f/(2+f), s² ≤ 0.02944; Q(z) = Q0 + Q1 z + Q2 z² + Q3 z³,
+     * |s⁴/2·(Q − Q*)| < 2^-43.7 (the error relative to 2s).
+     */
+    static final float Q0 = 0x1.999998p-2f;
+    static final float Q1 = 0x1.2493b6p-2f;
+    static final float Q2 = 0x1.c63da8p-3f;
+    static final float Q3 = 0x1.9083ecp-3f;
+
+    // ---- tanh -----------------------------------------------------------------------------------
+    /** Below TANH_SMALL the odd polynomial, above it 1 − 2/(e^{2a} + 1). */
+    static final float TANH_SMALL = 0.25f;
+    /** tanh a rounds to 1 for a > 9.011; larger arguments are clamped to TANH_HI (keeps e^{2a} finite). */
+    static final float TANH_HI = 10f;
+    /** tanh a = a + a³·T(a²), a < 1/4: T(z) = T0 + T1 z + T2 z² + T3 z³, |z(T − T*)| < 2^-34.3. */
+    static final float T0 = -0x1.555554p-2f;
+    static final float T1 = 0x1.110fbcp-3f;
+    static final float T2 = -0x1.b947ap-5f;
+    static final float T3 = 0x1.4c3d64p-6f;
+
+    private static final float INF = Float.POSITIVE_INFINITY;
+
     private FastMath() {
     }
 
-    static float exp(float x) {
-        return (float) Math.exp(x);
+    /** A float-float pair packed into a long (hi in the upper 32 bits), so helpers can return two floats. */
+    private static long pack(float hi, float lo) {
+        return ((long) Float.floatToRawIntBits(hi) << 32) | (Float.floatToRawIntBits(lo) & 0xFFFF_FFFFL);
     }
 
-    static float expm1(float x) {
-        return (float) Math.expm1(x);
+    private static float hiOf(long p) {
+        return Float.intBitsToFloat((int) (p >>> 32));
     }
 
-    static float log(float x) {
-        return (float) Math.log(x);
+    private static float loOf(long p) {
+        return Float.intBitsToFloat((int) p);
     }
 
-    static float log1p(float x) {
-        return (float) Math.log1p(x);
+    /** 2^k as a float for k ∈ [−126, 127]. */
+    static float pow2(int k) {
+        return Float.intBitsToFloat((k + 127) << 23);
     }
 
-    static float tanh(float x) {
-        return (float) Math.tanh(x);
+    /**
+     * e^{xc + xl} = 2^k·(1 + qh + ql): the shared core of exp, expm1, tanh and pow. xc must be clamped to
+     * [EXP_LO, EXP_HI] (xl: a low part, |xl| ≤ ulp(xc), 0 for a float argument); kf = rint(xc·log₂e) as
+     * computed by the caller ({@code fma(xc, LOG2E, SHIFT) − SHIFT}). Returns (qh, ql) packed.
+     *
+     * <p>Reduction (Cody–Waite with fma): rh = xc − k·L2H is exact — k·L2H is a multiple of 2⁻²⁴ (L2H ∈
+     * [½, 1)), so is xc wherever k ≠ 0 (|xc| > 0.34 has ulp ≥ 2⁻²⁵), and |rh| < ½: the difference is
+     * representable and the fma returns it unrounded. r + rc = rh + (xl − k·L2L), Fast2Sum (|rm| ≤ 2⁻¹⁷ is
+     * below |rh| except when both are tiny, where the error is far below an ulp of the result).
+     * e^{r+rc} − 1 = q + rc·(1 + q) with q = e^r − 1 = r + r²/2 + r³P(r): r² = r2 + r2l exactly (fma), r + r2/2
+     * is summed exactly (Fast2Sum, |r| ≥ r²/2), and everything smaller goes to ql.
+     */
+    private static long expm1Parts(float xc, float xl, float kf) {
+        float rh = Math.fma(kf, -L2H, xc);
+        float rm = Math.fma(kf, -L2L, xl);
+        float r = rh + rm;
+        float rc = (rh - r) + rm;
+        float r2 = r * r;
+        float r2l = Math.fma(r, r, -r2);
+        float h = 0.5f * r2;
+        float qh = r + h;
+        float e1 = h - (qh - r);
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(E4, r, E3), r, E2), r, E1), r, E0);
+        float t = r2 * r * p;
+        float ql = e1 + (Math.fma(0.5f, r2l, t) + Math.fma(rc, qh, rc));
+        return pack(qh, ql);
     }
 
-    static float pow(float x, float y) {
-        return (float) Math.pow(x, y);
+    /**
+     * e^{xh + xl} for a float-float argument (|xl| ≤ ulp(xh)), without the NaN case (NaN gives 0): exp and
+     * pow. 1 + qh + ql is rounded once (Fast2Sum of 1 + qh, then the low parts), and scaled by 2^k in two
+     * steps 2^⌊k/2⌋·2^{k−⌊k/2⌋}: the first is exact (the value stays ≥ 2^-76), so a subnormal or infinite
+     * result comes from the one rounding of the second multiplication.
+     */
+    private static float expDD(float xh, float xl) {
+        boolean in = xh > EXP_LO && xh < EXP_HI;
+        float xc = in ? xh : (xh >= EXP_HI ? EXP_HI : EXP_LO);
+        float xlc = in ? xl : 0f;
+        float sh = Math.fma(xc, LOG2E, SHIFT);
+        float kf = sh - SHIFT;
+        int k = Float.floatToRawIntBits(sh) - SHIFT_BITS;
+        long q = expm1Parts(xc, xlc, kf);
+        float qh = hiOf(q);
+        float ql = loOf(q);
+        float p = 1f + qh;
+        float pl = (1f - p) + qh;
+        float res = p + (pl + ql);
+        int k1 = k >> 1;
+        return res * pow2(k1) * pow2(k - k1);
     }
 
-    static float scalb(float x, int k) {
-        return Math.scalb(x, k);
+    /**
+     * e^x. Error ≤ 0.51 ulp (see the class comment); +∞ exactly where the correctly rounded result
+     * overflows, subnormal results rounded once, 0 below, exp(−∞) = 0, exp(+∞) = +∞, NaN → NaN.
+     */
+    public static float exp(float x) {
+        float res = expDD(x, 0f);
+        return x != x ? x : res;
+    }
+
+    /**
+     * e^x − 1, accurate near 0 (expm1(±0) = ±0, expm1(x) = x for tiny x). → −1 for x < −17.33, +∞ like exp.
+     *
+     * <p>e^x − 1 = 2^k(1 + qh + ql) − 1 = (s − 1) + s·qh + s·ql with s = 2^k: s − 1 by TwoSum (exact pair), then
+     * s·qh (exact) added by Fast2Sum (|s − 1| ≥ |s·qh| for k ≠ 0; k = 0 has s − 1 = 0), the low parts last,
+     * one rounding. For k > 64 the factor 2^{k−64} is applied after the sum (the −1 is then below 2⁻⁶⁴ of the
+     * value), which also makes the overflow a single rounding.
+     */
+    public static float expm1(float x) {
+        float xc = x > EXPM1_LO ? x : EXPM1_LO;
+        xc = xc < EXP_HI ? xc : EXP_HI;
+        float sh = Math.fma(xc, LOG2E, SHIFT);
+        float kf = sh - SHIFT;
+        int k = Float.floatToRawIntBits(sh) - SHIFT_BITS;
+        long q = expm1Parts(xc, 0f, kf);
+        float qh = hiOf(q);
+        float ql = loOf(q);
+        int k1 = k < 64 ? k : 64;
+        float s = pow2(k1);
+        float v = s - 1f;
+        float bb = v - s;
+        float vl = (s - (v - bb)) + (-1f - bb);
+        float b = s * qh;
+        float hi = v + b;
+        float e = b - (hi - v);
+        float lo = vl + (e + s * ql);
+        float res = (hi + lo) * pow2(k - k1);
+        res = x == 0f ? x : res;
+        return x != x ? x : res;
+    }
+
+    /**
+     * Natural logarithm. Error ≤ 0.51 ulp; subnormal inputs scaled by 2²⁴ first; log(±0) = −∞, log(x < 0) =
+     * NaN, log(+∞) = +∞, log(1) = +0.
+     *
+     * <p>x = 2^e·m, m ∈ [√½, √2) (integer trick on the bits), f = m − 1 exact (Sterbenz), log x = e·ln 2 +
+     * 2 atanh s with s = f/(2+f): 2 + f as an exact pair (Fast2Sum), s = sh + sl with the exact division
+     * remainder fma(−sh, d, f). Result: e·L2H13 (exact) + 2sh by Fast2Sum, then e·L2L13 + 2sl + s³(2/3 + z·Q(z)).
+     */
+    public static float log(float x) {
+        float xs = (x > 0f && x < INF) ? x : 1f;
+        boolean sub = xs < 0x1p-126f;
+        xs = sub ? xs * 0x1p24f : xs;
+        int ix = Float.floatToRawIntBits(xs) - SQRT_HALF_BITS;
+        int e = (ix >> 23) - (sub ? 24 : 0);
+        float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);
+        float f = m - 1f;
+        float d = 2f + f;
+        float dl = (2f - d) + f;
+        float sh = f / d;
+        float sl = (Math.fma(-sh, d, f) - sh * dl) / d;
+        float z = sh * sh;
+        float q = Math.fma(Math.fma(Math.fma(Math.fma(Q3, z, Q2), z, Q1), z, Q0), z, C3H);
+        float tail = sh * z * q;
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float el = ef * L2L13;
+        float s2 = 2f * sh;
+        float hi = eh + s2;
+        float err = s2 - (hi - eh);
+        float lo = err + (el + Math.fma(2f, sl, tail));
+        float res = hi + lo;
+        res = x == INF ? x : res;
+        res = x == 0f ? -INF : res;
+        res = x < 0f ? Float.NaN : res;
+        return x != x ? x : res;
+    }
+
+    /**
+     * log(1 + x), accurate for tiny x (log1p(x) = x for |x| < 2⁻²⁴, signed zeros kept); log1p(−1) = −∞,
+     * x < −1 → NaN, log1p(+∞) = +∞.
+     *
+     * <p>u + ul = 1 + x exactly (TwoSum); u = 2^e·m as in {@link #log}; the numerator of s is the pair
+     * f + ul·2^{−e} (Fast2Sum: f is 0 or a multiple of ulp(m) ≥ |ul·2^{−e}|), the denominator 2 + that, and
+     * the division carries both low parts, so the rounding of 1 + x costs nothing.
+     */
+    public static float log1p(float x) {
+        float xs = (x > -1f && x < INF) ? x : 0f;
+        float u = 1f + xs;
+        float bb = u - 1f;
+        float ul = (1f - (u - bb)) + (xs - bb);
+        int ix = Float.floatToRawIntBits(u) - SQRT_HALF_BITS;
+        int e = ix >> 23;
+        float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);
+        float f = m - 1f;
+        float fl = ul * pow2(-(e < 126 ? e : 126));
+        float nh = f + fl;
+        float nl = fl - (nh - f);
+        float d = 2f + nh;
+        float dl = ((2f - d) + nh) + nl;
+        float sh = nh / d;
+        float sl = ((Math.fma(-sh, d, nh) + nl) - sh * dl) / d;
+        float z = sh * sh;
+        float q = Math.fma(Math.fma(Math.fma(Math.fma(Q3, z, Q2), z, Q1), z, Q0), z, C3H);
+        float tail = sh * z * q;
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float el = ef * L2L13;
+        float s2 = 2f * sh;
+        float hi = eh + s2;
+        float err = s2 - (hi - eh);
+        float lo = err + (el + Math.fma(2f, sl, tail));
+        float res = hi + lo;
+        res = x == INF ? x : res;
+        res = Math.abs(x) < 0x1p-24f ? x : res;
+        res = x == -1f ? -INF : res;
+        res = x < -1f ? Float.NaN : res;
+        return x != x ? x : res;
+    }
+
+    /**
+     * Hyperbolic tangent, odd, tanh(±0) = ±0, ±1 for |x| > 9.01, NaN → NaN.
+     *
+     * <p>a = |x|. a < 1/4: a + a·(a²·T(a²)) (one fma, no cancellation). Otherwise tanh a = 1 − 2/(E + 1), E =
+     * e^{2a} = 2^k(1 + qh + ql) as a normalised pair (the division below needs |lo| ≤ ulp(hi)), E + 1 by Fast2Sum, 2/(E + 1) as a pair (exact remainder), 1 − d by
+     * Fast2Sum, one final rounding; a is clamped to 10 first. The sign is copied back.
+     */
+    public static float tanh(float x) {
+        float a = Math.abs(x);
+        // the polynomial (a < 1/4)
+        float z = a * a;
+        float pt = Math.fma(Math.fma(Math.fma(T3, z, T2), z, T1), z, T0);
+        float small = Math.fma(a, z * pt, a);
+        // 1 − 2/(e^{2a} + 1)
+        float ac = a < TANH_HI ? a : TANH_HI;
+        float x2 = 2f * ac;
+        float sh = Math.fma(x2, LOG2E, SHIFT);
+        float kf = sh - SHIFT;
+        int k = Float.floatToRawIntBits(sh) - SHIFT_BITS;
+        long q = expm1Parts(x2, 0f, kf);
+        float qh = hiOf(q);
+        float ql = loOf(q);
+        float p = 1f + qh;
+        float pp = ((1f - p) + qh) + ql;
+        float pn = p + pp;
+        float pnl = pp - (pn - p);
+        float s = pow2(k);
+        float eh = pn * s;
+        float el = pnl * s;
+        float sum = eh + 1f;
+        float suml = (1f - (sum - eh)) + el;
+        float dh = 2f / sum;
+        float dl = (Math.fma(-dh, sum, 2f) - dh * suml) / sum;
+        float th = 1f - dh;
+        float te = (1f - th) - dh;
+        float big = th + (te - dl);
+        float t = a < TANH_SMALL ? small : big;
+        float res = Float.intBitsToFloat(Float.floatToRawIntBits(t) | (Float.floatToRawIntBits(x) & 0x8000_0000));
+        return x != x ? x : res;
+    }
+
+    /**
+     * log x as a float-float pair (lh, ll) with relative error ~2⁻³⁸ for x > 0 finite (the caller sanitises):
+     * {@link #log}'s reduction with the s³ term also as an exact pair — s³ = (z + zl)·sh + 3z·sl, times
+     * 2/3 = C3H + C3L — and two Fast2Sums (e·L2H13 + 2sh, then + (2/3)s³) before the low parts.
+     */
+    private static long logDD(float xs) {
+        boolean sub = xs < 0x1p-126f;
+        xs = sub ? xs * 0x1p24f : xs;
+        int ix = Float.floatToRawIntBits(xs) - SQRT_HALF_BITS;
+        int e = (ix >> 23) - (sub ? 24 : 0);
+        float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);
+        float f = m - 1f;
+        float d = 2f + f;
+        float dl = (2f - d) + f;
+        float sh = f / d;
+        float sl = (Math.fma(-sh, d, f) - sh * dl) / d;
+        float z = sh * sh;
+        float zl = Math.fma(sh, sh, -z);
+        float q = Math.fma(Math.fma(Math.fma(Q3, z, Q2), z, Q1), z, Q0);
+        float s3 = z * sh;
+        float s3l = Math.fma(z, sh, -s3) + Math.fma(zl, sh, 3f * z * sl);
+        float t3 = C3H * s3;
+        float t3l = Math.fma(C3H, s3, -t3) + Math.fma(C3L, s3, C3H * s3l);
+        float t5 = s3 * z * q;
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float el = ef * L2L13;
+        float s2 = 2f * sh;
+        float hi = eh + s2;
+        float err1 = s2 - (hi - eh);
+        float hi2 = hi + t3;
+        float err2 = t3 - (hi2 - hi);
+        float lo = (err1 + err2) + (el + (Math.fma(2f, sl, t3l) + t5));
+        float lh = hi2 + lo;
+        float ll = lo - (lh - hi2);
+        return pack(lh, ll);
+    }
+
+    /**
+     * x^y for x ≥ 0 (what the losses need: (1 − p)^γ, |w|^p). e^{y·log x} with log x as a float-float pair,
+     * y·log x as a pair (exact product error by fma), and {@link #expDD} of the pair: error ≤ 1 ulp even
+     * where |y·log x| is large. Overflow and underflow as exp.
+     *
+     * <p>Special cases (C99/IEEE 754 pow where they apply to x ≥ 0): pow(x, ±0) = 1 for every x, NaN
+     * included; pow(1, y) = 1 for every y, NaN included; otherwise a NaN argument gives NaN; x < 0 → NaN
+     * (−0 counts as +0); pow(±0, y > 0) = +0, pow(±0, y < 0) = +∞; pow(+∞, y > 0) = +∞, pow(+∞, y < 0) = +0;
+     * y = ±∞ gives 0 or +∞ by whether |log x|·y → −∞ or +∞.
+     */
+    public static float pow(float x, float y) {
+        float xs = (x > 0f && x < INF) ? x : 1f;
+        long l = logDD(xs);
+        float lh = hiOf(l);
+        float ll = loOf(l);
+        float yh = y * lh;
+        float yl = Math.fma(y, lh, -yh) + y * ll;
+        float res = expDD(yh, yl);
+        res = x == 0f ? (y > 0f ? 0f : INF) : res;
+        res = x == INF ? (y > 0f ? INF : 0f) : res;
+        res = (x != x || y != y) ? Float.NaN : res;
+        res = x < 0f ? Float.NaN : res;
+        res = x == 1f ? 1f : res;
+        return y == 0f ? 1f : res;
+    }
+
+    /**
+     * x·2^k with one rounding (correct, round to nearest even): exact where the result is normal, rounded
+     * once where it is subnormal, ±∞ where it overflows, ±0 far below; ±0, ±∞ and NaN are returned as
+     * they are. Any int k (clamped to ±400, beyond which every finite nonzero x saturates anyway).
+     *
+     * <p>A subnormal x is first scaled by 2²⁴ (exact). With t the biased exponent of the result: t ≥ 255 →
+     * ±∞; 1 ≤ t ≤ 254 → the exponent field replaced (exact); t ≤ 0 → the exponent field set to t + 126 (a
+     * normal number; t clamped to [−125, 0]) and one multiplication by 2⁻¹²⁶, the only rounding.
+     */
+    public static float scalb(float x, int k) {
+        int kc = k > 400 ? 400 : (k < -400 ? -400 : k);
+        boolean sub = Math.abs(x) < 0x1p-126f;
+        float xn = sub ? x * 0x1p24f : x;
+        int kk = sub ? kc - 24 : kc;
+        int bits = Float.floatToRawIntBits(xn);
+        int be = (bits >>> 23) & 0xff;
+        int t = be + kk;
+        int keep = bits & 0x807f_ffff;
+        float normal = Float.intBitsToFloat(keep | ((t < 1 ? 1 : (t > 254 ? 254 : t)) << 23));
+        int tt = t < 0 ? t : 0;
+        float tiny = Float.intBitsToFloat(keep | (((tt > -125 ? tt : -125) + 126) << 23)) * 0x1p-126f;
+        float res = t >= 1 ? normal : tiny;
+        res = t >= 255 ? Float.intBitsToFloat((bits & 0x8000_0000) | 0x7f80_0000) : res;
+        return (be == 0 || be == 255) ? x : res;
     }
 }
