@@ -76,6 +76,7 @@ __device__ __noinline__ double ew_cold_value(float xf, float tf, float af, doubl
     P.p[3] = p3;
     P.p[4] = 0;
     P.p[5] = 0;
+    lk_params_narrow(P);
     EwCold c;
     Term::cold(xf, tf, af, P, c);
     return c.l;
@@ -93,6 +94,7 @@ __device__ __noinline__ void ew_cold_outputs(float xf, float tf, float af, float
     P.p[3] = p3;
     P.p[4] = 0;
     P.p[5] = 0;
+    lk_params_narrow(P);
     EwCold c;
     Term::cold(xf, tf, af, P, c);
     if (gx != nullptr) lk_store1(gx, dtGX, i, (float)((lkd(gradFactor) * lkd(s) * lkd(c.d)).v));
@@ -160,7 +162,7 @@ __device__ __forceinline__ void ew_element(const EwArgs& A, int64_t i, float xf,
 __device__ __forceinline__ void ew_split_factor(double gf, float& hi, int& exp) {
     const long long e = (__double_as_longlong(gf) >> 52) & 0x7ff;
     exp = e != 0 && e < 1023 - 126 ? -64 : e != 0x7ff && e > 1023 + 127 ? 64 : 0;
-    hi = (float)lk_scale_wide(gf, -exp);
+    hi = lk_tof(lk_scale_wide(gf, -exp));
 }
 
 __device__ __forceinline__ int ew_dtype(int flags, int bit) { return (flags >> bit) & 3; }
@@ -200,6 +202,7 @@ __device__ __forceinline__ void ew_kernel(const void* x, const void* t, const vo
     A.P.p[3] = p3;
     A.P.p[4] = p4;
     A.P.p[5] = p5;
+    lk_params_narrow(A.P);
 
     const int64_t start = (int64_t)blockIdx.x * per;
     const int64_t end = start + per < n ? start + per : n;

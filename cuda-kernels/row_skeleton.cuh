@@ -215,7 +215,7 @@ __device__ __forceinline__ bool row_one(const RowArgs& A, int64_t row, int lane,
     r.label = label;
     r.rowTarget = T(rowTarget);
     r.gd = (lkd(A.gradFactor) * lkd(s)).v;
-    r.g = T(r.gd);
+    r.g = lk_to<T>(r.gd);
     r.cw = A.cw;
     unsigned long long bad = LK_NO_ERROR;
     l = Term::eval(r, A.P, bad);
@@ -294,6 +294,7 @@ __device__ __forceinline__ void row_kernel(const RowArgs& A) {
         A.P.p[3] = p3;                                                                                        \
         A.P.p[4] = p4;                                                                                        \
         A.P.p[5] = p5;                                                                                        \
+        lk_params_narrow(A.P);                                                                                \
         row_kernel<T, TERM>(A);                                                                               \
     }
 

@@ -143,7 +143,7 @@ LK_EW_TERM(EwMsle) {
 
 /* huber (p0 = δ): l = ½e² if |e| ≤ δ else δ(|e| − ½δ); ∂ = e or δ·sign(e) (FAST cold: l overflows) */
 LK_EW_TERM_COLD(EwHuber) {
-    const T delta = T(P.p[0]);
+    const T delta = LK_P(0);
     const T e = x - t;
     const T ae = lk_abs(e);
     T l;
@@ -158,7 +158,7 @@ LK_EW_TERM_COLD(EwHuber) {
     return l;
 }
 LK_EW_COLD {
-    const lkd delta = lkd((float)P.p[0]);
+    const lkd delta = lkd(P.pf[0]);
     const lkd e = lkd(xf) - lkd(tf);
     const lkd ae = lk_abs(e);
     if (ae <= delta) {
@@ -176,7 +176,7 @@ LK_EW_COLD {
  * FAST: ½e²/β as (½e)·(e/β), which cannot underflow where β is tiny; cold: e overflows.
  */
 LK_EW_TERM_COLD(EwSmoothL1) {
-    const T beta = T(P.p[0]);
+    const T beta = LK_P(0);
     const T e = x - t;
     const T ae = lk_abs(e);
     if constexpr (LK_FAST) {
@@ -198,7 +198,7 @@ LK_EW_TERM_COLD(EwSmoothL1) {
     }
 }
 LK_EW_COLD {
-    const lkd beta = lkd((float)P.p[0]);
+    const lkd beta = lkd(P.pf[0]);
     const lkd e = lkd(xf) - lkd(tf);
     c.d = e.v > 0 ? 1.0 : -1.0;
     c.l = (lk_abs(e) - lkd(0.5) * beta).v;
@@ -235,14 +235,14 @@ LK_EW_COLD {
 
 /* quantile (p0 = τ): u = t − x, l = max(τu, (τ−1)u); ∂l/∂x = −τ if u > 0, 1 − τ if u < 0, 0 at u = 0 */
 LK_EW_TERM_COLD(EwQuantile) {
-    const T tau = T(P.p[0]);
+    const T tau = LK_P(0);
     const T u = t - x;
     LK_COLD_IF(!lk_isfinite(u) && lk_isfinite(x) && lk_isfinite(t));
     o.d = u > T(0.0) ? -tau : u < T(0.0) ? T(1.0) - tau : T(0.0);
     return jmax(tau * u, (tau - T(1.0)) * u);
 }
 LK_EW_COLD {
-    const lkd tau = lkd((float)P.p[0]);
+    const lkd tau = lkd(P.pf[0]);
     const lkd u = lkd(tf) - lkd(xf);
     c.d = u.v > 0 ? -tau.v : (lkd(1.0) - tau).v;
     const lkd a = tau * u;
@@ -269,9 +269,9 @@ __device__ __forceinline__ double lk_cold_exp(float x) {
  * FAST cold: a finite result beyond float32 (e^x for x > 88.7, t·x, t/(x + eps)).
  */
 LK_EW_TERM_COLD(EwPoissonNll) {
-    const bool logInput = P.p[0] != 0;
-    const bool full = P.p[1] != 0;
-    const T eps = T(P.p[2]);
+    const bool logInput = P.pf[0] != 0.0f;
+    const bool full = P.pf[1] != 0.0f;
+    const T eps = LK_P(2);
     T l;
     if (logInput) {
         const T ex = lk_exp(x);
@@ -289,8 +289,8 @@ LK_EW_TERM_COLD(EwPoissonNll) {
     return l;
 }
 LK_EW_COLD {
-    const bool logInput = P.p[0] != 0;
-    const bool full = P.p[1] != 0;
+    const bool logInput = P.pf[0] != 0.0f;
+    const bool full = P.pf[1] != 0.0f;
     const lkd x = lkd(xf);
     const lkd t = lkd(tf);
     lkd l;
@@ -299,7 +299,7 @@ LK_EW_COLD {
         c.d = (ex - t).v;
         l = ex - t * x;
     } else {
-        const float xe = __fadd_rn(xf, (float)P.p[2]);
+        const float xe = __fadd_rn(xf, P.pf[2]);
         c.d = (lkd(1.0) - t / lkd(xe)).v;
         l = x - t * lkd(lk_logf(xe));
     }
@@ -317,8 +317,8 @@ LK_EW_COLD {
  * beyond float32.
  */
 LK_EW_TERM_COLD(EwGaussianNll) {
-    const T eps = T(P.p[0]);
-    const bool full = P.p[1] != 0;
+    const T eps = LK_P(0);
+    const bool full = P.pf[1] != 0.0f;
     if (!(a >= T(0.0))) LK_REJECT(LK_EW_AUX, LK_REASON_NONNEG);
     const T vh = jmax(a, eps);
     const T e = x - t;
@@ -336,8 +336,8 @@ LK_EW_TERM_COLD(EwGaussianNll) {
     }
 }
 LK_EW_COLD {
-    const float eps = (float)P.p[0];
-    const bool full = P.p[1] != 0;
+    const float eps = P.pf[0];
+    const bool full = P.pf[1] != 0.0f;
     const float vhf = af != af ? af : (af >= eps ? af : eps);
     const lkd vh = lkd(vhf);
     const lkd e = lkd(xf) - lkd(tf);
@@ -363,7 +363,7 @@ __device__ __forceinline__ T bce_prob(T p, T t) {
  * [eps, 1−eps] when eps > 0; ∂ = (x − t)/max(x(1−x), 1e-12f) (PyTorch's backward), 0 where clipped.
  */
 LK_EW_TERM(EwBce) {
-    const T eps = T(P.p[0]);
+    const T eps = LK_P(0);
     if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
     if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
     T p = x;
@@ -456,10 +456,10 @@ template <bool LOGITS>
 struct EwFocalT : EwNoCold {
     template <class T>
     __device__ static __forceinline__ T eval(T x, T t, T a, const LkParams& P, EwOut<T>& o) {
-        const T gamma = T(P.p[0]);
-        const T alpha = T(P.p[1]);
-        const int mode = (int)P.p[2];
-        const T eps = LOGITS ? T(0.0) : T(P.p[3]);
+        const T gamma = LK_P(0);
+        const T alpha = LK_P(1);
+        const int mode = (int)P.pf[2];
+        const T eps = LOGITS ? T(0.0) : LK_P(3);
         T p, ce, dce, dpdx, q;
         bool clipped = false;
         if (LOGITS) {
@@ -521,7 +521,7 @@ LK_EW_TERM(EwWasserstein) {
  * d ≥ 0, y ∈ {0, 1} (FAST cold: d² overflows)
  */
 LK_EW_TERM_COLD(EwContrastive) {
-    const T margin = T(P.p[0]);
+    const T margin = LK_P(0);
     if (!(x >= T(0.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_NONNEG);
     if (!(t == T(0.0) || t == T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_BINARY);
     const T h = jmax(T(0.0), margin - x);
@@ -533,7 +533,7 @@ LK_EW_TERM_COLD(EwContrastive) {
 LK_EW_COLD {
     const lkd x = lkd(xf);
     const lkd t = lkd(tf);
-    const lkd h0 = lkd((double)(float)P.p[0]) - x;
+    const lkd h0 = lkd((double)P.pf[0]) - x;
     const lkd h = h0.v >= 0 ? h0 : lkd(0.0);
     c.d = (lkd(2.0) * t * x - lkd(2.0) * (lkd(1.0) - t) * h).v;
     c.l = (t * x * x + (lkd(1.0) - t) * h * h).v;

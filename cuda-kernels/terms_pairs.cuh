@@ -23,8 +23,8 @@ struct LkPair {
 
 __device__ __forceinline__ LkPair lk_pair(double k) {
     LkPair p;
-    p.hi = (float)k;
-    p.lo = (float)(lkd(k) - lkd((double)p.hi)).v;
+    p.hi = lk_tof(k);
+    p.lo = lk_tof((lkd(k) - lkd((double)p.hi)).v);
     return p;
 }
 
@@ -40,7 +40,7 @@ __device__ __forceinline__ float lk_diff_products(float b, LkPair k1, float a, L
 }
 
 /* The row's float64 scalars as the precision takes them: a double parameter as is (EXACT) or rounded to float32 first (FAST). */
-template <class T> __device__ __forceinline__ double lk_param(double v) { return lk_is_fast<T>::value ? (double)(float)v : v; }
+template <class T> __device__ __forceinline__ double lk_param(const LkParams& P, int k) { return lk_is_fast<T>::value ? (double)P.pf[k] : P.p[k]; }
 
 /*
  * cosine-proximity (p0 = eps): l = −cos(a, b), cos = a·b/(n̂a·n̂b), n̂ = max(‖·‖₂, eps) (PyTorch's
@@ -48,7 +48,7 @@ template <class T> __device__ __forceinline__ double lk_param(double v) { return
  *   ∂cos/∂a_j = b_j/(n̂a n̂b) − (a·b)·a_j/(n̂a³ n̂b)
  */
 LK_ROW_TERM(PairCosineProximity) {
-    const lkd eps = lkd(lk_param<T>(P.p[0]));
+    const lkd eps = lkd(lk_param<T>(P, 0));
     const lkd dot = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
                                    [&](int64_t j) { return lk_load1(r.b, r.dtb, j); }));
     const lkd aa = lkd(lk_row_dot(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); },
@@ -84,7 +84,7 @@ LK_ROW_TERM(PairCosineProximity) {
  *   ∂cos/∂x1_j = x2_j/√(m₁m₂) − cos·x1_j/m₁, and symmetrically for x2.
  */
 LK_ROW_TERM(PairCosineEmbedding) {
-    const lkd margin = lkd(lk_param<T>(P.p[0]));
+    const lkd margin = lkd(lk_param<T>(P, 0));
     const double y = lk_wide(r.rowTarget);
     if (!(y == 1 || y == -1)) {
         if (r.lane == 0) bad = lk_in_row(0, lk_code(2, LK_REASON_SIGN));
@@ -114,7 +114,7 @@ LK_ROW_TERM(PairCosineEmbedding) {
             const LkPair inv = lk_pair((lkd(1.0) / den).v);
             const LkPair c1 = lk_pair((cos / m1).v);
             const LkPair c2 = lk_pair((cos / m2).v);
-            const float kf = (float)k.v;
+            const float kf = lk_tof(k.v);
             LK_COLS(j) {
                 const float a = lk_load1(r.a, r.dta, j);
                 const float b = lk_load1(r.b, r.dtb, j);
@@ -141,7 +141,7 @@ LK_ROW_TERM(PairCosineEmbedding) {
 template <class T> __device__ __forceinline__ T pair_diff(const RowCtx<T>& r, int64_t j) { return row_a(r, j) - row_b(r, j); }
 
 LK_ROW_TERM(PairContrastive) {
-    const lkd margin = lkd(lk_param<T>(P.p[0]));
+    const lkd margin = lkd(lk_param<T>(P, 0));
     const double y = lk_wide(r.rowTarget);
     if (!(y == 0 || y == 1)) {
         if (r.lane == 0) bad = lk_in_row(0, lk_code(2, LK_REASON_BINARY));
@@ -160,7 +160,7 @@ LK_ROW_TERM(PairContrastive) {
         LK_COLS(j) {
             T v;
             if constexpr (LK_FAST) {
-                v = T((float)gk.v) * pair_diff(r, j);
+                v = T(lk_tof(gk.v)) * pair_diff(r, j);
             } else {
                 v = gk.v * pair_diff(r, j);
             }
@@ -196,11 +196,15 @@ struct PairTriplet {
     __device__ static __forceinline__ double dist(const RowCtx<T>& r, const Cfg<T>& k, int u, int v) {
         const bool two = k.p == T(2.0);
         const bool one = k.p == T(1.0);
-        const double s = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-            const T w = diff(r, k, u, v, j);
-            const double wd = lk_wide(w);
-            return k.squared || two ? wd * wd : one ? lk_wide(lk_abs(w)) : lk_wide(lk_pow(lk_abs(w), k.p));
-        });
+        const double s = k.squared || two
+                ? lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+                      const double wd = lk_wide(diff(r, k, u, v, j));
+                      return wd * wd;
+                  })
+                : lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+                      const T w = diff(r, k, u, v, j);
+                      return one ? lk_wide(lk_abs(w)) : lk_wide(lk_pow(lk_abs(w), k.p));
+                  });
         if (k.squared || one) return s;
         if (two) return lk_sqrt(lkd(s)).v;
         if constexpr (lk_is_fast<T>::value) {
@@ -223,12 +227,12 @@ struct PairTriplet {
 
     template <class T>
     __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
-        const double margin = lk_param<T>(P.p[0]);
+        const double margin = lk_param<T>(P, 0);
         Cfg<T> k;
-        k.p = T(P.p[1]);
-        k.eps = T(P.p[2]);
-        const bool swap = P.p[3] != 0;
-        k.squared = P.p[4] != 0;
+        k.p = LK_P(1);
+        k.eps = LK_P(2);
+        const bool swap = P.pf[3] != 0.0f;
+        k.squared = P.pf[4] != 0.0f;
         const double dap = dist(r, k, 0, 1);
         double dan = dist(r, k, 0, 2);
         bool useSwap = false;
@@ -243,8 +247,8 @@ struct PairTriplet {
         if (r.ga != nullptr || r.gb != nullptr || r.gc != nullptr) {
             /* inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN */
             const T kg = z.v >= 0 ? r.g : T(0.0);
-            const T dapT = T(dap);
-            const T danT = T(dan);
+            const T dapT = lk_to<T>(dap);
+            const T danT = lk_to<T>(dan);
             const T pm1 = k.p - T(1.0);
             const T dap1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(dapT, pm1);
             const T dan1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(danT, pm1);
@@ -277,7 +281,7 @@ __device__ __forceinline__ bool pair_overlap(const RowCtx<T>& r, unsigned long l
  * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g), one fma per column.
  */
 LK_ROW_TERM(PairDice) {
-    const lkd smooth = lkd(lk_param<T>(P.p[0]));
+    const lkd smooth = lkd(lk_param<T>(P, 0));
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = lkd(2.0) * inter + smooth;
@@ -285,8 +289,8 @@ LK_ROW_TERM(PairDice) {
     if (r.ga != nullptr) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
-            const float kA = (float)(-gd * lkd(2.0) / den).v;
-            const float kB = (float)(gd * num / (den * den)).v;
+            const float kA = lk_tof((-gd * lkd(2.0) / den).v);
+            const float kB = lk_tof((gd * num / (den * den)).v);
             LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
         } else {
             LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (2 * row_b(r, j) * den.v - num.v) / (den.v * den.v)); }
@@ -302,9 +306,9 @@ LK_ROW_TERM(PairDice) {
  * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), one fma per column.
  */
 LK_ROW_TERM(PairTversky) {
-    const lkd alpha = lkd(lk_param<T>(P.p[0]));
-    const lkd beta = lkd(lk_param<T>(P.p[1]));
-    const lkd smooth = lkd(lk_param<T>(P.p[2]));
+    const lkd alpha = lkd(lk_param<T>(P, 0));
+    const lkd beta = lkd(lk_param<T>(P, 1));
+    const lkd smooth = lkd(lk_param<T>(P, 2));
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = inter + smooth;
@@ -313,8 +317,8 @@ LK_ROW_TERM(PairTversky) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
             const lkd den2 = den * den;
-            const float kA = (float)(-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2).v;
-            const float kB = (float)(gd * num * alpha / den2).v;
+            const float kA = lk_tof((-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2).v);
+            const float kB = lk_tof((gd * num * alpha / den2).v);
             LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
         } else {
             const double a = alpha.v, b = beta.v;

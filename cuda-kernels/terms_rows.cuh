@@ -68,7 +68,7 @@ LK_ROW_TERM(RowCrossEntropy) {
         const LseParts<T> p = row_lse_parts(r);
         const float xy = lk_load1(r.a, r.dta, r.label);
         const double wy = (double)row_cw(r, r.label).v;
-        const lkd epsd = lkd((double)(float)eps);
+        const lkd epsd = lkd((double)P.pf[1]);
         const lkd a = lkd((double)p.m) - lkd((double)xy) + lkd(p.logS);
         lkd l = (lkd(1.0) - epsd) * lkd(wy) * a;
         const lkd eoc = epsd / lkd(c);
@@ -82,12 +82,12 @@ LK_ROW_TERM(RowCrossEntropy) {
         if (r.ga != nullptr) {
             const lkd invS = lkd(1.0) / lkd(p.S);
             const lkd gd = lkd(r.gd);
-            const lkf kf = lkf((((lkd(1.0) - epsd) * lkd(wy) + eoc * wSum) * gd).v);
-            const lkf shf = lkf((eoc * gd).v);
-            const lkf invSf = lkf(invS.v);
+            const lkf kf = lkf(lk_tof((((lkd(1.0) - epsd) * lkd(wy) + eoc * wSum) * gd).v));
+            const lkf shf = lkf(lk_tof((eoc * gd).v));
+            const lkf invSf = lkf(lk_tof(invS.v));
             const lkd ey = lkd((double)lk_expf(__fsub_rn(xy, p.m)));
             const lkd sy1 = -(lkd(p.S) - ey) * invS;
-            const lkf gy = lkf(((lkd(1.0) - epsd) * lkd(wy) * gd * sy1 + eoc * gd * (wSum * ey * invS - lkd(wy))).v);
+            const lkf gy = lkf(lk_tof(((lkd(1.0) - epsd) * lkd(wy) * gd * sy1 + eoc * gd * (wSum * ey * invS - lkd(wy))).v));
             const lkf m = lkf(p.m);
             LK_COLS(j) {
                 const lkf v = j == r.label ? gy : kf * (lk_exp(row_a(r, j) - m) * invSf) - shf * row_cw(r, j);
@@ -126,16 +126,16 @@ LK_ROW_TERM(RowSoftCrossEntropy) {
     const double c = (double)r.len;
     if constexpr (LK_FAST) {
         const LseParts<T> p = row_lse_parts(r);
-        const lkf omE = lkf(1.0f) - lkf((float)eps);
-        const lkf eoc = lkf((float)eps) / lkf((float)c);
+        const lkf omE = lkf(1.0f) - lkf(P.pf[1]);
+        const lkf eoc = lkf(P.pf[1]) / lkf(lk_tof(c));
         const lkf m = lkf(p.m);
         const double mass = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc)); });
         const double part = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
             return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc) * (m - row_a(r, j)));
         });
         if (r.ga != nullptr) {
-            const lkf invSf = lkf((lkd(1.0) / lkd(p.S)).v);
-            const lkf massf = lkf(mass);
+            const lkf invSf = lkf(lk_tof((lkd(1.0) / lkd(p.S)).v));
+            const lkf massf = lkf(lk_tof(mass));
             LK_COLS(j) {
                 const lkf mu = row_cw(r, j) * (omE * row_b(r, j) + eoc);
                 row_put(r.ga, r.dtga, j, (lk_exp(row_a(r, j) - m) * invSf * massf - mu) * r.g);
@@ -163,7 +163,7 @@ LK_ROW_TERM(RowSoftCrossEntropy) {
 LK_ROW_TERM(RowNll) {
     const lkd wy = lkd(r.cw != nullptr ? (double)__ldg(r.cw + r.label) : 1.0);
     if (r.ga != nullptr) {
-        const float gy = (float)((-wy * lkd(r.gd)).v);
+        const float gy = lk_tof((-wy * lkd(r.gd)).v);
         LK_COLS(j) { lk_store1(r.ga, r.dtga, j, j == r.label ? gy : 0.0f); }
     }
     return (-wy * lkd((double)lk_load1(r.a, r.dta, r.label))).v;
@@ -175,12 +175,12 @@ LK_ROW_TERM(RowNll) {
  *   ∂l/∂P_j = u_j, or (u_j − Σ_c u_c q_c)/ΣP when normalised.
  */
 LK_ROW_TERM(RowCategorical) {
-    const bool normalize = P.p[1] != 0;
+    const bool normalize = P.pf[1] != 0.0f;
     if (!row_check_unit(r, true, true, bad)) return NAN;
     const double z = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.a, r.dta, j); });
-    const T eps = T(P.p[0]);
+    const T eps = LK_P(0);
     const T one = T(1.0);
-    const T scale = normalize ? T(z) : one;
+    const T scale = normalize ? lk_to<T>(z) : one;
     const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
         const T q = row_a(r, j) / scale;
         return lk_wide(row_b(r, j) * lk_log(jmin(jmax(q, eps), one - eps)));
@@ -190,8 +190,8 @@ LK_ROW_TERM(RowCategorical) {
         return lk_wide((q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps)) * q);
     });
     if (r.ga != nullptr) {
-        const T uqT = T(uq);
-        const T zT = T(z);
+        const T uqT = lk_to<T>(uq);
+        const T zT = lk_to<T>(z);
         LK_COLS(j) {
             const T q = row_a(r, j) / scale;
             const T u = q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps);
@@ -208,14 +208,17 @@ LK_ROW_TERM(RowCategorical) {
  * clipped, ∂l/∂P_j = u·[j = y] or (u·[j = y] − u·q_y)/ΣP when normalised.
  * binary: the row is the virtual pair (1 − p, p), ∂l/∂p = ∂l/∂P₁ − ∂l/∂P₀.
  * Both precisions: the row's arithmetic in float64 (one value per row); FAST takes the logarithm through
- * lk_row_log.
+ * lk_row_log — except FAST binary, whose rows are single elements (binaryFast).
  */
 template <int MODE>
 struct RowSparseT {
     template <class T>
     __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
-        const lkd eps = lkd(lk_is_fast<T>::value ? (double)(float)P.p[0] : P.p[0]);
-        const bool normalize = MODE == 0 ? P.p[1] != 0 : true;
+        if constexpr (MODE == 2 && lk_is_fast<T>::value) {
+            return binaryFast(r, P, bad);
+        }
+        const lkd eps = lkd(lk_is_fast<T>::value ? (double)P.pf[0] : P.p[0]);
+        const bool normalize = MODE == 0 ? P.pf[1] != 0.0f : true;
         const bool binary = MODE == 2;
         if (!row_check_unit(r, true, false, bad)) return NAN;
         lkd z = lkd(lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return (double)lk_load1(r.a, r.dta, j); }));
@@ -243,12 +246,33 @@ struct RowSparseT {
                     lk_store1(r.ga, r.dtga, 0, (float)(gd * (d1 - d0)).v);
                 }
             } else {
-                const float gy = (float)(gd * ((u - uq) / div)).v;
-                const float go = (float)(gd * ((lkd(0.0) - uq) / div)).v;
+                const float gy = lk_tof((gd * ((u - uq) / div)).v);
+                const float go = lk_tof((gd * ((lkd(0.0) - uq) / div)).v);
                 LK_COLS(j) { lk_store1(r.ga, r.dtga, j, j == r.label ? gy : go); }
             }
         }
         return -lk_row_log<T>(qh.v);
+    }
+
+    /*
+     * FAST log-loss on [N] probabilities: a row is one element, so its arithmetic stays float32. The virtual row
+     * (1 − p, p) sums to 1 (as float64 computes it exactly), so q = p_y; l = −log p for label 1 and −log1p(−p) for
+     * label 0 (1 − p would round away a small loss), −log q̂ where clipped; ∂l/∂p = ∂l/∂P₁ − ∂l/∂P₀ = ±u.
+     */
+    __device__ static __forceinline__ double binaryFast(const RowCtx<lkf>& r, const LkParams& P, unsigned long long& bad) {
+        if (!row_check_unit(r, true, false, bad)) return NAN;
+        const lkf eps = lkf(P.pf[0]);
+        const lkf one = lkf(1.0f);
+        const lkf p1 = row_a(r, 0);
+        const lkf q = r.label == 1 ? p1 : one - p1;
+        const lkf qh = jmin(jmax(q, eps), one - eps);
+        const bool clipped = q < eps || q > one - eps;
+        const lkf u = clipped ? lkf(0.0f) : -(one / qh);
+        if (r.ga != nullptr && r.lane == 0) {
+            row_put(r.ga, r.dtga, 0, r.g * (r.label == 1 ? u : -u));
+        }
+        const lkf l = clipped ? -lk_log(qh) : r.label == 1 ? -lk_log(p1) : -lk_log1p(-p1);
+        return lk_wide(l);
     }
 };
 typedef RowSparseT<0> RowSparse;
@@ -260,9 +284,9 @@ typedef RowSparseT<2> RowLogLossBinary;
  *   ∂l/∂x_c = w_y·p·z_c^{p−1}/C for z_c > 0, and ∂l/∂x_y = −Σ of those.
  */
 LK_ROW_TERM(RowMultiMargin) {
-    const T margin = T(P.p[0]);
-    const bool squared = P.p[1] == 2;
-    const T c = T((double)r.len);
+    const T margin = LK_P(0);
+    const bool squared = P.pf[1] == 2.0f;
+    const T c = lk_to<T>((double)r.len);
     const T wy = row_cw(r, r.label);
     const T xy = row_a(r, r.label);
     const T my = margin - xy;
@@ -277,7 +301,7 @@ LK_ROW_TERM(RowMultiMargin) {
         return z > T(0.0) ? lk_wide(wy * (squared ? T(2.0) * z : T(1.0)) / c) : 0.0;
     });
     if (r.ga != nullptr) {
-        const float gy = (float)((lkd(r.gd) * lkd(dy)).v);
+        const float gy = lk_tof((lkd(r.gd) * lkd(dy)).v);
         LK_COLS(j) {
             if (j == r.label) {
                 lk_store1(r.ga, r.dtga, j, gy);
@@ -334,9 +358,9 @@ __device__ __forceinline__ T row_kl_column(const RowCtx<T>& r, int64_t j, bool l
 }
 
 LK_ROW_TERM(RowKl) {
-    const bool logInput = P.p[0] != 0;
-    const bool logTarget = P.p[1] != 0;
-    const T eps = T(P.p[2]);
+    const bool logInput = P.pf[0] != 0.0f;
+    const bool logTarget = P.pf[1] != 0.0f;
+    const T eps = LK_P(2);
     if (!row_check_unit(r, !logInput, !logTarget, bad)) return NAN;
     const double l = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
         T d;
@@ -355,7 +379,7 @@ LK_ROW_TERM(RowKl) {
 /* entropy (p0 = base): l = −Σ P log P / ln b (0·log 0 = 0); ∂l/∂P_j = −(log P_j + 1)/ln b (+∞ at 0) */
 LK_ROW_TERM(RowEntropy) {
     if (!row_check_unit(r, true, false, bad)) return NAN;
-    const T lnBase = lk_log(T(P.p[0]));
+    const T lnBase = lk_log(LK_P(0));
     const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
         const T p = row_a(r, j);
         return lk_wide(lk_xlogy(p, p));
@@ -369,7 +393,7 @@ LK_ROW_TERM(RowEntropy) {
 /* distribution-cross-entropy (p0 = eps): l = −Σ_{P_c > 0} P_c log Q̂_c, Q̂ = max(Q, eps) when eps > 0;
  * ∂l/∂Q_c = −P_c/Q̂_c (0 where P_c = 0 or clipped) */
 LK_ROW_TERM(RowDistributionCrossEntropy) {
-    const T eps = T(P.p[0]);
+    const T eps = LK_P(0);
     if (!row_check_unit(r, true, true, bad)) return NAN;
     const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
         const T q = row_a(r, j);

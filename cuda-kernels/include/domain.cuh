@@ -17,10 +17,21 @@
 
 #include <stdint.h>
 
-/* A loss's scalar parameters, in catalogue order (losskit.cuda.KernelNames#scalarParams). */
+/*
+ * A loss's scalar parameters, in catalogue order (losskit.cuda.KernelNames#scalarParams): as passed, and rounded
+ * once to float32 when the kernel starts (what a FAST term computes with; flags and small integers read the same
+ * from either), so no element converts a parameter.
+ */
 struct LkParams {
     double p[6];
+    float pf[6];
 };
+
+__device__ __forceinline__ float lk_pin(float v);
+
+__device__ __forceinline__ void lk_params_narrow(LkParams& P) {
+    for (int k = 0; k < 6; k++) P.pf[k] = lk_pin((float)P.p[k]);
+}
 
 #define LK_NO_ERROR 0xffffffffffffffffull
 

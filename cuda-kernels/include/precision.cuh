@@ -23,6 +23,19 @@
 
 #include "fast_math.cuh"
 
+/*
+ * A float32 the compiler must keep as computed. Without it NVVM may recompute the float32 rounding of a float64
+ * value (a parameter, a row's sum) at every use inside a loop instead of holding a register: one instruction on
+ * the float64 unit per element, which a FAST kernel must not pay (PtxFastArithmeticTest). An empty volatile asm
+ * hides where the value came from; on the emulated driver it is the identity.
+ */
+__device__ __forceinline__ float lk_pin(float v) {
+#ifdef __CUDA_ARCH__
+    asm volatile("" : "+f"(v));
+#endif
+    return v;
+}
+
 struct lkf {
     float v;
     __device__ __forceinline__ lkf() : v(0.0f) {}
@@ -73,6 +86,22 @@ __device__ __forceinline__ lkd lk_sqrt(lkd x) { return lkd(__dsqrt_rn(x.v)); }
 /* Whether T is the FAST arithmetic type (for `if constexpr` where float32 needs another form). */
 template <class T> struct lk_is_fast { static constexpr bool value = false; };
 template <> struct lk_is_fast<lkf> { static constexpr bool value = true; };
+
+/* Scalar parameter k as the precision computes with it (FAST: rounded once to float32). */
+template <class T> struct LkParam;
+template <> struct LkParam<double> {
+    template <class P> __device__ static __forceinline__ double get(const P& params, int k) { return params.p[k]; }
+};
+template <> struct LkParam<lkf> {
+    template <class P> __device__ static __forceinline__ lkf get(const P& params, int k) { return lkf(params.pf[k]); }
+};
+#define LK_P(k) LkParam<T>::get(P, k)
+
+/* A float64 row- or call-level value as T: itself (EXACT), or rounded once to float32 and pinned (FAST). */
+template <class T> __device__ __forceinline__ T lk_to(double x);
+template <> __device__ __forceinline__ double lk_to<double>(double x) { return x; }
+template <> __device__ __forceinline__ lkf lk_to<lkf>(double x) { return lkf(lk_pin((float)x)); }
+__device__ __forceinline__ float lk_tof(double x) { return lk_pin((float)x); }
 
 /* The value of a T as float64 (exact for both types), for the float64 accumulators. */
 __device__ __forceinline__ double lk_wide(double x) { return x; }

@@ -26,7 +26,7 @@ final class FastRowTerms {
             case "categorical-cross-entropy" -> categorical((float) loss.real(Param.EPS), loss.flag(Param.NORMALIZE));
             case "sparse-categorical-cross-entropy" -> sparse(loss.real(Param.EPS), loss.flag(Param.NORMALIZE), false);
             case "log-loss" -> sparse(loss.real(Param.EPS), true, false);
-            case "log-loss/binary" -> sparse(loss.real(Param.EPS), true, true);
+            case "log-loss/binary" -> binaryLogLoss((float) loss.real(Param.EPS));
             case "multi-margin" -> multiMargin((float) loss.real(Param.MARGIN), loss.real(Param.P) == 2,
                     loss.get(Param.CLASS_WEIGHT));
             case "kl-divergence" -> kl(loss.flag(Param.LOG_INPUT), loss.flag(Param.LOG_TARGET), (float) loss.real(Param.EPS));
@@ -213,7 +213,7 @@ final class FastRowTerms {
         };
     }
 
-    // sparse-categorical-cross-entropy, log-loss (+ binary): the row's arithmetic in float64, the logarithm by rowLog
+    // sparse-categorical-cross-entropy, log-loss: the row's arithmetic in float64, the logarithm by rowLog
     private static FastRowTerm sparse(double epsParam, boolean normalize, boolean binary) {
         double eps = (float) epsParam;
         return (r, o) -> {
@@ -249,6 +249,28 @@ final class FastRowTerms {
                 }
             }
             return -rowLog(qh);
+        };
+    }
+
+    /*
+     * log-loss on [N] probabilities (terms_rows.cuh binaryFast): one element per row, float32; q = p_y, l = −log p
+     * (label 1) or −log1p(−p) (label 0), −log q̂ where clipped; ∂ = ±u.
+     */
+    private static FastRowTerm binaryLogLoss(float eps) {
+        return (r, o) -> {
+            if (!checkUnit(r, true, false, o)) {
+                return Double.NaN;
+            }
+            float p1 = r.a(0);
+            float q = r.label == 1 ? p1 : 1f - p1;
+            float qh = FastOps.min(FastOps.max(q, eps), 1f - eps);
+            boolean clipped = q < eps || q > 1f - eps;
+            float u = clipped ? 0f : -(1f / qh);
+            if (r.ga != null) {
+                r.ga[r.gao] = r.g * (r.label == 1 ? u : -u);
+            }
+            float l = clipped ? -FastMath.log(qh) : r.label == 1 ? -FastMath.log(p1) : -FastMath.log1p(-p1);
+            return l;
         };
     }
 
