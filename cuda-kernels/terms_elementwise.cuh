@@ -358,14 +358,56 @@ __device__ __forceinline__ T bce_prob(T p, T t) {
 /* PyTorch's backward floor for p(1−p): its EPSILON is the float 1e-12f, not the double 1e-12. */
 #define LK_BCE_FLOOR 1e-12f
 
+/* PyTorch's binary cross-entropy of a probability: logs clamped at −100 so 0·log 0 stays finite. */
+template <class T>
+__device__ __forceinline__ T bce_prob(T p, T t) {
+    const T logP = jmax(lk_log(p), T(-100.0));
+    const T log1mP = jmax(lk_log1p(-p), T(-100.0));
+    return -(t * logP + (T(1.0) - t) * log1mP);
+}
+
+/* PyTorch's backward floor for p(1−p): its EPSILON is the float 1e-12f, not the double 1e-12. */
+#define LK_BCE_FLOOR 1e-12f
+
+/*
+ * FAST: a probability q clipped to [eps, 1 − eps] (eps < ½), with log q̂ and log(1 − q̂) as float64 computes them.
+ * 1 − eps rounds in float32 (1 − 1e-7 is 0.99999988; 1 − 1e-15 is 1), so the upper clip is decided on the
+ * complement 1 − q, exact for q ≥ ½ where it matters, and there log(1 − q̂) = log eps, log q̂ = log1p(−eps).
+ * eps = 0 clips nothing.
+ */
+struct LkClipped {
+    lkf q;
+    lkf logQ;
+    lkf log1mQ;
+    bool clipped;
+};
+
+__device__ __forceinline__ LkClipped lk_clip_unit(lkf q, lkf eps) {
+    const lkf one = lkf(1.0f);
+    const bool low = eps > lkf(0.0f) && q < eps;
+    const bool high = eps > lkf(0.0f) && !low && one - q < eps;
+    LkClipped c;
+    c.clipped = low || high;
+    c.q = low ? eps : high ? one - eps : q;
+    c.logQ = low ? lk_log(eps) : high ? lk_log1p(-eps) : lk_log(q);
+    c.log1mQ = high ? lk_log(eps) : low ? lk_log1p(-eps) : lk_log1p(-q);
+    return c;
+}
+
 /*
  * bce (p0 = eps): l = −[t·max(log x, −100) + (1−t)·max(log(1−x), −100)], x first clipped to
  * [eps, 1−eps] when eps > 0; ∂ = (x − t)/max(x(1−x), 1e-12f) (PyTorch's backward), 0 where clipped.
+ * FAST: the clip and its logarithms by lk_clip_unit.
  */
 LK_EW_TERM(EwBce) {
     const T eps = LK_P(0);
     if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
     if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
+    if constexpr (LK_FAST) {
+        const LkClipped c = lk_clip_unit(x, eps);
+        o.d = c.clipped ? T(0.0) : (x - t) / jmax(x * (T(1.0) - x), T(LK_BCE_FLOOR));
+        return -(t * jmax(c.logQ, T(-100.0)) + (T(1.0) - t) * jmax(c.log1mQ, T(-100.0)));
+    }
     T p = x;
     bool clipped = false;
     if (eps > T(0.0)) {
@@ -484,17 +526,24 @@ struct EwFocalT : EwNoCold {
         } else {
             if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
             if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
-            p = x;
-            if (eps > T(0.0)) {
-                p = jmin(jmax(x, eps), T(1.0) - eps);
-                clipped = p != x;
-            }
-            ce = bce_prob(p, t);
-            dce = (p - t) / jmax(p * (T(1.0) - p), T(LK_BCE_FLOOR));
             dpdx = T(1.0);
             if constexpr (LK_FAST) {
-                q = p * (T(1.0) - t) + (T(1.0) - p) * t;
+                /* the clip by lk_clip_unit; 1 − p̂ is eps at the upper clip (it would round to 0 otherwise) */
+                const LkClipped c = lk_clip_unit(x, eps);
+                p = c.q;
+                clipped = c.clipped;
+                const T om = clipped && x > T(0.5) ? eps : T(1.0) - p;
+                ce = -(t * jmax(c.logQ, T(-100.0)) + (T(1.0) - t) * jmax(c.log1mQ, T(-100.0)));
+                dce = (p - t) / jmax(p * om, T(LK_BCE_FLOOR));
+                q = p * (T(1.0) - t) + om * t;
             } else {
+                p = x;
+                if (eps > T(0.0)) {
+                    p = jmin(jmax(x, eps), T(1.0) - eps);
+                    clipped = p != x;
+                }
+                ce = bce_prob(p, t);
+                dce = (p - t) / jmax(p * (T(1.0) - p), T(LK_BCE_FLOOR));
                 q = T(1.0) - (p * t + (T(1.0) - p) * (T(1.0) - t));
             }
         }

@@ -181,25 +181,49 @@ LK_ROW_TERM(RowCategorical) {
     const T eps = LK_P(0);
     const T one = T(1.0);
     const T scale = normalize ? lk_to<T>(z) : one;
-    const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-        const T q = row_a(r, j) / scale;
-        return lk_wide(row_b(r, j) * lk_log(jmin(jmax(q, eps), one - eps)));
-    });
-    const double uq = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-        const T q = row_a(r, j) / scale;
-        return lk_wide((q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps)) * q);
-    });
-    if (r.ga != nullptr) {
-        const T uqT = lk_to<T>(uq);
-        const T zT = lk_to<T>(z);
-        LK_COLS(j) {
+    if constexpr (LK_FAST) {
+        /* the clip by lk_clip_unit (terms_elementwise.cuh): with eps = 1e-15 the upper bound is 1 in float32 */
+        const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            return lk_wide(row_b(r, j) * lk_clip_unit(row_a(r, j) / scale, eps).logQ);
+        });
+        const double uq = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
             const T q = row_a(r, j) / scale;
-            const T u = q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps);
-            const T d = normalize ? (u - uqT) / zT : u;
-            row_put(r.ga, r.dtga, j, r.g * d);
+            const LkClipped c = lk_clip_unit(q, eps);
+            return lk_wide((c.clipped ? T(0.0) : -row_b(r, j) / q) * q);
+        });
+        if (r.ga != nullptr) {
+            const T uqT = lk_to<T>(uq);
+            const T zT = lk_to<T>(z);
+            LK_COLS(j) {
+                const T q = row_a(r, j) / scale;
+                const LkClipped c = lk_clip_unit(q, eps);
+                const T u = c.clipped ? T(0.0) : -row_b(r, j) / q;
+                const T d = normalize ? (u - uqT) / zT : u;
+                row_put(r.ga, r.dtga, j, r.g * d);
+            }
         }
+        return l;
+    } else {
+        const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            const T q = row_a(r, j) / scale;
+            return lk_wide(row_b(r, j) * lk_log(jmin(jmax(q, eps), one - eps)));
+        });
+        const double uq = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            const T q = row_a(r, j) / scale;
+            return lk_wide((q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps)) * q);
+        });
+        if (r.ga != nullptr) {
+            const T uqT = lk_to<T>(uq);
+            const T zT = lk_to<T>(z);
+            LK_COLS(j) {
+                const T q = row_a(r, j) / scale;
+                const T u = q < eps || q > one - eps ? T(0.0) : -row_b(r, j) / jmin(jmax(q, eps), one - eps);
+                const T d = normalize ? (u - uqT) / zT : u;
+                row_put(r.ga, r.dtga, j, r.g * d);
+            }
+        }
+        return l;
     }
-    return l;
 }};
 
 /*
@@ -264,14 +288,16 @@ struct RowSparseT {
         const lkf eps = lkf(P.pf[0]);
         const lkf one = lkf(1.0f);
         const lkf p1 = row_a(r, 0);
+        /* q = p_y and its complement 1 − q, each exact where the clip tests it */
         const lkf q = r.label == 1 ? p1 : one - p1;
-        const lkf qh = jmin(jmax(q, eps), one - eps);
-        const bool clipped = q < eps || q > one - eps;
-        const lkf u = clipped ? lkf(0.0f) : -(one / qh);
+        const lkf om = r.label == 1 ? one - p1 : p1;
+        const bool low = eps > lkf(0.0f) && q < eps;
+        const bool high = eps > lkf(0.0f) && !low && om < eps;
+        const lkf u = low || high ? lkf(0.0f) : -(one / q);
         if (r.ga != nullptr && r.lane == 0) {
             row_put(r.ga, r.dtga, 0, r.g * (r.label == 1 ? u : -u));
         }
-        const lkf l = clipped ? -lk_log(qh) : r.label == 1 ? -lk_log(p1) : -lk_log1p(-p1);
+        const lkf l = low ? -lk_log(eps) : high ? -lk_log1p(-eps) : r.label == 1 ? -lk_log(p1) : -lk_log1p(-p1);
         return lk_wide(l);
     }
 };
@@ -290,11 +316,15 @@ LK_ROW_TERM(RowMultiMargin) {
     const T wy = row_cw(r, r.label);
     const T xy = row_a(r, r.label);
     const T my = margin - xy;
-    const double l = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-        if (j == r.label) return 0.0;
+    /* the hinge z⁺ = max(0, z) of a column, 0 at the label; its square exact in float64 */
+    const auto hinge = [&](int64_t j) -> double {
         const T z = my + row_a(r, j);
-        return z > T(0.0) ? lk_wide(squared ? z * z : z) : 0.0;
-    });
+        return j != r.label && z > T(0.0) ? lk_wide(z) : 0.0;
+    };
+    const double l = squared ? lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+        const double h = hinge(j);
+        return h * h;
+    }) : lk_row_sum(r.len, r.lane, hinge);
     const double dy = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
         if (j == r.label) return 0.0;
         const T z = my + row_a(r, j);

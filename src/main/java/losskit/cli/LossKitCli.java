@@ -18,6 +18,7 @@ import losskit.api.LossEngine;
 import losskit.api.Param;
 import losskit.api.ParamSpec;
 import losskit.api.Partial;
+import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.cuda.CudaBackend;
 import losskit.io.ArraySource;
@@ -70,8 +71,8 @@ public final class LossKitCli implements Callable<Integer> {
 
     @Command(name = "eval", sortOptions = false, description = {
             "Evaluate losses over a prediction set in one streaming pass.",
-            "Inputs: .npy (float32/float64/int32/int64, C order), .csv/.tsv (FILE#cols=a,b or #cols=2-11),",
-            "or raw little-endian binary (FILE#dtype=int64&shape=1000x10, or --dtype/--shape)."})
+            "Inputs: .npy (float32/float64/float16/int32/int64, C order), .csv/.tsv (FILE#cols=a,b or #cols=2-11),",
+            "or raw little-endian binary (FILE#dtype=bfloat16&shape=1000x10, or --dtype/--shape)."})
     static final class Eval implements Callable<Integer> {
         @Option(names = "--demo", description = "Evaluate every applicable loss on the built-in deterministic demo set.")
         boolean demo;
@@ -89,6 +90,10 @@ public final class LossKitCli implements Callable<Integer> {
         String reduction;
         @Option(names = "--backend", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
         String backend;
+        @Option(names = "--precision", paramLabel = "fast|exact", description = "Term arithmetic: fast (float32 terms, "
+                + "the same bits on every backend; the default) or exact (float64 terms, the oracle). Default: "
+                + "LOSSKIT_PRECISION, else fast.")
+        String precision;
         @Option(names = "--format", defaultValue = "table", description = "table, json or csv (default: ${DEFAULT-VALUE}).")
         String format;
         @Option(names = "--out", paramLabel = "FILE", description = "Write the report here (atomically) instead of stdout.")
@@ -109,7 +114,7 @@ public final class LossKitCli implements Callable<Integer> {
         boolean noPipeline;
         @Option(names = "--progress", description = "Show the progress bar even when stderr is not a terminal.")
         boolean progress;
-        @Option(names = "--dtype", description = "dtype of raw binary inputs (default float32).")
+        @Option(names = "--dtype", description = "dtype of raw binary inputs: float32 (default), float64, float16, bfloat16, int32, int64.")
         String dtype;
         @Option(names = "--shape", description = "shape of raw binary inputs, e.g. 1000x10 or -1x10.")
         String shape;
@@ -129,10 +134,15 @@ public final class LossKitCli implements Callable<Integer> {
                 Loss l = Loss.parse(s);
                 todo.add(reduction == null ? l : l.reduction(Reduction.parse(reduction)));
             }
-            try (LossEngine engine = LossEngine.create(BackendChoice.parse(backend))) {
+            LossEngine.Builder builder = LossEngine.builder().backend(BackendChoice.parse(backend));
+            if (precision != null) {
+                builder.precision(Precision.parse(precision));
+            }
+            try (LossEngine engine = builder.build()) {
                 Outcome o;
                 String title;
                 Map<String, Object> extra = new LinkedHashMap<>();
+                extra.put("precision", engine.precision().id());
                 if (demo) {
                     DemoSet set = new DemoSet(size, Math.max(1, size / 100), 100, 64, 2026);
                     title = "LossKit — " + set.describe();
@@ -186,7 +196,8 @@ public final class LossKitCli implements Callable<Integer> {
                 String text = switch (format) {
                     case "json" -> Report.json(Report.document(engine.selectionReason(), o, extra));
                     case "csv" -> Report.csv(o);
-                    default -> Report.table(title, engine.selectionReason(), o, perClass);
+                    default -> Report.table(title, engine.selectionReason() + "; precision " + engine.precision().id(), o,
+                            perClass);
                 };
                 emit(spec.commandLine().getOut(), out, text);
             }
@@ -341,6 +352,12 @@ public final class LossKitCli implements Callable<Integer> {
             }
             out.println("selection: LOSSKIT_BACKEND=" + System.getenv().getOrDefault("LOSSKIT_BACKEND", "(unset)")
                     + ", -Dlosskit.backend=" + System.getProperty("losskit.backend", "(unset)"));
+            try (LossEngine cpu = LossEngine.create(BackendChoice.CPU)) {
+                out.println("precision: " + cpu.precision().id() + " (LOSSKIT_PRECISION="
+                        + System.getenv().getOrDefault("LOSSKIT_PRECISION", "(unset)") + ", -Dlosskit.precision="
+                        + System.getProperty("losskit.precision", "(unset)") + "; fast = float32 terms, the same bits on "
+                        + "every backend; exact = float64 terms)");
+            }
             out.flush();
             return 0;
         }

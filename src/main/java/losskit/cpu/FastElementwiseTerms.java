@@ -365,6 +365,28 @@ final class FastElementwiseTerms {
         }
     }
 
+    /**
+     * A probability clipped to [eps, 1 − eps] with log q̂ and log(1 − q̂) as float64 computes them (the CUDA
+     * lk_clip_unit): the upper clip decided on 1 − q, exact for q ≥ ½, since 1 − eps rounds in float32.
+     */
+    static final class Clipped {
+        float q;
+        float logQ;
+        float log1mQ;
+        boolean clipped;
+
+        void of(float x, float eps) {
+            boolean low = eps > 0f && x < eps;
+            boolean high = eps > 0f && !low && 1f - x < eps;
+            clipped = low || high;
+            q = low ? eps : high ? 1f - eps : x;
+            logQ = low ? FastMath.log(eps) : high ? FastMath.log1p(-eps) : FastMath.log(x);
+            log1mQ = high ? FastMath.log(eps) : low ? FastMath.log1p(-eps) : FastMath.log1p(-x);
+        }
+    }
+
+    private static final ThreadLocal<Clipped> CLIPPED = ThreadLocal.withInitial(Clipped::new);
+
     /** PyTorch's binary cross-entropy of a probability, logs clamped at −100 (the CUDA bce_prob). */
     static float bceProb(float p, float t) {
         float logP = FastOps.max(FastMath.log(p), -100f);
@@ -381,14 +403,10 @@ final class FastElementwiseTerms {
             if (!(t >= 0f && t <= 1f)) {
                 return (float) o.reject(TARGET, 0, t, UNIT);
             }
-            float p = x;
-            boolean clipped = false;
-            if (eps > 0f) {
-                p = FastOps.min(FastOps.max(x, eps), 1f - eps);
-                clipped = p != x;
-            }
-            o.fd = clipped ? 0f : (p - t) / FastOps.max(p * (1f - p), BCE_FLOOR);
-            return bceProb(p, t);
+            Clipped c = CLIPPED.get();
+            c.of(x, eps);
+            o.fd = c.clipped ? 0f : (x - t) / FastOps.max(x * (1f - x), BCE_FLOOR);
+            return -(t * FastOps.max(c.logQ, -100f) + (1f - t) * FastOps.max(c.log1mQ, -100f));
         };
     }
 
@@ -496,15 +514,15 @@ final class FastElementwiseTerms {
                 if (!(t >= 0f && t <= 1f)) {
                     return (float) o.reject(TARGET, 0, t, UNIT);
                 }
-                p = x;
-                if (eps > 0f) {
-                    p = FastOps.min(FastOps.max(x, eps), 1f - eps);
-                    clipped = p != x;
-                }
-                ce = bceProb(p, t);
-                dce = (p - t) / FastOps.max(p * (1f - p), BCE_FLOOR);
+                Clipped c = CLIPPED.get();
+                c.of(x, eps);
+                p = c.q;
+                clipped = c.clipped;
+                float om = clipped && x > 0.5f ? eps : 1f - p;
+                ce = -(t * FastOps.max(c.logQ, -100f) + (1f - t) * FastOps.max(c.log1mQ, -100f));
+                dce = (p - t) / FastOps.max(p * om, BCE_FLOOR);
                 dpdx = 1f;
-                q = p * (1f - t) + (1f - p) * t;
+                q = p * (1f - t) + om * t;
             }
             float mod = FastMath.pow(q, gamma);
             float dmod = gamma == 0f ? 0f : -gamma * FastMath.pow(q, gamma - 1f) * (2f * t - 1f);

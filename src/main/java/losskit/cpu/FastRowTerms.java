@@ -181,22 +181,24 @@ final class FastRowTerms {
         return r.sum();
     }
 
-    // categorical-cross-entropy: q = P/scale, q̂ = clip(q, eps, 1−eps), l = −Σ T log q̂, ∂ = u or (u − Σuq)/ΣP
+    // categorical-cross-entropy: q = P/scale, clipped by FastElementwiseTerms.Clipped, l = −Σ T log q̂, ∂ = u or (u − Σuq)/ΣP
     private static FastRowTerm categorical(float eps, boolean normalize) {
         return (r, o) -> {
             if (!checkUnit(r, true, true, o)) {
                 return Double.NaN;
             }
+            FastElementwiseTerms.Clipped c = CLIPPED.get();
             double z = sumA(r);
             float scale = normalize ? (float) z : 1f;
             for (int j = 0; j < r.len; j++) {
-                float q = r.a(j) / scale;
-                r.cols[j] = r.b(j) * FastMath.log(FastOps.min(FastOps.max(q, eps), 1f - eps));
+                c.of(r.a(j) / scale, eps);
+                r.cols[j] = r.b(j) * c.logQ;
             }
             double l = -r.sum();
             for (int j = 0; j < r.len; j++) {
                 float q = r.a(j) / scale;
-                r.cols[j] = (q < eps || q > 1f - eps ? 0f : -r.b(j) / FastOps.min(FastOps.max(q, eps), 1f - eps)) * q;
+                c.of(q, eps);
+                r.cols[j] = (c.clipped ? 0f : -r.b(j) / q) * q;
             }
             double uq = r.sum();
             if (r.ga != null) {
@@ -204,7 +206,8 @@ final class FastRowTerms {
                 float zT = (float) z;
                 for (int j = 0; j < r.len; j++) {
                     float q = r.a(j) / scale;
-                    float u = q < eps || q > 1f - eps ? 0f : -r.b(j) / FastOps.min(FastOps.max(q, eps), 1f - eps);
+                    c.of(q, eps);
+                    float u = c.clipped ? 0f : -r.b(j) / q;
                     float d = normalize ? (u - uqT) / zT : u;
                     r.ga[r.gao + j] = r.g * d;
                 }
@@ -212,6 +215,9 @@ final class FastRowTerms {
             return l;
         };
     }
+
+    private static final ThreadLocal<FastElementwiseTerms.Clipped> CLIPPED =
+            ThreadLocal.withInitial(FastElementwiseTerms.Clipped::new);
 
     // sparse-categorical-cross-entropy, log-loss: the row's arithmetic in float64, the logarithm by rowLog
     private static FastRowTerm sparse(double epsParam, boolean normalize, boolean binary) {
@@ -263,13 +269,14 @@ final class FastRowTerms {
             }
             float p1 = r.a(0);
             float q = r.label == 1 ? p1 : 1f - p1;
-            float qh = FastOps.min(FastOps.max(q, eps), 1f - eps);
-            boolean clipped = q < eps || q > 1f - eps;
-            float u = clipped ? 0f : -(1f / qh);
+            float om = r.label == 1 ? 1f - p1 : p1;
+            boolean low = eps > 0f && q < eps;
+            boolean high = eps > 0f && !low && om < eps;
+            float u = low || high ? 0f : -(1f / q);
             if (r.ga != null) {
                 r.ga[r.gao] = r.g * (r.label == 1 ? u : -u);
             }
-            float l = clipped ? -FastMath.log(qh) : r.label == 1 ? -FastMath.log(p1) : -FastMath.log1p(-p1);
+            float l = low ? -FastMath.log(eps) : high ? -FastMath.log1p(-eps) : r.label == 1 ? -FastMath.log(p1) : -FastMath.log1p(-p1);
             return l;
         };
     }
@@ -283,7 +290,8 @@ final class FastRowTerms {
             float my = margin - xy;
             for (int j = 0; j < r.len; j++) {
                 float z = my + r.a(j);
-                r.cols[j] = j == r.label ? 0.0 : z > 0f ? (squared ? z * z : z) : 0.0;
+                double h = j != r.label && z > 0f ? z : 0.0;
+                r.cols[j] = squared ? h * h : h;
             }
             double l = r.sum();
             for (int j = 0; j < r.len; j++) {

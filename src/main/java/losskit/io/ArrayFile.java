@@ -190,8 +190,8 @@ public final class ArrayFile implements ArraySource {
     public Tensor floats(long fromRow, int count) {
         ByteBuffer b = map(fromRow, count);
         long[] s = chunkShape(count);
-        if (dtype == DType.FLOAT32) {
-            return Tensor.ofBytes(b, s);
+        if (dtype.tensorType() != null) {
+            return Tensor.ofBytes(b, dtype.tensorType(), s);
         }
         int n = (int) (count * rowLength);
         if (scratch == null || scratch.capacity() < n) {

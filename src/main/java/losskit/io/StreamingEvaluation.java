@@ -232,9 +232,11 @@ public final class StreamingEvaluation {
                         }
                         if (p.wantsPerSample(opt) || (p == head && lossesOut != null)) {
                             LossResult none = engine.evaluate(p.loss.reduction(Reduction.NONE), in);
-                            p.perSample(none.losses(), in, opt);
+                            // per-sample losses come in the input's dtype: widened (exactly) for the statistics and files
+                            FloatBuffer perSample = FloatBuffer.wrap(none.lossesArray());
+                            p.perSample(perSample, in, opt);
                             if (p == head && lossesOut != null) {
-                                lossesOut.append(none.losses());
+                                lossesOut.append(perSample);
                             }
                         }
                     } catch (LossInputException e) {
@@ -382,12 +384,13 @@ public final class StreamingEvaluation {
                         long address = lane.device() + r.offset();
                         switch (t.dtype()) {
                             case FLOAT32 -> at.asFloatBuffer().put(0, t.floats(), 0, n);
+                            case BFLOAT16, FLOAT16 -> at.asShortBuffer().put(0, t.shorts(), 0, n);
                             case INT32 -> at.asIntBuffer().put(0, t.ints(), 0, n);
                             case INT64 -> at.asLongBuffer().put(0, t.longs(), 0, n);
                         }
                         onDevice.put(r, r.labels() ? Tensor.labelsOnDevice(address, t.dtype(), count)
-                                : Tensor.onDevice(address, t.shape()));
-                        bytes = r.offset() + (long) n * (t.dtype() == Tensor.DType.INT64 ? 8 : 4);
+                                : Tensor.onDevice(address, t.dtype(), t.shape()));
+                        bytes = r.offset() + (long) n * t.dtype().bytes();
                     }
                     lane.upload(bytes);
                     PendingLoss[] calls = new PendingLoss[plans.size()];
@@ -622,7 +625,7 @@ public final class StreamingEvaluation {
             for (int i = 0; i < losses.limit(); i++) {
                 long c;
                 if (t.isFloat()) {
-                    float v = t.floats().get(i);
+                    float v = t.floatAt(i);
                     if (v != Math.rint(v)) {
                         continue;
                     }

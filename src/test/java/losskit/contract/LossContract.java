@@ -342,8 +342,16 @@ public abstract class LossContract {
                     for (String slot : g1.gradients().keySet()) {
                         float[] x = g1.gradientArray(slot);
                         float[] y = g3.gradientArray(slot);
+                        // EXACT rounds each float64 gradient once; FAST's float32 products round on the way, so
+                        // its scaled gradient holds to the gradient tolerance (of 1e-3 of the largest element)
+                        boolean fast = engine.precision() == Precision.FAST;
+                        double max = 0;
+                        for (float f : x) {
+                            max = Math.max(max, Float.isFinite(f) ? Math.abs(3.0 * f) : 0);
+                        }
                         for (int i = 0; i < x.length; i++) {
-                            assertTrue(Tolerance.close(y[i], 3.0 * x[i], 1e-6, Math.abs(3.0 * x[i]) + 1e-30),
+                            double scale = fast ? Math.max(Math.abs(3.0 * x[i]), 1e-3 * max) : Math.abs(3.0 * x[i]);
+                            assertTrue(Tolerance.close(y[i], 3.0 * x[i], fast ? Tolerance.GRADIENT : 1e-6, scale + 1e-30),
                                     v + ": gradScale 3 gives " + y[i] + " for " + x[i]);
                         }
                     }
