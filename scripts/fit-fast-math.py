@@ -16,6 +16,9 @@ Method, per polynomial c0 + c1 t + ... + cn t^n approximating g on [a, b]:
      higher ones after each rounding (those matter less and absorb the error of the ones fixed);
   4. the max |g - p| of the final float32 polynomial is evaluated exactly (mpmath) on a 20001-point grid.
 The printed error is of the polynomial with exact arithmetic; FastMathTest measures the functions.
+The committed literals are this script's output with NumPy 2.4 and mpmath 1.3; another BLAS under NumPy's
+least squares may round a coefficient to the neighbouring float (as good a fit). Changing any literal changes
+bits: it must change in Java and CUDA together (FastMathEmulatedTest compares them).
 """
 import math
 import struct

@@ -7,9 +7,9 @@ package losskit.cpu;
  * language and JIT tier (add, subtract, multiply, divide, {@link Math#fma(float, float, float)}),
  * comparisons, selections and integer bit manipulation. Its twins — the CUDA functions {@code lk_expf} … in
  * {@code cuda-kernels/include/fast_math.cuh} (also compiled by g++ for the emulated driver) and the
- * Vector API passes in {@link FastVectorMath} — perform the same operations in the same order, so the three
+ * Vector API passes in {@code FastVectorMath} — perform the same operations in the same order, so the three
  * agree bit for bit for every float input (NaN results are NaN, payload unspecified). Nothing calls
- * {@code Math.exp} & co., whose last bit differs between the interpreter, C2 and the GPU's libdevice.
+ * {@code Math.exp} or its kin, whose last bit differs between the interpreter, C2 and the GPU's libdevice.
  *
  * <p>Shape of every function, so that the branch-free vector twin can follow it lane for lane: the input is
  * first <em>sanitised</em> (NaN, ±∞ and out-of-range values replaced by an ordinary value, so that the
@@ -41,9 +41,9 @@ public final class FastMath {
     /** Arguments are clamped to [EXP_LO, EXP_HI]: e^EXP_LO rounds to 0, e^EXP_HI to +∞ (k ∈ [−150, 128]). */
     static final float EXP_LO = -104f;
     static final float EXP_HI = 89f;
-    /** expm1 clamps below at −32: e^x − 1 rounds to −1 for every x < −17.33 (e^x < 2⁻²⁵). */
+    /** expm1 clamps below at −32: e^x − 1 rounds to −1 for every x &lt; −17.33 (e^x &lt; 2⁻²⁵). */
     static final float EXPM1_LO = -32f;
-    /** e^r = 1 + r + r²/2 + r³·P(r), |r| ≤ 0.35, P(r) = E0 + E1 r + … + E4 r⁴; |r²(P − P*)| < 2^-31.1. */
+    /** e^r = 1 + r + r²/2 + r³·P(r), |r| ≤ 0.35, P(r) = E0 + E1 r + … + E4 r⁴; |r²(P − P*)| &lt; 2^-31.1. */
     static final float E0 = 0x1.555556p-3f;
     static final float E1 = 0x1.5554f2p-5f;
     static final float E2 = 0x1.111004p-7f;
@@ -53,7 +53,7 @@ public final class FastMath {
     // ---- log ------------------------------------------------------------------------------------
     /** Bits of 0.70710677f ≈ √½: x = 2^e·m with m ∈ [√½, √2) by subtracting and re-adding these bits. */
     static final int SQRT_HALF_BITS = 0x3f3504f3;
-    /** ln 2 = L2H13 + L2L13 + 1.7e-12; L2H13 has 13 significant bits, so e·L2H13 is exact for |e| < 2¹¹. */
+    /** ln 2 = L2H13 + L2L13 + 1.7e-12; L2H13 has 13 significant bits, so e·L2H13 is exact for |e| &lt; 2¹¹. */
     static final float L2H13 = 0x1.62ep-1f;
     static final float L2L13 = 0x1.0bfbe8p-15f;
     /** 2/3 = C3H + C3L + 5.9e-16. */
@@ -61,7 +61,7 @@ public final class FastMath {
     static final float C3L = -0x1.555556p-26f;
     /**
      * log(1+f) = 2 atanh s = 2s + (2/3)s³ + s⁵·Q(s²), s = f/(2+f), s² ≤ 0.02944; Q(z) = Q0 + Q1 z + Q2 z² + Q3 z³,
-     * |s⁴/2·(Q − Q*)| < 2^-43.7 (the error relative to 2s).
+     * |s⁴/2·(Q − Q*)| &lt; 2^-43.7 (the error relative to 2s).
      */
     static final float Q0 = 0x1.999998p-2f;
     static final float Q1 = 0x1.2493b6p-2f;
@@ -71,9 +71,9 @@ public final class FastMath {
     // ---- tanh -----------------------------------------------------------------------------------
     /** Below TANH_SMALL the odd polynomial, above it 1 − 2/(e^{2a} + 1). */
     static final float TANH_SMALL = 0.25f;
-    /** tanh a rounds to 1 for a > 9.011; larger arguments are clamped to TANH_HI (keeps e^{2a} finite). */
+    /** tanh a rounds to 1 for a &gt; 9.011; larger arguments are clamped to TANH_HI (keeps e^{2a} finite). */
     static final float TANH_HI = 10f;
-    /** tanh a = a + a³·T(a²), a < 1/4: T(z) = T0 + T1 z + T2 z² + T3 z³, |z(T − T*)| < 2^-34.3. */
+    /** tanh a = a + a³·T(a²), a &lt; 1/4: T(z) = T0 + T1 z + T2 z² + T3 z³, |z(T − T*)| &lt; 2^-34.3. */
     static final float T0 = -0x1.555554p-2f;
     static final float T1 = 0x1.110fbcp-3f;
     static final float T2 = -0x1.b947ap-5f;
@@ -108,7 +108,7 @@ public final class FastMath {
      * computed by the caller ({@code fma(xc, LOG2E, SHIFT) − SHIFT}). Returns (qh, ql) packed.
      *
      * <p>Reduction (Cody–Waite with fma): rh = xc − k·L2H is exact — k·L2H is a multiple of 2⁻²⁴ (L2H ∈
-     * [½, 1)), so is xc wherever k ≠ 0 (|xc| > 0.34 has ulp ≥ 2⁻²⁵), and |rh| < ½: the difference is
+     * [½, 1)), so is xc wherever k ≠ 0 (|xc| &gt; 0.34 has ulp ≥ 2⁻²⁵), and |rh| &lt; ½: the difference is
      * representable and the fma returns it unrounded. r + rc = rh + (xl − k·L2L), Fast2Sum (|rm| ≤ 2⁻¹⁷ is
      * below |rh| except when both are tiny, where the error is far below an ulp of the result).
      * e^{r+rc} − 1 = q + rc·(1 + q) with q = e^r − 1 = r + r²/2 + r³P(r): r² = r2 + r2l exactly (fma), r + r2/2
@@ -154,7 +154,8 @@ public final class FastMath {
     }
 
     /**
-     * e^x. Error ≤ 0.51 ulp (see the class comment); +∞ exactly where the correctly rounded result
+     * e^x. Error ≤ 0.53 ulp where the result is normal, ≤ 0.76 ulp for subnormal results (measured over all
+     * floats: 0.5212 and 0.7532); +∞ exactly where the correctly rounded result
      * overflows, subnormal results rounded once, 0 below, exp(−∞) = 0, exp(+∞) = +∞, NaN → NaN.
      */
     public static float exp(float x) {
@@ -163,11 +164,12 @@ public final class FastMath {
     }
 
     /**
-     * e^x − 1, accurate near 0 (expm1(±0) = ±0, expm1(x) = x for tiny x). → −1 for x < −17.33, +∞ like exp.
+     * e^x − 1, accurate near 0 (expm1(±0) = ±0, expm1(x) = x for tiny x). → −1 for x &lt; −17.33, +∞ like exp.
+     * Error ≤ 0.58 ulp (0.5743 over all floats).
      *
      * <p>e^x − 1 = 2^k(1 + qh + ql) − 1 = (s − 1) + s·qh + s·ql with s = 2^k: s − 1 by TwoSum (exact pair), then
      * s·qh (exact) added by Fast2Sum (|s − 1| ≥ |s·qh| for k ≠ 0; k = 0 has s − 1 = 0), the low parts last,
-     * one rounding. For k > 64 the factor 2^{k−64} is applied after the sum (the −1 is then below 2⁻⁶⁴ of the
+     * one rounding. For k &gt; 64 the factor 2^{k−64} is applied after the sum (the −1 is then below 2⁻⁶⁴ of the
      * value), which also makes the overflow a single rounding.
      */
     public static float expm1(float x) {
@@ -194,8 +196,8 @@ public final class FastMath {
     }
 
     /**
-     * Natural logarithm. Error ≤ 0.51 ulp; subnormal inputs scaled by 2²⁴ first; log(±0) = −∞, log(x < 0) =
-     * NaN, log(+∞) = +∞, log(1) = +0.
+     * Natural logarithm. Error ≤ 0.55 ulp (0.5407 over all floats); subnormal inputs scaled by 2²⁴ first;
+     * log(±0) = −∞, log(x &lt; 0) = NaN, log(+∞) = +∞, log(1) = +0.
      *
      * <p>x = 2^e·m, m ∈ [√½, √2) (integer trick on the bits), f = m − 1 exact (Sterbenz), log x = e·ln 2 +
      * 2 atanh s with s = f/(2+f): 2 + f as an exact pair (Fast2Sum), s = sh + sl with the exact division
@@ -231,8 +233,8 @@ public final class FastMath {
     }
 
     /**
-     * log(1 + x), accurate for tiny x (log1p(x) = x for |x| < 2⁻²⁴, signed zeros kept); log1p(−1) = −∞,
-     * x < −1 → NaN, log1p(+∞) = +∞.
+     * log(1 + x), accurate for tiny x (log1p(x) = x for |x| &lt; 2⁻²⁴, signed zeros kept); log1p(−1) = −∞,
+     * x &lt; −1 → NaN, log1p(+∞) = +∞. Error ≤ 0.56 ulp (0.5546 over all floats).
      *
      * <p>u + ul = 1 + x exactly (TwoSum); u = 2^e·m as in {@link #log}; the numerator of s is the pair
      * f + ul·2^{−e} (Fast2Sum: f is 0 or a multiple of ulp(m) ≥ |ul·2^{−e}|), the denominator 2 + that, and
@@ -273,11 +275,13 @@ public final class FastMath {
     }
 
     /**
-     * Hyperbolic tangent, odd, tanh(±0) = ±0, ±1 for |x| > 9.01, NaN → NaN.
+     * Hyperbolic tangent, odd, tanh(±0) = ±0, ±1 for |x| &gt; 9.01, NaN → NaN. Error ≤ 0.54 ulp (0.5356 over
+     * all floats).
      *
-     * <p>a = |x|. a < 1/4: a + a·(a²·T(a²)) (one fma, no cancellation). Otherwise tanh a = 1 − 2/(E + 1), E =
-     * e^{2a} = 2^k(1 + qh + ql) as a normalised pair (the division below needs |lo| ≤ ulp(hi)), E + 1 by Fast2Sum, 2/(E + 1) as a pair (exact remainder), 1 − d by
-     * Fast2Sum, one final rounding; a is clamped to 10 first. The sign is copied back.
+     * <p>a = |x|. a &lt; 1/4: a + a·(a²·T(a²)) (one fma, no cancellation). Otherwise tanh a = 1 − 2/(E + 1),
+     * E = e^{2a} = 2^k(1 + qh + ql) as a normalised pair (the division below needs |lo| ≤ ulp(hi)), E + 1 by
+     * Fast2Sum, 2/(E + 1) as a pair (exact remainder), 1 − d by Fast2Sum, one final rounding; a is clamped to
+     * 10 first. The sign is copied back.
      */
     public static float tanh(float x) {
         float a = Math.abs(x);
@@ -314,7 +318,7 @@ public final class FastMath {
     }
 
     /**
-     * log x as a float-float pair (lh, ll) with relative error ~2⁻³⁸ for x > 0 finite (the caller sanitises):
+     * log x as a float-float pair (lh, ll) with relative error ~2⁻³⁸ for x &gt; 0 finite (the caller sanitises):
      * {@link #log}'s reduction with the s³ term also as an exact pair — s³ = (z + zl)·sh + 3z·sl, times
      * 2/3 = C3H + C3L — and two Fast2Sums (e·L2H13 + 2sh, then + (2/3)s³) before the low parts.
      */
@@ -354,12 +358,13 @@ public final class FastMath {
     /**
      * x^y for x ≥ 0 (what the losses need: (1 − p)^γ, |w|^p). e^{y·log x} with log x as a float-float pair,
      * y·log x as a pair (exact product error by fma), and {@link #expDD} of the pair: error ≤ 1 ulp even
-     * where |y·log x| is large. Overflow and underflow as exp.
+     * where |y·log x| is large (measured over all x ≥ 0 for six y: ≤ 0.56 ulp for normal results, ≤ 0.76 for
+     * subnormal ones, rounded twice as in exp). Overflow and underflow as exp.
      *
      * <p>Special cases (C99/IEEE 754 pow where they apply to x ≥ 0): pow(x, ±0) = 1 for every x, NaN
-     * included; pow(1, y) = 1 for every y, NaN included; otherwise a NaN argument gives NaN; x < 0 → NaN
-     * (−0 counts as +0); pow(±0, y > 0) = +0, pow(±0, y < 0) = +∞; pow(+∞, y > 0) = +∞, pow(+∞, y < 0) = +0;
-     * y = ±∞ gives 0 or +∞ by whether |log x|·y → −∞ or +∞.
+     * included; pow(1, y) = 1 for every y, NaN included; otherwise a NaN argument gives NaN; x &lt; 0 → NaN
+     * (−0 counts as +0); pow(±0, y &gt; 0) = +0, pow(±0, y &lt; 0) = +∞; pow(+∞, y &gt; 0) = +∞,
+     * pow(+∞, y &lt; 0) = +0; y = ±∞ gives 0 or +∞ by whether y·log x → −∞ or +∞.
      */
     public static float pow(float x, float y) {
         float xs = (x > 0f && x < INF) ? x : 1f;
