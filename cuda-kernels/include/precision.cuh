@@ -152,6 +152,31 @@ __device__ __forceinline__ double lk_pow(double x, double y) { return pow(x, y);
 __device__ __forceinline__ lkf lk_pow(lkf x, lkf y) { return lkf(lk_powf(x.v, y.v)); }
 
 /*
+ * FAST: a probability q clipped to [eps, 1 − eps] (eps < ½), with log q̂ and log(1 − q̂) as float64 computes them.
+ * 1 − eps rounds in float32 (1 − 1e-7 is 0.99999988; 1 − 1e-15 is 1), so the upper clip is decided on the
+ * complement 1 − q, exact for q ≥ ½ where it matters, and there log(1 − q̂) = log eps, log q̂ = log1p(−eps).
+ * eps = 0 clips nothing.
+ */
+struct LkClipped {
+    lkf q;
+    lkf logQ;
+    lkf log1mQ;
+    bool clipped;
+};
+
+__device__ __forceinline__ LkClipped lk_clip_unit(lkf q, lkf eps) {
+    const lkf one = lkf(1.0f);
+    const bool low = eps > lkf(0.0f) && q < eps;
+    const bool high = eps > lkf(0.0f) && !low && one - q < eps;
+    LkClipped c;
+    c.clipped = low || high;
+    c.q = low ? eps : high ? one - eps : q;
+    c.logQ = low ? lk_log(eps) : high ? lk_log1p(-eps) : lk_log(q);
+    c.log1mQ = high ? lk_log(eps) : low ? lk_log1p(-eps) : lk_log1p(-q);
+    return c;
+}
+
+/*
  * x·2^k for a float64 x that is normal and stays normal (the accumulators' scaled terms): an exponent add on
  * the bit pattern, so no float64 arithmetic instruction runs in a FAST kernel's element loop.
  */

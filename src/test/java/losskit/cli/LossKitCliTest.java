@@ -143,9 +143,50 @@ class LossKitCliTest {
         r = cli("eval", "--pred", fixture("pred_bigendian.npy"), "--target", fixture("target_f32.npy"), "--loss", "mse");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("is big-endian"), r.err());
-        r = cli("eval", "--pred", fixture("pred_f16.npy"), "--target", fixture("target_f32.npy"), "--loss", "mse");
+        Path complex = tmp.resolve("pred_c8.npy");
+        Files.write(complex, npy("<c8", 24 * 8));
+        r = cli("eval", "--pred", complex.toString(), "--target", fixture("target_f32.npy"), "--loss", "mse");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("dtype '<f2' is not supported"), r.err());
+        assertTrue(r.err().contains("dtype '<c8' is not supported"), r.err());
+    }
+
+    /** A version-1 .npy of {@code bytes} zero bytes, shape (6, 4), with the given dtype descr. */
+    private static byte[] npy(String descr, int bytes) {
+        String header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (6, 4), }";
+        int total = 10 + header.length() + 1;
+        StringBuilder h = new StringBuilder(header);
+        while ((total % 64) != 0) {
+            h.append(' ');
+            total++;
+        }
+        h.append('\n');
+        ByteBuffer b = ByteBuffer.allocate(10 + h.length() + bytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+        b.putShort((short) h.length()).put(h.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        return b.array();
+    }
+
+    /**
+     * A float16 .npy (written by NumPy: PRED.astype(float16)) reaches the engine as 16-bit values: the report's
+     * value is bitwise the engine's on their float32 widening (FAST's 16-bit contract), for an elementwise and a
+     * row loss.
+     */
+    @Test
+    void float16NpyIsEvaluatedAsItsFloat32Widening() throws IOException {
+        float[] widened = new float[PRED.length];
+        for (int i = 0; i < PRED.length; i++) {
+            widened[i] = losskit.api.HalfFloats.f16ToFloat(losskit.api.HalfFloats.floatToF16(PRED[i]));
+        }
+        try (LossEngine engine = LossEngine.create(BackendChoice.CPU)) {
+            double mse = engine.evaluate(Loss.of("mse"), Inputs.of(Tensor.of(widened, 6, 4), Tensor.of(TARGET, 6, 4))).value();
+            JsonNode doc = json(cli("eval", "--pred", fixture("pred_f16.npy"), "--target", fixture("target_f32.npy"),
+                    "--loss", "mse", "--format", "json", "--backend", "cpu"));
+            assertEquals(Double.doubleToRawLongBits(mse), Double.doubleToRawLongBits(value(doc, 0)));
+            double ce = engine.evaluate(Loss.of("cross-entropy"), Inputs.of(Tensor.of(widened, 6, 4), Tensor.labels(LABELS))).value();
+            doc = json(cli("eval", "--pred", fixture("pred_f16.npy"), "--target", fixture("labels_i64.npy"),
+                    "--loss", "cross-entropy", "--format", "json", "--backend", "cpu"));
+            assertEquals(Double.doubleToRawLongBits(ce), Double.doubleToRawLongBits(value(doc, 0)));
+        }
     }
 
     @Test

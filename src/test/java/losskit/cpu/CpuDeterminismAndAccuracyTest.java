@@ -13,6 +13,7 @@ import losskit.api.Inputs;
 import losskit.api.Loss;
 import losskit.api.LossEngine;
 import losskit.api.LossResult;
+import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.api.Tensor;
 import losskit.cases.LossCases;
@@ -94,7 +95,9 @@ class CpuDeterminismAndAccuracyTest {
 
     /**
      * n = 10⁸ squared errors of 0.1f − 0: a float accumulator would be off by orders of magnitude and a
-     * naive double loop by ~1e-9 relative; the exact sum is n·(0.1f)², known in BigDecimal.
+     * naive double loop by ~1e-9 relative; the exact sum of the terms is known in BigDecimal. EXACT's terms are
+     * x² in float64, FAST's the float32 rounding of x² (its terms are float32 by definition): each precision's
+     * float64 accumulation must reproduce the exact sum of its own terms to 1e-12.
      */
     @Test
     void hundredMillionElementsSumToFloat64Accuracy() {
@@ -109,22 +112,24 @@ class CpuDeterminismAndAccuracyTest {
             spikes[i] = rnd.nextInt(n);
             x[spikes[i]] = 1000f + i;
         }
-        BigDecimal exact = BigDecimal.ZERO;
-        BigDecimal small = new BigDecimal((double) 0.1f * (double) 0.1f);
         java.util.Set<Integer> distinct = new java.util.HashSet<>();
         for (int s : spikes) {
             distinct.add(s);
         }
-        exact = exact.add(small.multiply(BigDecimal.valueOf(n - distinct.size())));
-        for (int s : distinct) {
-            double v = x[s];
-            exact = exact.add(new BigDecimal(v * v));
-        }
-        for (IntFunction<LossEngine> path : List.<IntFunction<LossEngine>>of(CpuPaths::auto, CpuPaths::scalar)) {
-            try (LossEngine e = path.apply(2)) {
-                LossResult r = e.evaluate(Loss.of("mse").reduction(Reduction.SUM), Inputs.of(Tensor.of(x), Tensor.of(t)));
-                double rel = Math.abs(new BigDecimal(r.value()).subtract(exact).divide(exact, MathContext.DECIMAL64).doubleValue());
-                assertTrue(rel < 1e-12, "relative error " + rel + " on " + e.backend().describe());
+        for (Precision precision : Precision.values()) {
+            boolean fast = precision == Precision.FAST;
+            BigDecimal exact = new BigDecimal(fast ? (double) (0.1f * 0.1f) : (double) 0.1f * (double) 0.1f)
+                    .multiply(BigDecimal.valueOf(n - distinct.size()));
+            for (int s : distinct) {
+                exact = exact.add(new BigDecimal(fast ? (double) (x[s] * x[s]) : (double) x[s] * (double) x[s]));
+            }
+            for (IntFunction<LossEngine> path : List.<IntFunction<LossEngine>>of(k -> CpuPaths.auto(k, precision),
+                    k -> CpuPaths.scalar(k, precision))) {
+                try (LossEngine e = path.apply(2)) {
+                    LossResult r = e.evaluate(Loss.of("mse").reduction(Reduction.SUM), Inputs.of(Tensor.of(x), Tensor.of(t)));
+                    double rel = Math.abs(new BigDecimal(r.value()).subtract(exact).divide(exact, MathContext.DECIMAL64).doubleValue());
+                    assertTrue(rel < 1e-12, "relative error " + rel + " on " + e.backend().describe() + ", " + precision);
+                }
             }
         }
     }

@@ -182,14 +182,15 @@ class CudaFaultInjectionTest {
     @Timeout(value = 120, unit = TimeUnit.SECONDS)
     void outOfMemoryEvenInTheSmallestChunkIsAClearException(@TempDir Path dir) throws Exception {
         // every cuMemAlloc from the 3rd on fails: the small calls fit what is already allocated, the chunked
-        // one retries with halved chunks down to a single element, then says so; no fallback, no value
+        // one retries with halved chunks down to one block of the summation order (16 384 elements: chunks are
+        // whole blocks, so a chunked call gives the whole call's bits), then says so; no fallback, no value
         for (String backend : new String[]{"auto", "cuda"}) {
             Outcome o = run(dir, backend, "LOSSKIT_EMU_FAIL_ALLOC", "3-");
             CudaChildProcessTest.Run r = o.run();
             gpuBefore(r, "bigMse");
             String e = r.get("bigMse.error");
-            assertTrue(e.startsWith("CudaLossException: CUDA_ERROR_OUT_OF_MEMORY in losskit_ew_mse (device memory exhausted: "
-                    + "even a chunk of 1 elements"), e);
+            assertTrue(e.startsWith("CudaLossException: CUDA_ERROR_OUT_OF_MEMORY in losskit_ew_mse_fast (device memory "
+                    + "exhausted: even a chunk of 16384 elements"), e);
             assertEquals("false", r.get("bigMse.deviceUnusable"), "running out of memory leaves the device usable");
             for (String c : CALLS) {
                 assertTrue(!r.values().containsKey(c + ".backend") || r.get(c + ".backend").equals("cuda"),
