@@ -5,38 +5,41 @@
  * lk_row_sum, the canonical order, products exact in float64), the row's combination of them in float64,
  * gradients per column. Slots a, b, c are the form's value slots in order.
  *
- * FAST gradients: where a column's gradient is a difference of two products of nearly equal size (the
- * component of b orthogonal to a, for vectors almost parallel), each product is split exactly with an fma and
- * the row constants are carried as float pairs (lk_diff_products), so the difference keeps float32 accuracy
- * relative to itself; gradients linear in the target (dice, tversky) are one fma per column.
+ * FAST gradients: where a column's gradient is a difference of two nearly equal terms (the component of b
+ * orthogonal to a, for vectors almost parallel) it is written as f·(b_j − a_j·r) with the row constants f, r in
+ * float64 and b_j − a_j·r formed by lk_sub_scaled, which keeps float64 r's accuracy relative to the difference;
+ * gradients linear in the target (dice, tversky) are one fma per column.
  */
 #ifndef LOSSKIT_TERMS_PAIRS_CUH
 #define LOSSKIT_TERMS_PAIRS_CUH
 
 #include "row_skeleton.cuh"
 
-/* A float64 k as the float pair hi + lo (hi = k rounded, lo = the rest rounded). */
-struct LkPair {
+/* A float64 r as three floats hi + mid + lo (72 bits: every double exactly, barring underflow). */
+struct LkTriple {
     float hi;
+    float mid;
     float lo;
 };
 
-__device__ __forceinline__ LkPair lk_pair(double k) {
-    LkPair p;
-    p.hi = lk_tof(k);
-    p.lo = lk_tof((lkd(k) - lkd((double)p.hi)).v);
-    return p;
+__device__ __forceinline__ LkTriple lk_triple(double r) {
+    LkTriple t;
+    t.hi = lk_tof(r);
+    const lkd r1 = lkd(r) - lkd((double)t.hi);
+    t.mid = lk_tof(r1.v);
+    t.lo = lk_tof((r1 - lkd((double)t.mid)).v);
+    return t;
 }
 
-/* b·k1 − a·k2 in float32 without the cancellation of the two rounded products. */
-__device__ __forceinline__ float lk_diff_products(float b, LkPair k1, float a, LkPair k2) {
-    const float p1 = __fmul_rn(b, k1.hi);
-    const float e1 = __fmaf_rn(b, k1.hi, -p1);
-    const float p2 = __fmul_rn(a, k2.hi);
-    const float e2 = __fmaf_rn(a, k2.hi, -p2);
-    const float hi = __fsub_rn(p1, p2);
-    const float lo = __fadd_rn(__fsub_rn(e1, e2), __fsub_rn(__fmul_rn(b, k1.lo), __fmul_rn(a, k2.lo)));
-    return __fadd_rn(hi, lo);
+/*
+ * b − a·r for floats a, b and a float64 r: three fmas, so the product is never rounded and each step rounds only
+ * the running result — small when b and a·r nearly cancel (the component of b orthogonal to a, for vectors
+ * almost parallel), so the difference keeps float64 r's accuracy relative to itself.
+ */
+__device__ __forceinline__ float lk_sub_scaled(float b, float a, LkTriple r) {
+    float v = __fmaf_rn(-a, r.hi, b);
+    v = __fmaf_rn(-a, r.mid, v);
+    return __fmaf_rn(-a, r.lo, v);
 }
 
 /* The row's float64 scalars as the precision takes them: a double parameter as is (EXACT) or rounded to float32 first (FAST). */
@@ -64,12 +67,11 @@ LK_ROW_TERM(PairCosineProximity) {
         const lkd k1 = lkd(1.0) / (na * nb);
         const lkd k2 = dot / (na * na * na * nb);
         if constexpr (LK_FAST) {
-            const LkPair p1 = lk_pair(k1.v);
-            const LkPair p2 = lk_pair(k2.v);
-            const float ng = -r.g.v;
+            /* −g·(b_j·k1 − a_j·k2) = −g·k1·(b_j − a_j·r), r = k2/k1 = a·b/n̂a² */
+            const LkTriple ratio = lk_triple((dot / (na * na)).v);
+            const float f = lk_tof((-lkd(r.gd) * k1).v);
             LK_COLS(j) {
-                const float v = lk_diff_products(lk_load1(r.b, r.dtb, j), p1, lk_load1(r.a, r.dta, j), p2);
-                lk_store1(r.ga, r.dtga, j, __fmul_rn(ng, v));
+                lk_store1(r.ga, r.dtga, j, __fmul_rn(f, lk_sub_scaled(lk_load1(r.b, r.dtb, j), lk_load1(r.a, r.dta, j), ratio)));
             }
         } else {
             LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (row_b(r, j) * k1.v - row_a(r, j) * k2.v)); }
@@ -111,15 +113,15 @@ LK_ROW_TERM(PairCosineEmbedding) {
     if (r.ga != nullptr || r.gb != nullptr) {
         const lkd k = lkd(r.gd) * lkd(dcos);
         if constexpr (LK_FAST) {
-            const LkPair inv = lk_pair((lkd(1.0) / den).v);
-            const LkPair c1 = lk_pair((cos / m1).v);
-            const LkPair c2 = lk_pair((cos / m2).v);
-            const float kf = lk_tof(k.v);
+            /* k·(b_j/den − cos·a_j/m₁) = (k/den)·(b_j − a_j·(x1·x2)/m₁), and symmetrically */
+            const LkTriple r1 = lk_triple((dot / m1).v);
+            const LkTriple r2 = lk_triple((dot / m2).v);
+            const float f = lk_tof((k / den).v);
             LK_COLS(j) {
                 const float a = lk_load1(r.a, r.dta, j);
                 const float b = lk_load1(r.b, r.dtb, j);
-                if (r.ga != nullptr) lk_store1(r.ga, r.dtga, j, __fmul_rn(kf, lk_diff_products(b, inv, a, c1)));
-                if (r.gb != nullptr) lk_store1(r.gb, r.dtgb, j, __fmul_rn(kf, lk_diff_products(a, inv, b, c2)));
+                if (r.ga != nullptr) lk_store1(r.ga, r.dtga, j, __fmul_rn(f, lk_sub_scaled(b, a, r1)));
+                if (r.gb != nullptr) lk_store1(r.gb, r.dtgb, j, __fmul_rn(f, lk_sub_scaled(a, b, r2)));
             }
         } else {
             LK_COLS(j) {

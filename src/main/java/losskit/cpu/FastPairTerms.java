@@ -7,7 +7,7 @@ import losskit.api.Param;
  * The FAST term function of every embedding and pair loss, the twin of the FAST instantiation of the same case
  * in {@code cuda-kernels/terms_pairs.cuh} (whose comments derive each form): dot products and norms as canonical
  * column sums of exact float64 products, the row's combination in float64, per-column gradients in float32
- * ({@link #diffProducts} where a gradient is a difference of two nearly equal products).
+ * ({@link #subScaled} where a gradient is a difference of two nearly equal terms).
  */
 final class FastPairTerms {
     private FastPairTerms() {
@@ -27,24 +27,21 @@ final class FastPairTerms {
         };
     }
 
-    /** The float pair hi + lo of a float64 k (terms_pairs.cuh lk_pair). */
-    static float hi(double k) {
-        return (float) k;
+    /** A float64 r as three floats hi + mid + lo (terms_pairs.cuh lk_triple), into {@code out[0..3)}. */
+    static void triple(double r, float[] out) {
+        float hi = (float) r;
+        double r1 = r - (double) hi;
+        float mid = (float) r1;
+        out[0] = hi;
+        out[1] = mid;
+        out[2] = (float) (r1 - (double) mid);
     }
 
-    static float lo(double k) {
-        return (float) (k - (double) (float) k);
-    }
-
-    /** b·k1 − a·k2 in float32 without the cancellation of the two rounded products (lk_diff_products). */
-    static float diffProducts(float b, float k1h, float k1l, float a, float k2h, float k2l) {
-        float p1 = b * k1h;
-        float e1 = Math.fma(b, k1h, -p1);
-        float p2 = a * k2h;
-        float e2 = Math.fma(a, k2h, -p2);
-        float h = p1 - p2;
-        float l = (e1 - e2) + (b * k1l - a * k2l);
-        return h + l;
+    /** b − a·r without rounding the product (lk_sub_scaled): three fmas, each rounding the running difference. */
+    static float subScaled(float b, float a, float rh, float rm, float rl) {
+        float v = Math.fma(-a, rh, b);
+        v = Math.fma(-a, rm, v);
+        return Math.fma(-a, rl, v);
     }
 
     private static double dot(FastRow r, float[] x, int xo, float[] y, int yo) {
@@ -67,15 +64,13 @@ final class FastPairTerms {
             double nb = sb != sb ? sb : sb >= eps ? sb : eps;
             double cos = dot / (na * nb);
             if (r.ga != null) {
+                // −g·(b_j·k1 − a_j·k2) = −g·k1·(b_j − a_j·r), r = a·b/n̂a²
                 double k1 = 1.0 / (na * nb);
-                double k2 = dot / (na * na * na * nb);
-                float k1h = hi(k1);
-                float k1l = lo(k1);
-                float k2h = hi(k2);
-                float k2l = lo(k2);
-                float ng = -r.g;
+                float[] t = r.ftmp3;
+                triple(dot / (na * na), t);
+                float f = (float) (-r.gd * k1);
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = ng * diffProducts(r.b(j), k1h, k1l, r.a(j), k2h, k2l);
+                    r.ga[r.gao + j] = f * subScaled(r.b(j), r.a(j), t[0], t[1], t[2]);
                 }
             }
             return -cos;
@@ -106,25 +101,21 @@ final class FastPairTerms {
                 dcos = z >= 0.0 ? 1 : 0;
             }
             if (r.ga != null || r.gb != null) {
+                // k·(b_j/den − cos·a_j/m₁) = (k/den)·(b_j − a_j·(x1·x2)/m₁), and symmetrically
                 double k = r.gd * dcos;
-                double inv = 1.0 / den;
-                double c1 = cos / m1;
-                double c2 = cos / m2;
-                float invH = hi(inv);
-                float invL = lo(inv);
-                float c1h = hi(c1);
-                float c1l = lo(c1);
-                float c2h = hi(c2);
-                float c2l = lo(c2);
-                float kf = (float) k;
+                float[] t1 = r.ftmp3;
+                float[] t2 = r.ftmp3b;
+                triple(dot / m1, t1);
+                triple(dot / m2, t2);
+                float f = (float) (k / den);
                 for (int j = 0; j < r.len; j++) {
                     float a = r.a(j);
                     float b = r.b(j);
                     if (r.ga != null) {
-                        r.ga[r.gao + j] = kf * diffProducts(b, invH, invL, a, c1h, c1l);
+                        r.ga[r.gao + j] = f * subScaled(b, a, t1[0], t1[1], t1[2]);
                     }
                     if (r.gb != null) {
-                        r.gb[r.gbo + j] = kf * diffProducts(a, invH, invL, b, c2h, c2l);
+                        r.gb[r.gbo + j] = f * subScaled(a, b, t2[0], t2[1], t2[2]);
                     }
                 }
             }

@@ -31,6 +31,8 @@ final class FastRow {
     /** Small per-worker scratch for terms (terms are shared by the workers of a call and hold no state). */
     final double[] tmp = new double[4];
     final float[] ftmp = new float[2];
+    final float[] ftmp3 = new float[3];
+    final float[] ftmp3b = new float[3];
 
     void ensure(int n) {
         if (cols.length < n) {
