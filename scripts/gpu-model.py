@@ -1793,11 +1793,25 @@ def main():
     return 1 if failures else 0
 
 
+def provenance(args):
+    """HEAD, the last commit that changed the kernels' sources, and whether the PTX is older than them."""
+    head = git("rev-parse", "--short=12", "HEAD")
+    kernels = git("log", "-1", "--format=%h", "--abbrev=12", "--", "cuda-kernels", "scripts/build-ptx.sh")
+    local = git("status", "--porcelain", "--", "cuda-kernels", "scripts/build-ptx.sh")
+    text = "HEAD `%s`, kernels as of `%s`%s" % (head, kernels, " with uncommitted changes" if local else "")
+    sources = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(ROOT, "cuda-kernels")) for f in fs
+               if f.endswith((".cu", ".cuh")) and "/emu" not in d]
+    ptx = [os.path.join(args.ptx, m + ".ptx") for m, _, _ in FAMILIES]
+    if sources and all(os.path.exists(x) for x in ptx) and \
+            max(os.path.getmtime(x) for x in sources) > min(os.path.getmtime(x) for x in ptx):
+        text += " (WARNING: a kernel source is newer than the PTX: rebuild)"
+    return text
+
+
 def render(results, regs, args):
-    commit = git("describe", "--always", "--dirty", "--abbrev=12")
     return "\n".join([
-        "Generated %s from commit `%s` by `scripts/gpu-model.py%s%s` (after `mvn -DskipTests package`)." % (
-            datetime.date.today().isoformat(), commit, " --dtype " + args.dtype if args.dtype != "f32" else "",
+        "Generated %s (%s) by `scripts/gpu-model.py%s%s` after `mvn -DskipTests package`." % (
+            datetime.date.today().isoformat(), provenance(args), " --dtype " + args.dtype if args.dtype != "f32" else "",
             " --cvt64 xu" if args.cvt64 == "xu" else ""),
         "",
         "Per element, in lane slots (32 per warp instruction, the cost whatever the mask), executed by one warp on",
