@@ -215,6 +215,7 @@ class Func:
         self.callparams = {}      # call-site .param declarations: name -> bytes
         self.kindcache = {}
         self._cfg = None
+        self._blocks = None
         self._loops = None
 
     # basic blocks, immediate post-dominators (as instruction index; len(instrs) is the virtual exit)
@@ -288,14 +289,18 @@ class Func:
                 p ^= low
             ipdom.append(starts[best] if best < nb else n)
         self._cfg = (block_of, ipdom)
+        self._blocks = (starts, ends, succ)
         return self._cfg
 
     def ipdom_of(self, pc):
         block_of, ipdom = self.cfg()
         return ipdom[block_of[pc]]
 
-    # loops: (header index, last back-edge index); innermost = containing no other (PtxText's rule)
     def loops(self):
+        """(loops, inner, encl): loops as (header index, last back-edge index); inner = the innermost ones by
+        PtxText's rule (label to last backward branch, containing no other range: the FAST check uses it);
+        encl[pc] = the natural loop (CFG: header plus every block that reaches a back edge without passing
+        the header) that most closely encloses instruction pc, as an index into loops, or -1."""
         if self._loops is not None:
             return self._loops
         last = {}
@@ -306,12 +311,34 @@ class Func:
                     last[ins.target] = i
         loops = sorted((self.labels[l], e) for l, e in last.items())
         inner = [lp for lp in loops if not any(o != lp and o[0] >= lp[0] and o[1] <= lp[1] for o in loops)]
-        # innermost enclosing loop of each instruction (-1: none)
+        block_of, _ = self.cfg()
+        starts, ends, succ = self._blocks
+        preds = defaultdict(set)
+        for b, ss in enumerate(succ):
+            for t in ss:
+                preds[t].add(b)
+        bodies = []
+        for s_, e_ in loops:
+            header = block_of[s_]
+            body = {header}
+            for i in range(s_, e_ + 1):      # every back edge to this header
+                ins = self.instrs[i]
+                if ins.target is not None and self.labels.get(ins.target) == s_:
+                    work = [block_of[i]]
+                    while work:
+                        b = work.pop()
+                        if b in body:
+                            continue
+                        body.add(b)
+                        work.extend(preds[b])
+            bodies.append(body)
         encl = [-1] * len(self.instrs)
-        for k, (s, e) in sorted(enumerate(loops), key=lambda x: -(x[1][1] - x[1][0])):
-            for i in range(s, e + 1):
-                encl[i] = k
+        for k in sorted(range(len(loops)), key=lambda k: -len(bodies[k])):
+            for b in bodies[k]:
+                for i in range(starts[b], ends[b]):
+                    encl[i] = k
         self._loops = (loops, inner, encl)
+        self._bodies = bodies
         return self._loops
 
 
@@ -1634,10 +1661,18 @@ def attribute(kernel, warp, n):
         k = encl[pc]
         if k >= 0:
             slots[k] += issued(classify(kernel.instrs[pc])) * cnt * W / n
+    size = defaultdict(int)
+    for pc, k in enumerate(encl):
+        if k >= 0:
+            size[k] += 1
+    bodies = kernel._bodies
+    block_of, _ = kernel.cfg()
     out = []
     for k, (s, e) in enumerate(loops):
         if slots.get(k):
-            out.append(((s, e) in inner, e - s + 1, warp.count.get((kernel.name, s), 0), slots[k]))
+            innermost = not any(k2 != k and bodies[k2] != bodies[k] and block_of[s2] in bodies[k]
+                                for k2, (s2, _) in enumerate(loops))
+            out.append((innermost, size[k], warp.count.get((kernel.name, s), 0), slots[k]))
     return out
 
 
@@ -1710,10 +1745,10 @@ def details(results):
     for r in results:
         fp64 = ", ".join("%s %.1f" % (k, v) for k, v in sorted(r["fp64_ops_exec"].items(), key=lambda x: -x[1])[:8]
                          if v >= 0.05)
-        att = ", ".join("%s%s %d instr × %d trips: %.1f" % ("innermost " if inner else "", "loop" if inner else "outer loop",
-                                                           size, trips, slots) for inner, size, trips, slots in r["attribution"])
+        att = ", ".join("%s %d instr × %d: %.1f" % ("loop" if inner else "outer loop", size, trips, slots)
+                        for inner, size, trips, slots in r["attribution"])
         line = "- `%s`: %.1f B read + %.1f B written per element requested (%s, compulsory %.1f); loops (issued lane slots " \
-               "per element): %s" % (r["name"], r["req_read"], r["req_write"], r["bytes_note"], r["bytes"], att)
+               "per element; loop: PTX instructions of its own × runs of its header): %s" % (r["name"], r["req_read"], r["req_write"], r["bytes_note"], r["bytes"], att)
         if r.get("marginal") is not None:
             line += "; marginal per column (runs at C and 2C): %.1f" % r["marginal"]
         if fp64:
