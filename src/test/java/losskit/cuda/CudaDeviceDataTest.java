@@ -231,6 +231,119 @@ class CudaDeviceDataTest {
         return tests.stream();
     }
 
+    /**
+     * bfloat16 and float16 in device memory: inputs, gradient and loss destinations all 16-bit on the device give
+     * the bits of the same call on 16-bit host arrays (HalfPrecisionDataTest holds those to the float32 widening).
+     * rmse, whose gradient is scaled after the pass, refuses a 16-bit device destination.
+     */
+    @TestFactory
+    Stream<DynamicTest> sixteenBitDeviceOperandsGiveTheBitsOfHostOperands() {
+        List<DynamicTest> tests = new ArrayList<>();
+        long seed = 5252;
+        for (Variant base : LossCases.variants()) {
+            if (!KernelNames.hasKernels(base.form().family()) || base.form().family() == Family.MATRIX
+                    || !base.loss().toString().equals(base.loss().id())) {
+                continue;
+            }
+            for (Reduction r : new Reduction[]{base.loss().reduction(), Reduction.NONE}) {
+                if (!base.loss().definition().reductions().contains(r) || (r == Reduction.NONE && r == base.loss().reduction())) {
+                    continue;
+                }
+                Variant v = new Variant(base.loss().reduction(r), base.form());
+                for (Tensor.DType half : new Tensor.DType[]{Tensor.DType.BFLOAT16, Tensor.DType.FLOAT16}) {
+                    long s = seed++;
+                    tests.add(DynamicTest.dynamicTest(v + " " + half.id(), () -> deviceHalf(v, half, s)));
+                }
+            }
+        }
+        return tests.stream();
+    }
+
+    private void deviceHalf(Variant v, Tensor.DType half, long seed) {
+        boolean ew = v.form().family() == Family.ELEMENTWISE;
+        int rows = ew ? 1031 : 37;
+        Inputs floats = LossCases.inputs(v, rows, ew ? 1 : LossCases.columns(v, 33), seed, true);
+        Inputs host = Inputs.empty();
+        Inputs dev = Inputs.empty();
+        Map<String, Long> grads = new java.util.LinkedHashMap<>();
+        boolean sqrtOuter = v.loss().definition().outer() != losskit.api.LossDefinition.Outer.IDENTITY;
+        for (Slot slot : v.form().slots()) {
+            Tensor t = floats.tensor(slot.name());
+            if (!t.isFloat()) {
+                host = host.with(slot.name(), t);
+                dev = dev.with(slot.name(), onDevice(t));
+                continue;
+            }
+            Tensor h = Tensor.of(java.nio.ShortBuffer.wrap(narrow(t, half)), half, t.shape());
+            host = host.with(slot.name(), h);
+            dev = dev.with(slot.name(), Tensor.onDevice(put(h), half, t.shape()));
+            if (slot.differentiable()) {
+                long g = alloc(2 * t.size());
+                grads.put(slot.name(), g);
+                dev = dev.gradientInto(slot.name(), Tensor.onDevice(g, half, t.size()));
+            }
+        }
+        host = host.weights(floats.weights());
+        dev = dev.weights(onDevice(floats.weights()));
+        if (sqrtOuter) {
+            Inputs refused = dev;
+            LossInputException e = assertThrows(LossInputException.class, () -> cuda.compute(v.loss(), refused));
+            assertTrue(e.getMessage().contains("16-bit"), e.getMessage());
+            return;
+        }
+        LossResult expected = cuda.compute(v.loss(), host);
+        long losses = 0;
+        if (v.loss().reduction() == Reduction.NONE) {
+            losses = alloc(2L * expected.partial().count());
+            dev = dev.lossesInto(Tensor.onDevice(losses, half, expected.partial().count()));
+        }
+        LossResult actual = cuda.compute(v.loss(), dev);
+        assertBits(v + " " + half.id() + ": partial", expected.partial().components(), actual.partial().components());
+        for (Map.Entry<String, Long> g : grads.entrySet()) {
+            Tensor e = expected.gradientTensor(g.getKey());
+            assertEquals(half, e.dtype());
+            assertShortBits(v + " " + half.id() + ": d/d" + g.getKey(), e, getShorts(g.getValue(), (int) e.size()));
+        }
+        if (losses != 0) {
+            Tensor e = expected.lossesTensor();
+            assertShortBits(v + " " + half.id() + ": losses", e, getShorts(losses, (int) e.size()));
+        }
+    }
+
+    private static short[] narrow(Tensor t, Tensor.DType half) {
+        java.nio.FloatBuffer f = t.floats().duplicate();
+        f.clear();
+        short[] out = new short[(int) t.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = half == Tensor.DType.BFLOAT16 ? losskit.api.HalfFloats.floatToBf16(f.get(i))
+                    : losskit.api.HalfFloats.floatToF16(f.get(i));
+        }
+        return out;
+    }
+
+    private short[] getShorts(long pointer, int n) {
+        cuCtxSetCurrent(context);
+        short[] a = new short[n];
+        cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 2L * n);
+        return a;
+    }
+
+    /** The device's 16-bit values are the host call's, bit for bit (every NaN as NaN). */
+    private static void assertShortBits(String what, Tensor expected, short[] actual) {
+        java.nio.ShortBuffer e = expected.shorts().duplicate();
+        e.clear();
+        assertEquals(e.limit(), actual.length, what + " length");
+        for (int i = 0; i < actual.length; i++) {
+            boolean nanE = Float.isNaN(expected.floatAt(i));
+            float a = expected.dtype() == Tensor.DType.BFLOAT16 ? losskit.api.HalfFloats.bf16ToFloat(actual[i])
+                    : losskit.api.HalfFloats.f16ToFloat(actual[i]);
+            if (nanE ? !Float.isNaN(a) : e.get(i) != actual[i]) {
+                fail(what + "[" + i + "] = 0x" + Integer.toHexString(actual[i] & 0xffff) + " expected 0x"
+                        + Integer.toHexString(e.get(i) & 0xffff) + " (host operands)");
+            }
+        }
+    }
+
     @Test
     void valueStaysOnTheDeviceUntilAskedFor() {
         Loss ce = Loss.of("cross-entropy");
