@@ -136,7 +136,7 @@ class LossKitCliTest {
     }
 
     @Test
-    void rejectedNpyFilesSayWhy() {
+    void rejectedNpyFilesSayWhy() throws IOException {
         Run r = cli("eval", "--pred", fixture("pred_fortran.npy"), "--target", fixture("target_f32.npy"), "--loss", "mse");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("Fortran-ordered arrays are not supported"), r.err());
