@@ -17,8 +17,9 @@
  *  - nothing from libdevice/libm, no fast-math, no flush-to-zero (nvcc's default -ftz=false: subnormals
  *    are computed exactly as IEEE and Java do).
  *
- * Functions: lk_expf, lk_expm1f, lk_logf, lk_log1pf, lk_tanhf, lk_powf (x >= 0), lk_scalbf. Helpers with a
- * trailing underscore are internal.
+ * Functions: lk_expf, lk_expm1f, lk_logf, lk_log1pf, lk_tanhf, lk_powf (x >= 0), lk_scalbf; float-float pairs
+ * (hi + lo, hi the rounded value): lk_log_pairf, lk_log1p_pairf, lk_exp_pairf. Helpers with a trailing
+ * underscore are internal.
  */
 #ifndef LOSSKIT_FAST_MATH_CUH
 #define LOSSKIT_FAST_MATH_CUH
@@ -52,6 +53,33 @@
 #define LK_FM_T1 0x1.110fbcp-3f
 #define LK_FM_T2 (-0x1.b947ap-5f)
 #define LK_FM_T3 0x1.4c3d64p-6f
+#define LK_FM_L2LL (-0x1.950d88p-54f)
+#define LK_FM_L2LL13 0x1.cf79acp-40f
+#define LK_FM_X3H 0x1.555556p-3f
+#define LK_FM_X3L (-0x1.555556p-28f)
+#define LK_FM_X4H 0x1.555556p-5f
+#define LK_FM_X4L (-0x1.555556p-30f)
+#define LK_FM_X5H 0x1.111112p-7f
+#define LK_FM_X5L (-0x1.dddddep-32f)
+#define LK_FM_X6H 0x1.6c16c2p-10f
+#define LK_FM_X6L (-0x1.27d27ep-35f)
+#define LK_FM_X7 0x1.a01a02p-13f
+#define LK_FM_X8 0x1.a01a02p-16f
+#define LK_FM_X9 0x1.71de3ap-19f
+#define LK_FM_X10 0x1.27e4fcp-22f
+#define LK_FM_X11 0x1.ae6456p-26f
+#define LK_FM_X12 0x1.1eed8ep-29f
+#define LK_FM_G3H 0x1.555556p-2f
+#define LK_FM_G3L (-0x1.555556p-27f)
+#define LK_FM_G5H 0x1.99999ap-3f
+#define LK_FM_G5L (-0x1.99999ap-29f)
+#define LK_FM_G7H 0x1.24924ap-3f
+#define LK_FM_G7L (-0x1.b6db6ep-28f)
+#define LK_FM_G9 0x1.c71c72p-4f
+#define LK_FM_G11 0x1.745d18p-4f
+#define LK_FM_G13 0x1.3b13b2p-4f
+#define LK_FM_G15 0x1.111112p-4f
+#define LK_FM_G17 0x1.e1e1e2p-5f
 #define LK_FM_INF __int_as_float(0x7f800000)
 #define LK_FM_NAN __int_as_float(0x7fc00000)
 
@@ -283,6 +311,185 @@ __device__ __forceinline__ float lk_scalbf(float x, int k) {
     float res = t >= 1 ? normal : tiny;
     res = t >= 255 ? __uint_as_float((bits & 0x80000000u) | 0x7f800000u) : res;
     return (be == 0 || be == 255) ? x : res;
+}
+
+/* ---- float-float pairs (FastMath.logPair, log1pPair, expPair: bounds and algorithms documented there) ---- */
+
+/* (ch + cl) + (ah + al)(bh + bl) as an unnormalised pair, |ch| >= |ah bh| (FastMath.fmaPair). */
+__device__ __forceinline__ void lk_fma_pair_(float ah, float al, float bh, float bl, float ch, float cl, float& sh, float& sl) {
+    const float ph = __fmul_rn(ah, bh);
+    const float pl = __fadd_rn(__fmaf_rn(ah, bh, -ph), __fadd_rn(__fmul_rn(ah, bl), __fmul_rn(al, bh)));
+    const float h = __fadd_rn(ch, ph);
+    sl = __fadd_rn(__fadd_rn(__fsub_rn(ch, h), ph), __fadd_rn(cl, pl));
+    sh = h;
+}
+
+/* log(2^e (1 + f)) as an unnormalised pair from s = sh + sl = f/(2 + f) (FastMath.logTail). */
+__device__ __forceinline__ void lk_log_tail_(int e, float sh, float sl, float& ah, float& al) {
+    const float z = __fmul_rn(sh, sh);
+    const float zl = __fmaf_rn(__fmul_rn(2.0f, sh), sl, __fmaf_rn(sh, sh, -z));
+    const float p = __fmaf_rn(__fmaf_rn(__fmaf_rn(__fmaf_rn(LK_FM_G17, z, LK_FM_G15), z, LK_FM_G13), z, LK_FM_G11), z, LK_FM_G9);
+    float wh, wl;
+    lk_fma_pair_(p, 0.0f, z, zl, LK_FM_G7H, LK_FM_G7L, wh, wl);
+    lk_fma_pair_(wh, wl, z, zl, LK_FM_G5H, LK_FM_G5L, wh, wl);
+    lk_fma_pair_(wh, wl, z, zl, LK_FM_G3H, LK_FM_G3L, wh, wl);
+    lk_fma_pair_(wh, wl, z, zl, 1.0f, 0.0f, wh, wl);
+    const float s2 = __fmul_rn(2.0f, sh);
+    const float ph = __fmul_rn(s2, wh);
+    const float pl = __fadd_rn(__fmaf_rn(s2, wh, -ph), __fadd_rn(__fmul_rn(s2, wl), __fmul_rn(__fmul_rn(2.0f, sl), wh)));
+    const float ef = __int2float_rn(e);
+    const float eh = __fmul_rn(ef, LK_FM_L2H13);
+    const float mh = __fmul_rn(ef, LK_FM_L2L13);
+    const float ml = __fmaf_rn(ef, LK_FM_L2L13, -mh);
+    const float h1 = __fadd_rn(eh, ph);
+    const float err1 = __fsub_rn(ph, __fsub_rn(h1, eh));
+    const float h2 = __fadd_rn(h1, mh);
+    const float err2 = __fsub_rn(mh, __fsub_rn(h2, h1));
+    al = __fadd_rn(__fadd_rn(err1, err2), __fadd_rn(pl, __fmaf_rn(ef, LK_FM_L2LL13, ml)));
+    ah = h2;
+}
+
+/* log x as a pair: hi = lk_logf(x) bit for bit, hi + lo within 2^-44 relative (FastMath.logPair). */
+__device__ __forceinline__ void lk_log_pairf(float x, float& hi, float& lo) {
+    float xs = (x > 0.0f && x < LK_FM_INF) ? x : 1.0f;
+    const bool sub = xs < 0x1p-126f;
+    xs = sub ? __fmul_rn(xs, 0x1p24f) : xs;
+    const int ix = __float_as_int(xs) - LK_FM_SQRT_HALF_BITS;
+    const int e = (ix >> 23) - (sub ? 24 : 0);
+    const float m = __int_as_float((ix & 0x007fffff) + LK_FM_SQRT_HALF_BITS);
+    const float f = __fsub_rn(m, 1.0f);
+    const float d = __fadd_rn(2.0f, f);
+    const float dl = __fadd_rn(__fsub_rn(2.0f, d), f);
+    const float sh = __fdiv_rn(f, d);
+    const float sl = __fdiv_rn(__fsub_rn(__fmaf_rn(-sh, d, f), __fmul_rn(sh, dl)), d);
+    /* lk_logf's rounding */
+    const float z = __fmul_rn(sh, sh);
+    const float q = __fmaf_rn(__fmaf_rn(__fmaf_rn(__fmaf_rn(LK_FM_Q3, z, LK_FM_Q2), z, LK_FM_Q1), z, LK_FM_Q0), z, LK_FM_C3H);
+    const float tail = __fmul_rn(__fmul_rn(sh, z), q);
+    const float ef = __int2float_rn(e);
+    const float eh = __fmul_rn(ef, LK_FM_L2H13);
+    const float el = __fmul_rn(ef, LK_FM_L2L13);
+    const float s2 = __fmul_rn(2.0f, sh);
+    const float h = __fadd_rn(eh, s2);
+    const float err = __fsub_rn(s2, __fsub_rn(h, eh));
+    const float l = __fadd_rn(err, __fadd_rn(el, __fmaf_rn(2.0f, sl, tail)));
+    float res = __fadd_rn(h, l);
+    /* the rest */
+    float ah, al;
+    lk_log_tail_(e, sh, sl, ah, al);
+    float rest = __fadd_rn(__fsub_rn(ah, res), al);
+    res = x == LK_FM_INF ? x : res;
+    rest = x == LK_FM_INF ? 0.0f : rest;
+    res = x == 0.0f ? -LK_FM_INF : res;
+    rest = x == 0.0f ? 0.0f : rest;
+    const bool nan = x < 0.0f || x != x;
+    hi = nan ? LK_FM_NAN : res;
+    lo = nan ? LK_FM_NAN : rest;
+}
+
+/* log(1 + x) as a pair: hi = lk_log1pf(x) bit for bit (FastMath.log1pPair). */
+__device__ __forceinline__ void lk_log1p_pairf(float x, float& hi, float& lo) {
+    const float xs = (x > -1.0f && x < LK_FM_INF) ? x : 0.0f;
+    const float u = __fadd_rn(1.0f, xs);
+    const float bb = __fsub_rn(u, 1.0f);
+    const float ul = __fadd_rn(__fsub_rn(1.0f, __fsub_rn(u, bb)), __fsub_rn(xs, bb));
+    const int ix = __float_as_int(u) - LK_FM_SQRT_HALF_BITS;
+    const int e = ix >> 23;
+    const float m = __int_as_float((ix & 0x007fffff) + LK_FM_SQRT_HALF_BITS);
+    const float f = __fsub_rn(m, 1.0f);
+    const float fl = __fmul_rn(ul, lk_pow2f_(-(e < 126 ? e : 126)));
+    const float nh = __fadd_rn(f, fl);
+    const float nl = __fsub_rn(fl, __fsub_rn(nh, f));
+    const float d = __fadd_rn(2.0f, nh);
+    const float dl = __fadd_rn(__fadd_rn(__fsub_rn(2.0f, d), nh), nl);
+    const float sh = __fdiv_rn(nh, d);
+    const float sl = __fdiv_rn(__fsub_rn(__fadd_rn(__fmaf_rn(-sh, d, nh), nl), __fmul_rn(sh, dl)), d);
+    /* lk_log1pf's rounding */
+    const float z = __fmul_rn(sh, sh);
+    const float q = __fmaf_rn(__fmaf_rn(__fmaf_rn(__fmaf_rn(LK_FM_Q3, z, LK_FM_Q2), z, LK_FM_Q1), z, LK_FM_Q0), z, LK_FM_C3H);
+    const float tail = __fmul_rn(__fmul_rn(sh, z), q);
+    const float ef = __int2float_rn(e);
+    const float eh = __fmul_rn(ef, LK_FM_L2H13);
+    const float el = __fmul_rn(ef, LK_FM_L2L13);
+    const float s2 = __fmul_rn(2.0f, sh);
+    const float h = __fadd_rn(eh, s2);
+    const float err = __fsub_rn(s2, __fsub_rn(h, eh));
+    const float l = __fadd_rn(err, __fadd_rn(el, __fmaf_rn(2.0f, sl, tail)));
+    float res = __fadd_rn(h, l);
+    /* the rest */
+    float ah, al;
+    lk_log_tail_(e, sh, sl, ah, al);
+    float rest = __fadd_rn(__fsub_rn(ah, res), al);
+    res = x == LK_FM_INF ? x : res;
+    rest = x == LK_FM_INF ? 0.0f : rest;
+    const bool tiny = fabsf(x) < 0x1p-24f;
+    res = tiny ? x : res;
+    rest = tiny ? __fmul_rn(__fmul_rn(-0.5f, x), x) : rest;
+    res = x == -1.0f ? -LK_FM_INF : res;
+    rest = x == -1.0f ? 0.0f : rest;
+    const bool nan = x < -1.0f || x != x;
+    hi = nan ? LK_FM_NAN : res;
+    lo = nan ? LK_FM_NAN : rest;
+}
+
+/* e^{r + rc} for expPair's reduced argument, an unnormalised pair (FastMath.expTail). */
+__device__ __forceinline__ void lk_exp_tail_(float r, float rc, float& uh, float& ul) {
+    const float p = __fmaf_rn(__fmaf_rn(__fmaf_rn(__fmaf_rn(__fmaf_rn(LK_FM_X12, r, LK_FM_X11), r, LK_FM_X10), r, LK_FM_X9), r, LK_FM_X8), r, LK_FM_X7);
+    lk_fma_pair_(p, 0.0f, r, rc, LK_FM_X6H, LK_FM_X6L, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, LK_FM_X5H, LK_FM_X5L, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, LK_FM_X4H, LK_FM_X4L, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, LK_FM_X3H, LK_FM_X3L, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, 0.5f, 0.0f, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, 1.0f, 0.0f, uh, ul);
+    lk_fma_pair_(uh, ul, r, rc, 1.0f, 0.0f, uh, ul);
+}
+
+/* e^{xh + xl} as a pair: hi = lk_expf(xh) bit for bit when xl = 0 (FastMath.expPair). */
+__device__ __forceinline__ void lk_exp_pairf(float xh, float xl, float& hi, float& lo) {
+    const float v = __fadd_rn(xh, xl);
+    const bool fin = fabsf(v) < LK_FM_INF;
+    const float a = fin ? xh : 0.0f;
+    const float b = fin ? xl : 0.0f;
+    const float n = __fadd_rn(a, b);
+    const float nb = __fsub_rn(n, a);
+    const float nl = __fadd_rn(__fsub_rn(a, __fsub_rn(n, nb)), __fsub_rn(b, nb));
+    /* lk_expf's rounding of e^{n + nl} (lk_exp_dd_) */
+    const bool in = n > LK_FM_EXP_LO && n < LK_FM_EXP_HI;
+    const float xc = in ? n : (n >= LK_FM_EXP_HI ? LK_FM_EXP_HI : LK_FM_EXP_LO);
+    const float xlc = in ? nl : 0.0f;
+    const float sh = __fmaf_rn(xc, LK_FM_LOG2E, LK_FM_SHIFT);
+    const float kf = __fsub_rn(sh, LK_FM_SHIFT);
+    const int k = __float_as_int(sh) - LK_FM_SHIFT_BITS;
+    float qh, ql;
+    lk_expm1_parts_(xc, xlc, kf, qh, ql);
+    const float p = __fadd_rn(1.0f, qh);
+    const float pl = __fadd_rn(__fsub_rn(1.0f, p), qh);
+    const float res = __fadd_rn(p, __fadd_rn(pl, ql));
+    const int k1 = k >> 1;
+    const float s1 = lk_pow2f_(k1);
+    const float s2 = lk_pow2f_(k - k1);
+    float h = __fmul_rn(__fmul_rn(res, s1), s2);
+    /* the rest: r + rc = xc + xlc - k ln 2 */
+    const float rh = __fmaf_rn(kf, -LK_FM_L2H, xc);
+    const float na = __fmul_rn(kf, -LK_FM_L2L);
+    const float nal = __fmaf_rn(kf, -LK_FM_L2L, -na);
+    const float mh = __fadd_rn(xlc, na);
+    const float mb = __fsub_rn(mh, xlc);
+    const float ml = __fadd_rn(__fsub_rn(xlc, __fsub_rn(mh, mb)), __fsub_rn(na, mb));
+    const float r = __fadd_rn(rh, mh);
+    const float rb = __fsub_rn(r, rh);
+    const float rl = __fadd_rn(__fsub_rn(rh, __fsub_rn(r, rb)), __fsub_rn(mh, rb));
+    const float rc = __fadd_rn(rl, __fadd_rn(ml, __fmaf_rn(kf, -LK_FM_L2LL, nal)));
+    float th, tl;
+    lk_exp_tail_(r, rc, th, tl);
+    const float hs = __fmul_rn(__fmul_rn(h, lk_pow2f_(-k1)), lk_pow2f_(k1 - k));
+    float l = __fmul_rn(__fmul_rn(__fadd_rn(__fsub_rn(th, hs), tl), s1), s2);
+    l = h == LK_FM_INF ? 0.0f : l;
+    h = v == LK_FM_INF ? LK_FM_INF : (v == -LK_FM_INF ? 0.0f : h);
+    l = fin ? l : 0.0f;
+    const bool nan = v != v;
+    hi = nan ? LK_FM_NAN : h;
+    lo = nan ? LK_FM_NAN : l;
 }
 
 #endif

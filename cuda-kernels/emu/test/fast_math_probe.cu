@@ -36,6 +36,29 @@ fm_probe_unary(const float* __restrict__ x, float* __restrict__ out, int64_t n, 
     }
 }
 
+// Function codes of fm_probe_pair (FastMathEmulatedTest).
+#define FM_LOG_PAIR 0
+#define FM_LOG1P_PAIR 1
+#define FM_EXP_PAIR 2
+
+// (hi[i], lo[i]) = the pair function of x[i] (exp: of the pair x[i] + xl[i]; xl unused otherwise)
+extern "C" __global__ void __launch_bounds__(FM_PROBE_BLOCK)
+fm_probe_pair(const float* __restrict__ x, const float* __restrict__ xl, float* __restrict__ hi, float* __restrict__ lo,
+              int64_t n, int32_t fn)
+{
+    const int64_t stride = (int64_t)gridDim.x * blockDim.x;
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+        float h, l;
+        switch (fn) {
+        case FM_LOG_PAIR: lk_log_pairf(x[i], h, l); break;
+        case FM_LOG1P_PAIR: lk_log1p_pairf(x[i], h, l); break;
+        default: lk_exp_pairf(x[i], xl[i], h, l); break;
+        }
+        hi[i] = h;
+        lo[i] = l;
+    }
+}
+
 // out[i] = x[i]^y[i]
 extern "C" __global__ void __launch_bounds__(FM_PROBE_BLOCK)
 fm_probe_pow(const float* __restrict__ x, const float* __restrict__ y, float* __restrict__ out, int64_t n)

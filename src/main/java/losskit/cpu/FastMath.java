@@ -79,21 +79,67 @@ public final class FastMath {
     static final float T2 = -0x1.b947ap-5f;
     static final float T3 = 0x1.4c3d64p-6f;
 
+    // ---- float-float pairs (logPair, log1pPair, expPair) -----------------------------------------
+    /** ln 2 = L2H + L2L + L2LL + 2.5e-33 (expPair's reduction: k·L2L as an exact pair, k·L2LL rounded). */
+    static final float L2LL = -0x1.950d88p-54f;
+    /** ln 2 = L2H13 + L2L13 + L2LL13 − 1.1e-20 (logPair: e·L2L13 as an exact pair, e·L2LL13 rounded). */
+    static final float L2LL13 = 0x1.cf79acp-40f;
+    /**
+     * expPair: e^r = 1 + r(1 + r(1/2 + r(1/3! + r(1/4! + r(1/5! + r(1/6! + r·P(r))))))), Taylor, |r| ≤ 0.347;
+     * 1/3! … 1/6! as pairs XnH + XnL (within 1.1e-15 relative), P(r) = 1/7! + r/8! + … + r⁵/12! in float. The
+     * truncation after r¹² is below 2^-52 of e^r.
+     */
+    static final float X3H = 0x1.555556p-3f;
+    static final float X3L = -0x1.555556p-28f;
+    static final float X4H = 0x1.555556p-5f;
+    static final float X4L = -0x1.555556p-30f;
+    static final float X5H = 0x1.111112p-7f;
+    static final float X5L = -0x1.dddddep-32f;
+    static final float X6H = 0x1.6c16c2p-10f;
+    static final float X6L = -0x1.27d27ep-35f;
+    static final float X7 = 0x1.a01a02p-13f;
+    static final float X8 = 0x1.a01a02p-16f;
+    static final float X9 = 0x1.71de3ap-19f;
+    static final float X10 = 0x1.27e4fcp-22f;
+    static final float X11 = 0x1.ae6456p-26f;
+    static final float X12 = 0x1.1eed8ep-29f;
+    /**
+     * logPair: log(1+f) = 2s·W(z), z = s², W = 1 + z(1/3 + z(1/5 + z(1/7 + z·P(z)))) (the atanh series,
+     * z ≤ 0.02944); 1/3, 1/5, 1/7 as pairs GnH + GnL (within 8.9e-16 relative), P(z) = 1/9 + z/11 + … + z⁴/17 in
+     * float. The truncation after z⁸ is below 2^-50 of W.
+     */
+    static final float G3H = 0x1.555556p-2f;
+    static final float G3L = -0x1.555556p-27f;
+    static final float G5H = 0x1.99999ap-3f;
+    static final float G5L = -0x1.99999ap-29f;
+    static final float G7H = 0x1.24924ap-3f;
+    static final float G7L = -0x1.b6db6ep-28f;
+    static final float G9 = 0x1.c71c72p-4f;
+    static final float G11 = 0x1.745d18p-4f;
+    static final float G13 = 0x1.3b13b2p-4f;
+    static final float G15 = 0x1.111112p-4f;
+    static final float G17 = 0x1.e1e1e2p-5f;
+
     private static final float INF = Float.POSITIVE_INFINITY;
 
     private FastMath() {
     }
 
-    /** A float-float pair packed into a long (hi in the upper 32 bits), so helpers can return two floats. */
+    /**
+     * A float-float pair packed into a long (hi's bits in the upper 32, lo's in the lower), so that a method can
+     * return two floats without allocating; {@link #hiOf} and {@link #loOf} unpack it.
+     */
     private static long pack(float hi, float lo) {
         return ((long) Float.floatToRawIntBits(hi) << 32) | (Float.floatToRawIntBits(lo) & 0xFFFF_FFFFL);
     }
 
-    private static float hiOf(long p) {
+    /** The high float of a pair returned packed by {@link #logPair}, {@link #log1pPair} or {@link #expPair}. */
+    public static float hiOf(long p) {
         return Float.intBitsToFloat((int) (p >>> 32));
     }
 
-    private static float loOf(long p) {
+    /** The low float of a packed pair. */
+    public static float loOf(long p) {
         return Float.intBitsToFloat((int) p);
     }
 
@@ -406,5 +452,226 @@ public final class FastMath {
         float res = t >= 1 ? normal : tiny;
         res = t >= 255 ? Float.intBitsToFloat((bits & 0x8000_0000) | 0x7f80_0000) : res;
         return (be == 0 || be == 255) ? x : res;
+    }
+
+    // ---- float-float pairs ------------------------------------------------------------------------
+
+    /**
+     * (ch + cl) + (ah + al)·(bh + bl) as an unnormalised pair, for |ch| ≥ |ah·bh|: one step of a pair Horner
+     * scheme. The product's rounding error is exact (fma), the sum a Fast2Sum; what is dropped is al·bl and
+     * the roundings of the low parts, ~2⁻⁴⁸ of the result.
+     */
+    private static long fmaPair(float ah, float al, float bh, float bl, float ch, float cl) {
+        float ph = ah * bh;
+        float pl = Math.fma(ah, bh, -ph) + (ah * bl + al * bh);
+        float sh = ch + ph;
+        float sl = ((ch - sh) + ph) + (cl + pl);
+        return pack(sh, sl);
+    }
+
+    /**
+     * log(2^e·(1 + f)) as an unnormalised pair, from s = sh + sl = f/(2 + f) (|s| ≤ 0.1716, |sl| ≲ ulp(sh)): the
+     * accurate tail of logPair and log1pPair. z = s² as a pair; W(z) by four pair Horner steps over the float
+     * P(z); 2s·W as a pair (exact product error); e·ln 2 = e·L2H13 (exact) + e·L2L13 (exact pair) + e·L2LL13;
+     * e·L2H13 + 2s·W and then + e·L2L13 by Fast2Sums (|e·L2H13| ≥ 0.69 &gt; |2s·W| when e ≠ 0), the low parts
+     * last.
+     */
+    private static long logTail(int e, float sh, float sl) {
+        float z = sh * sh;
+        float zl = Math.fma(2f * sh, sl, Math.fma(sh, sh, -z));
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(G17, z, G15), z, G13), z, G11), z, G9);
+        long w = fmaPair(p, 0f, z, zl, G7H, G7L);
+        w = fmaPair(hiOf(w), loOf(w), z, zl, G5H, G5L);
+        w = fmaPair(hiOf(w), loOf(w), z, zl, G3H, G3L);
+        w = fmaPair(hiOf(w), loOf(w), z, zl, 1f, 0f);
+        float wh = hiOf(w);
+        float wl = loOf(w);
+        float s2 = 2f * sh;
+        float ph = s2 * wh;
+        float pl = Math.fma(s2, wh, -ph) + (s2 * wl + (2f * sl) * wh);
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float mh = ef * L2L13;
+        float ml = Math.fma(ef, L2L13, -mh);
+        float h1 = eh + ph;
+        float err1 = ph - (h1 - eh);
+        float h2 = h1 + mh;
+        float err2 = mh - (h2 - h1);
+        float lo = (err1 + err2) + (pl + Math.fma(ef, L2LL13, ml));
+        return pack(h2, lo);
+    }
+
+    /**
+     * log x as a float-float pair, packed ({@link #hiOf}, {@link #loOf}): hi is {@link #log}(x), bit for bit, and
+     * lo the rest, so that hi + lo (unevaluated) is log x with relative error ≤ 2⁻⁴⁴ for every positive
+     * finite x, subnormals included (measured: see docs/FAST-MATH.md); |lo| ≤ 0.55 ulp(hi). For loss terms that
+     * subtract nearly equal quantities (x − t·log x): the 0.5-ulp rounding of log x is what they amplify.
+     * log x of a float-float argument u + ul (e.g. x + eps by TwoSum): logPair(u) + ul/u (error (ul/u)²/2).
+     *
+     * <p>Special cases: x = +∞ → (+∞, 0); x = ±0 → (−∞, 0); x = 1 → (+0, +0); x &lt; 0 or NaN → (NaN, NaN).
+     *
+     * <p>{@link #log}'s reduction and rounding (the same operations), then the accurate value A + Al from
+     * {@link #logTail}, and lo = (A − hi) + Al (A − hi is exact: the two are within an ulp).
+     */
+    public static long logPair(float x) {
+        float xs = (x > 0f && x < INF) ? x : 1f;
+        boolean sub = xs < 0x1p-126f;
+        xs = sub ? xs * 0x1p24f : xs;
+        int ix = Float.floatToRawIntBits(xs) - SQRT_HALF_BITS;
+        int e = (ix >> 23) - (sub ? 24 : 0);
+        float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);
+        float f = m - 1f;
+        float d = 2f + f;
+        float dl = (2f - d) + f;
+        float sh = f / d;
+        float sl = (Math.fma(-sh, d, f) - sh * dl) / d;
+        // log's rounding
+        float z = sh * sh;
+        float q = Math.fma(Math.fma(Math.fma(Math.fma(Q3, z, Q2), z, Q1), z, Q0), z, C3H);
+        float tail = sh * z * q;
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float el = ef * L2L13;
+        float s2 = 2f * sh;
+        float hi = eh + s2;
+        float err = s2 - (hi - eh);
+        float lo = err + (el + Math.fma(2f, sl, tail));
+        float res = hi + lo;
+        // the rest
+        long a = logTail(e, sh, sl);
+        float rest = (hiOf(a) - res) + loOf(a);
+        res = x == INF ? x : res;
+        rest = x == INF ? 0f : rest;
+        res = x == 0f ? -INF : res;
+        rest = x == 0f ? 0f : rest;
+        boolean nan = x < 0f || x != x;
+        return pack(nan ? Float.NaN : res, nan ? Float.NaN : rest);
+    }
+
+    /**
+     * log(1 + x) as a float-float pair, packed: hi is {@link #log1p}(x), bit for bit, lo the rest; relative error
+     * of hi + lo ≤ 2⁻⁴⁴ for every x &gt; −1 (measured: docs/FAST-MATH.md). For |x| &lt; 2⁻²⁴ the pair is
+     * (x, −x²/2). Special cases: x = +∞ → (+∞, 0); x = −1 → (−∞, 0); x &lt; −1 or NaN → (NaN, NaN); ±0 → (±0, −0).
+     *
+     * <p>{@link #log1p}'s reduction and rounding (the same operations), then {@link #logTail} as in
+     * {@link #logPair}.
+     */
+    public static long log1pPair(float x) {
+        float xs = (x > -1f && x < INF) ? x : 0f;
+        float u = 1f + xs;
+        float bb = u - 1f;
+        float ul = (1f - (u - bb)) + (xs - bb);
+        int ix = Float.floatToRawIntBits(u) - SQRT_HALF_BITS;
+        int e = ix >> 23;
+        float m = Float.intBitsToFloat((ix & 0x007f_ffff) + SQRT_HALF_BITS);
+        float f = m - 1f;
+        float fl = ul * pow2(-(e < 126 ? e : 126));
+        float nh = f + fl;
+        float nl = fl - (nh - f);
+        float d = 2f + nh;
+        float dl = ((2f - d) + nh) + nl;
+        float sh = nh / d;
+        float sl = ((Math.fma(-sh, d, nh) + nl) - sh * dl) / d;
+        // log1p's rounding
+        float z = sh * sh;
+        float q = Math.fma(Math.fma(Math.fma(Math.fma(Q3, z, Q2), z, Q1), z, Q0), z, C3H);
+        float tail = sh * z * q;
+        float ef = (float) e;
+        float eh = ef * L2H13;
+        float el = ef * L2L13;
+        float s2 = 2f * sh;
+        float hi = eh + s2;
+        float err = s2 - (hi - eh);
+        float lo = err + (el + Math.fma(2f, sl, tail));
+        float res = hi + lo;
+        // the rest
+        long a = logTail(e, sh, sl);
+        float rest = (hiOf(a) - res) + loOf(a);
+        res = x == INF ? x : res;
+        rest = x == INF ? 0f : rest;
+        boolean tiny = Math.abs(x) < 0x1p-24f;
+        res = tiny ? x : res;
+        rest = tiny ? -0.5f * x * x : rest;
+        res = x == -1f ? -INF : res;
+        rest = x == -1f ? 0f : rest;
+        boolean nan = x < -1f || x != x;
+        return pack(nan ? Float.NaN : res, nan ? Float.NaN : rest);
+    }
+
+    /**
+     * e^{r + rc} for the reduced argument of expPair (|r| ≤ 0.347, |rc| ≲ ulp(r)) as an unnormalised pair in
+     * [0.70, 1.42]: the float P(r), then seven pair Horner steps (1/6!, …, 1/3!, 1/2, 1, 1) with r as a pair.
+     */
+    private static long expTail(float r, float rc) {
+        float p = Math.fma(Math.fma(Math.fma(Math.fma(Math.fma(X12, r, X11), r, X10), r, X9), r, X8), r, X7);
+        long u = fmaPair(p, 0f, r, rc, X6H, X6L);
+        u = fmaPair(hiOf(u), loOf(u), r, rc, X5H, X5L);
+        u = fmaPair(hiOf(u), loOf(u), r, rc, X4H, X4L);
+        u = fmaPair(hiOf(u), loOf(u), r, rc, X3H, X3L);
+        u = fmaPair(hiOf(u), loOf(u), r, rc, 0.5f, 0f);
+        u = fmaPair(hiOf(u), loOf(u), r, rc, 1f, 0f);
+        return fmaPair(hiOf(u), loOf(u), r, rc, 1f, 0f);
+    }
+
+    /**
+     * e^{xh + xl} as a float-float pair, packed ({@link #hiOf}, {@link #loOf}), for a float-float argument (e.g.
+     * x_j − m by TwoSum; xl = 0 for a float): relative error of hi + lo ≤ 2⁻⁴⁴ where hi ≥ 2⁻¹⁰² (lo then a normal
+     * float), below that half the subnormal spacing (2⁻¹⁵⁰, lo is rounded to that grid) plus 2⁻⁴⁶ relative; measured
+     * in docs/FAST-MATH.md.
+     * The argument may be any two floats: it is first normalised by TwoSum (n + nl = xh + xl exactly, |nl| ≤
+     * ulp(n)/2). hi is the rounding {@link #pow} uses for its pair argument (≤ 0.53 ulp where normal), and
+     * {@link #exp}(xh), bit for bit, when xl = 0.
+     *
+     * <p>Special cases (on the float sum v = xh + xl): v = +∞ (overflow of the sum included) → (+∞, 0), and
+     * (+∞, 0) wherever hi overflows; v = −∞ → (0, 0); NaN → (NaN, NaN); below e^{−103.97} → (0, 0).
+     *
+     * <p>hi: exp's operations on (n, nl). The rest: the same k, r + rc = n + nl − k·ln 2 with ln 2 in three parts
+     * (the exact rh = n − k·L2H, k·L2L as an exact pair, two TwoSums), {@link #expTail}, and lo = (A − hi·2⁻ᵏ +
+     * Al)·2ᵏ, the difference exact, the scaling in exp's two steps.
+     */
+    public static long expPair(float xh, float xl) {
+        float v = xh + xl;
+        boolean fin = Math.abs(v) < INF;
+        float a = fin ? xh : 0f;
+        float b = fin ? xl : 0f;
+        float n = a + b;
+        float nb = n - a;
+        float nl = (a - (n - nb)) + (b - nb);
+        // exp's rounding of e^{n + nl} (FastMath.expDD)
+        boolean in = n > EXP_LO && n < EXP_HI;
+        float xc = in ? n : (n >= EXP_HI ? EXP_HI : EXP_LO);
+        float xlc = in ? nl : 0f;
+        float sh = Math.fma(xc, LOG2E, SHIFT);
+        float kf = sh - SHIFT;
+        int k = Float.floatToRawIntBits(sh) - SHIFT_BITS;
+        long q = expm1Parts(xc, xlc, kf);
+        float qh = hiOf(q);
+        float ql = loOf(q);
+        float p = 1f + qh;
+        float pl = (1f - p) + qh;
+        float res = p + (pl + ql);
+        int k1 = k >> 1;
+        float s1 = pow2(k1);
+        float s2 = pow2(k - k1);
+        float hi = res * s1 * s2;
+        // the rest: r + rc = xc + xlc − k·ln 2
+        float rh = Math.fma(kf, -L2H, xc);
+        float na = kf * -L2L;
+        float nal = Math.fma(kf, -L2L, -na);
+        float mh = xlc + na;
+        float mb = mh - xlc;
+        float ml = (xlc - (mh - mb)) + (na - mb);
+        float r = rh + mh;
+        float rb = r - rh;
+        float rl = (rh - (r - rb)) + (mh - rb);
+        float rc = rl + (ml + Math.fma(kf, -L2LL, nal));
+        long t = expTail(r, rc);
+        float hs = hi * pow2(-k1) * pow2(k1 - k);
+        float lo = ((hiOf(t) - hs) + loOf(t)) * s1 * s2;
+        lo = hi == INF ? 0f : lo;
+        hi = v == INF ? INF : (v == -INF ? 0f : hi);
+        lo = fin ? lo : 0f;
+        boolean nan = v != v;
+        return pack(nan ? Float.NaN : hi, nan ? Float.NaN : lo);
     }
 }

@@ -16,7 +16,9 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
  * function): not in the default suite. Run it with
  * {@code mvn -q test -Dtest=FastMathExhaustive -Dlosskit.exhaustive=true} (it asserts the documented bounds
  * and prints the maxima), or as a program: {@code java -cp target/classes:target/test-classes
- * losskit.cpu.FastMathExhaustive [function...]}. pow is two-dimensional: all x ≥ 0 for a set of exponents y.
+ * losskit.cpu.FastMathExhaustive [function...]}. pow is two-dimensional: all x ≥ 0 for a set of exponents y. The
+ * pair functions ({@code logPair}, {@code log1pPair}, {@code expPair} with xl = 0) are measured by the error of
+ * hi + lo and checked for hi equal to the rounded function.
  */
 class FastMathExhaustive {
 
@@ -87,6 +89,91 @@ class FastMathExhaustive {
         return new Result(name, worst[0], Float.intBitsToFloat((int) worst[1]), worst[2], wrong.get(), (long) (hiTo - hiFrom) << 16);
     }
 
+    /**
+     * Per pair function: the max relative error of hi + lo and where, the max in float64 ulps of hi + lo, where
+     * expPair's result is below 2⁻¹⁰² (lo on the subnormal grid) the max of (|error| − 2⁻¹⁵⁰)/value, and how many
+     * hi differ from the rounded function (log, log1p, exp) in their bits.
+     */
+    record PairResult(String name, double maxRel, float worstX, double maxUlps, double maxTiny, long hiMismatches, long count) {
+        @Override
+        public String toString() {
+            String tiny = name.startsWith("exp") ? "; below 2^-102: 2^-150 + " + FastMathPairTest.log2(maxTiny) + " relative" : "";
+            return String.format("%-14s max relative error %s at %s (%a), %.1f float64 ulps%s; %d of %d hi differ from the"
+                    + " rounded function", name, FastMathPairTest.log2(maxRel), worstX, worstX, maxUlps, tiny, hiMismatches, count);
+        }
+    }
+
+    interface PairFunction {
+        long at(float x);
+    }
+
+    /**
+     * Every float x: the pair against ref in float64 (relative error where |hi| ≥ relFrom, half the subnormal
+     * spacing plus a relative error below), its hi against the rounded function.
+     */
+    static PairResult pair(String name, PairFunction fast, DoubleUnaryOperator rounded, DoubleUnaryOperator ref, double relFrom) {
+        AtomicLong mismatches = new AtomicLong();
+        double[] worst = {0, 0, 0, 0};
+        Object lock = new Object();
+        IntStream.range(0, 1 << 16).parallel().forEach(hi -> {
+            double maxRel = 0;
+            double maxUlps = 0;
+            double maxTiny = 0;
+            int maxBits = 0;
+            long bad = 0;
+            for (int lo = 0; lo < 1 << 16; lo++) {
+                int bits = hi << 16 | lo;
+                float x = Float.intBitsToFloat(bits);
+                long p = fast.at(x);
+                float h = FastMath.hiOf(p);
+                float r = (float) rounded.applyAsDouble(x);
+                if (Float.isNaN(r) ? !Float.isNaN(h) : Float.floatToRawIntBits(r) != Float.floatToRawIntBits(h)) {
+                    bad++;
+                }
+                double y = ref.applyAsDouble(x);
+                if (Double.isNaN(y) || Double.isInfinite(y) || y == 0 || Math.abs(y) > Float.MAX_VALUE) {
+                    continue;
+                }
+                if (Math.abs(h) >= relFrom) {
+                    double e = FastMathPairTest.relError(p, y);
+                    if (e > maxRel) {
+                        maxRel = e;
+                        maxBits = bits;
+                    }
+                    maxUlps = Math.max(maxUlps, FastMathPairTest.ulpError(p, y));
+                } else {
+                    maxTiny = Math.max(maxTiny, (Math.abs(FastMathPairTest.value(p) - y) - 0x1p-150) / Math.abs(y));
+                }
+            }
+            mismatches.addAndGet(bad);
+            synchronized (lock) {
+                if (maxRel > worst[0]) {
+                    worst[0] = maxRel;
+                    worst[1] = maxBits;
+                }
+                worst[2] = Math.max(worst[2], maxUlps);
+                worst[3] = Math.max(worst[3], maxTiny);
+            }
+        });
+        return new PairResult(name, worst[0], Float.intBitsToFloat((int) worst[1]), worst[2], worst[3], mismatches.get(), 1L << 32);
+    }
+
+    static List<PairResult> runPairs(List<String> names) {
+        List<PairResult> out = new ArrayList<>();
+        for (String n : names) {
+            long t0 = System.nanoTime();
+            switch (n) {
+                case "logPair" -> out.add(pair(n, FastMath::logPair, x -> FastMath.log((float) x), StrictMath::log, 0));
+                case "log1pPair" -> out.add(pair(n, FastMath::log1pPair, x -> FastMath.log1p((float) x), StrictMath::log1p, 0));
+                case "expPair" -> out.add(pair(n, x -> FastMath.expPair(x, 0f), x -> FastMath.exp((float) x), StrictMath::exp,
+                        FastMathPairTest.EXP_NORMAL_PAIR));
+                default -> throw new IllegalArgumentException("unknown pair function " + n);
+            }
+            System.out.println(out.get(out.size() - 1) + String.format("  [%.0f s]", (System.nanoTime() - t0) / 1e9));
+        }
+        return out;
+    }
+
     static List<Result> run(List<String> names) {
         List<Result> out = new ArrayList<>();
         for (String n : names) {
@@ -112,7 +199,10 @@ class FastMathExhaustive {
     }
 
     public static void main(String[] args) {
-        run(args.length > 0 ? List.of(args) : List.of("exp", "expm1", "log", "log1p", "tanh", "pow"));
+        List<String> names = args.length > 0 ? List.of(args)
+                : List.of("exp", "expm1", "log", "log1p", "tanh", "pow", "logPair", "log1pPair", "expPair");
+        run(names.stream().filter(n -> !n.endsWith("Pair")).toList());
+        runPairs(names.stream().filter(n -> n.endsWith("Pair")).toList());
     }
 
     @Test
@@ -120,6 +210,10 @@ class FastMathExhaustive {
     void everyFloat() {
         for (Result r : run(List.of("exp", "expm1", "log", "log1p", "tanh", "pow"))) {
             assertTrue(r.maxUlp() <= FastMathTest.bound(r.name()), r.toString());
+        }
+        for (PairResult r : runPairs(List.of("logPair", "log1pPair", "expPair"))) {
+            assertTrue(r.maxRel() <= FastMathPairTest.REL_BOUND && r.maxTiny() <= FastMathPairTest.REL_BOUND && r.hiMismatches() == 0,
+                    r.toString());
         }
     }
 }

@@ -13,6 +13,9 @@ import losskit.api.HalfFloats;
  * the best of 7 runs of 0.2 s, then the allocation over 100 calls. Not a test:
  *
  * <pre>java --add-modules jdk.incubator.vector -cp target/classes:target/test-classes losskit.cpu.FastMathThroughput [function]</pre>
+ *
+ * <p>{@code pairs} times the scalar float-float pair functions ({@link FastMath#logPair} …) against the rounded
+ * functions they extend.
  */
 public final class FastMathThroughput {
     private FastMathThroughput() {
@@ -43,6 +46,36 @@ public final class FastMathThroughput {
         return new double[]{best, alloc};
     }
 
+    /** The scalar pair functions (hi and lo stored) next to the rounded function they extend. */
+    private static void pairs(float[] x, float[] out, int n, SplittableRandom rnd) {
+        float[] lo = new float[n];
+        String[] names = {"logPair", "log1pPair", "expPair(x, 0)"};
+        double[][] range = {{1e-3, 10}, {-0.5, 2}, {-20, 20}};
+        System.out.println("| pair function | inputs | ns/el | bytes/el | rounded function ns/el |");
+        System.out.println("|---|---|---:|---:|---:|");
+        for (int f = 0; f < names.length; f++) {
+            for (int i = 0; i < n; i++) {
+                x[i] = (float) rnd.nextDouble(range[f][0], range[f][1]);
+            }
+            int fn = f;
+            Runnable pair = () -> {
+                for (int i = 0; i < n; i++) {
+                    long p = fn == 0 ? FastMath.logPair(x[i]) : fn == 1 ? FastMath.log1pPair(x[i]) : FastMath.expPair(x[i], 0f);
+                    out[i] = FastMath.hiOf(p);
+                    lo[i] = FastMath.loOf(p);
+                }
+            };
+            Runnable rounded = () -> {
+                for (int i = 0; i < n; i++) {
+                    out[i] = fn == 0 ? FastMath.log(x[i]) : fn == 1 ? FastMath.log1p(x[i]) : FastMath.exp(x[i]);
+                }
+            };
+            double[] p = time(pair, n);
+            double[] r = time(rounded, n);
+            System.out.printf("| %s | [%s, %s) | %.2f | %.1f | %.2f |%n", names[f], range[f][0], range[f][1], p[0], p[1], r[0]);
+        }
+    }
+
     public static void main(String[] args) {
         int n = 4096;
         String only = args.length > 0 ? args[0] : "";
@@ -52,8 +85,10 @@ public final class FastMathThroughput {
         String[] names = {"exp", "expm1", "log", "log1p", "tanh", "pow"};
         double[][] range = {{-20, 20}, {-2, 2}, {1e-3, 10}, {-0.5, 2}, {-5, 5}, {1e-3, 1}};
         System.out.printf("%d float lanes (%s), JDK %s%n", FastVectorMath.L, FastVectorMath.F, Runtime.version());
-        System.out.println("| function | inputs | FastMath scalar ns/el | FastVectorMath ns/el | speed-up | vector bytes/el | Math (float64) ns/el |");
-        System.out.println("|---|---|---:|---:|---:|---:|---:|");
+        if (only.isEmpty() || java.util.List.of(names).contains(only)) {
+            System.out.println("| function | inputs | FastMath scalar ns/el | FastVectorMath ns/el | speed-up | vector bytes/el | Math (float64) ns/el |");
+            System.out.println("|---|---|---:|---:|---:|---:|---:|");
+        }
         for (int f = 0; f < names.length; f++) {
             if (!only.isEmpty() && !only.equals(names[f])) {
                 continue;
@@ -97,6 +132,9 @@ public final class FastMathThroughput {
             double[] j = time(jdk, n);
             System.out.printf("| %s | %s | %.2f | %.2f | %.1fx | %.1f | %.2f |%n", names[f] + (fn == 5 ? "(x, 2.5)" : ""),
                     "[" + range[f][0] + ", " + range[f][1] + ")", s[0], v[0], s[0] / v[0], v[1], j[0]);
+        }
+        if (only.isEmpty() || only.equals("pairs")) {
+            pairs(x, out, n, rnd);
         }
         if (!only.isEmpty() && !only.equals("half")) {
             return;

@@ -37,7 +37,8 @@ import org.junit.jupiter.api.Test;
  * The CUDA twins in {@code cuda-kernels/include/fast_math.cuh} and {@code half.cuh}, compiled by g++ for the
  * emulated driver (and by nvcc to the PTX it loads), against {@link FastMath} and {@link HalfFloats} bit for
  * bit (NaN ↔ NaN): the probe kernels of {@code cuda-kernels/emu/test/fast_math_probe.cu} applied to edge
- * cases and ≥ 1M random inputs per function, the 16-bit widenings to all 65536 patterns.
+ * cases and ≥ 1M random inputs per function (the pair functions: hi and lo both), the 16-bit widenings to all
+ * 65536 patterns.
  */
 class FastMathEmulatedTest {
 
@@ -221,6 +222,88 @@ class FastMathEmulatedTest {
         float[] got = new float[n];
         cuMemcpyDtoH(Pointer.to(got), dout, 4L * n);
         compare("lk_scalbf", n, i -> Float.toHexString(x[i]) + ", " + k[i], i -> FastMath.scalb(x[i], k[i]), got);
+    }
+
+    /** The probe's fm_probe_pair: (hi, lo) of function fn for x (and xl, exp's low part) into out[0], out[1]. */
+    private float[][] pair(int fn, float[] x, float[] xl) {
+        int n = x.length;
+        CUdeviceptr dx = upload(Pointer.to(x), 4L * n);
+        CUdeviceptr dxl = upload(Pointer.to(xl), 4L * n);
+        CUdeviceptr dhi = upload(null, 4L * n);
+        CUdeviceptr dlo = upload(null, 4L * n);
+        launch("fm_probe_pair", Pointer.to(dx), Pointer.to(dxl), Pointer.to(dhi), Pointer.to(dlo), Pointer.to(new long[]{n}),
+                Pointer.to(new int[]{fn}));
+        float[][] out = new float[2][n];
+        cuMemcpyDtoH(Pointer.to(out[0]), dhi, 4L * n);
+        cuMemcpyDtoH(Pointer.to(out[1]), dlo, 4L * n);
+        return out;
+    }
+
+    private static void comparePair(String name, int n, IntFunction<String> input, IntFunction<Long> expected, float[][] got) {
+        for (int i = 0; i < n; i++) {
+            long e = expected.apply(i);
+            float hi = FastMath.hiOf(e);
+            float lo = FastMath.loOf(e);
+            if (!same(hi, got[0][i]) || !same(lo, got[1][i])) {
+                fail(String.format("%s(%s) at index %d: CUDA (emulated) %a + %a, Java %a + %a", name, input.apply(i), i, got[0][i],
+                        got[1][i], hi, lo));
+            }
+        }
+    }
+
+    @Test
+    void logPair() {
+        float[] x = inputs(31, 0, 3);
+        float[][] got = pair(0, x, new float[x.length]);
+        comparePair("lk_log_pairf", x.length, i -> Float.toHexString(x[i]), i -> FastMath.logPair(x[i]), got);
+    }
+
+    @Test
+    void log1pPair() {
+        float[] x = inputs(32, -1, 2);
+        float[][] got = pair(1, x, new float[x.length]);
+        comparePair("lk_log1p_pairf", x.length, i -> Float.toHexString(x[i]), i -> FastMath.log1pPair(x[i]), got);
+    }
+
+    /**
+     * lk_exp_pairf: every edge value × every edge value (special and unnormalised pairs), then random pairs —
+     * floats (xl = 0), |xl| within an ulp of xh in exp's range, TwoSum differences, and two random bit patterns.
+     */
+    @Test
+    void expPair() {
+        float[] e = FastMathTest.EDGES;
+        int edgePairs = e.length * e.length;
+        int n = edgePairs + RANDOM;
+        float[] xh = new float[n];
+        float[] xl = new float[n];
+        for (int i = 0; i < edgePairs; i++) {
+            xh[i] = e[i / e.length];
+            xl[i] = e[i % e.length];
+        }
+        SplittableRandom rnd = new SplittableRandom(33);
+        for (int i = edgePairs; i < n; i++) {
+            switch (i % 4) {
+                case 0 -> xh[i] = (float) rnd.nextDouble(-110, 95);
+                case 1 -> {
+                    xh[i] = (float) rnd.nextDouble(-110, 95);
+                    xl[i] = (float) (Math.ulp(xh[i]) * rnd.nextDouble(-1, 1));
+                }
+                case 2 -> {
+                    float a = (float) rnd.nextDouble(-60, 60);
+                    float m = (float) rnd.nextDouble(-60, 60);
+                    xh[i] = a - m;
+                    float bb = xh[i] - a;
+                    xl[i] = (a - (xh[i] - bb)) + (-m - bb);
+                }
+                default -> {
+                    xh[i] = Float.intBitsToFloat(rnd.nextInt());
+                    xl[i] = Float.intBitsToFloat(rnd.nextInt());
+                }
+            }
+        }
+        float[][] got = pair(2, xh, xl);
+        comparePair("lk_exp_pairf", n, i -> Float.toHexString(xh[i]) + ", " + Float.toHexString(xl[i]),
+                i -> FastMath.expPair(xh[i], xl[i]), got);
     }
 
     /**
