@@ -4,7 +4,6 @@ import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.LE;
 import static jdk.incubator.vector.VectorOperators.LT;
 
-import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
@@ -182,19 +181,24 @@ final class FastVectorLoop implements FastElementwiseBlock {
     /**
      * Lanes lane0 + i, i ∈ [0, m): accL = fma(s, l, accL) and accW += s, in float64 (the float32 values widened
      * exactly); without weights accL + l, the same rounding as fma(1, l, accL).
+     *
+     * <p>Plain loops, which C2 vectorises itself (the unweighted one measured as fast as a DoubleVector loop), not
+     * the Vector API: FAST's use of DoubleVector here made the EXACT twins compiled later in the same JVM fail
+     * vector intrinsics in VectorMath and box every vector (EXACT bce-logits and log-cosh at 16 Mi elements: 262 MB
+     * allocated and 2x the time per call whenever a FAST call ran first; never with EXACT first or alone). The
+     * float64 lanes stay EXACT's.
      */
     private static void accumulate(float[] l, float[] w, int wo, double[] accL, double[] accW, int lane0, int m) {
-        int dl = VectorMath.L;
         if (w == null) {
-            for (int i = 0; i < m; i += dl) {
-                DoubleVector.fromArray(VectorMath.D, accL, lane0 + i).add(VectorMath.load(l, i)).intoArray(accL, lane0 + i);
+            for (int i = 0; i < m; i++) {
+                accL[lane0 + i] += l[i];
             }
             return;
         }
-        for (int i = 0; i < m; i += dl) {
-            DoubleVector s = VectorMath.load(w, wo + i);
-            s.fma(VectorMath.load(l, i), DoubleVector.fromArray(VectorMath.D, accL, lane0 + i)).intoArray(accL, lane0 + i);
-            DoubleVector.fromArray(VectorMath.D, accW, lane0 + i).add(s).intoArray(accW, lane0 + i);
+        for (int i = 0; i < m; i++) {
+            float s = w[wo + i];
+            accL[lane0 + i] = Math.fma((double) s, (double) l[i], accL[lane0 + i]);
+            accW[lane0 + i] += s;
         }
     }
 
