@@ -206,7 +206,8 @@ LK_EW_COLD {
 }};
 
 /*
- * log-cosh: l = |e| + log1p(e^{−2|e|}) − ln 2 = log cosh e without overflow, ∂ = tanh e.
+ * log-cosh: l = |e| + log1p(e^{−2|e|}) − ln 2 = log cosh e without overflow, ∂ = tanh e; EXACT takes the
+ * Taylor series below |e| = 1/8, where the sum cancels.
  * FAST: below |e| = 8 the sum cancels to l ≈ e²/2, so l = log1p(cosh e − 1) with
  * cosh e − 1 = m²/(2(1 + m)), m = expm1|e| (no cancellation); above, the sum as written (|e| dominates).
  * Cold: e overflows; then l = |e| − ln 2 and ∂ = sign(e).
@@ -223,6 +224,19 @@ LK_EW_TERM_COLD(EwLogCosh) {
         }
         return ae + lk_log1p(lk_exp(T(-2.0) * ae)) - T(LK_LN2);
     } else {
+        if (ae < T(0.125)) {
+            /* the sum cancels to e²/2: its Taylor series z·P(z), z = e², to e¹⁶ (losskit.cpu.StableMath.logCoshSmall) */
+            const T z = e * e;
+            T p = T(-929569.0 / 10216206000.0);
+            p = p * z + T(10922.0 / 42567525.0);
+            p = p * z - T(691.0 / 935550.0);
+            p = p * z + T(31.0 / 14175.0);
+            p = p * z - T(17.0 / 2520.0);
+            p = p * z + T(1.0 / 45.0);
+            p = p * z - T(1.0 / 12.0);
+            p = p * z + T(0.5);
+            return z * p;
+        }
         return ae + lk_log1p(lk_exp(T(-2.0) * ae)) - T(LK_LN2);
     }
 }
@@ -370,7 +384,7 @@ LK_EW_TERM(EwBce) {
     if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
     if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
     if constexpr (LK_FAST) {
-        const LkClipped c = lk_clip_unit(x, eps);
+        const LkClipped c = lk_clip_unit(x, eps, lkf(P.pc[0]));
         o.d = c.clipped ? T(0.0) : (x - t) / jmax(x * (T(1.0) - x), T(LK_BCE_FLOOR));
         return -(t * jmax(c.logQ, T(-100.0)) + (T(1.0) - t) * jmax(c.log1mQ, T(-100.0)));
     }
@@ -409,7 +423,8 @@ LK_EW_TERM_COLD(EwBceLogits) {
         const T lw = T(1.0) + (a - T(1.0)) * t;
         const T sig = (x >= T(0.0) ? T(1.0) : q) / (T(1.0) + q);
         o.d = sig * lw - a * t;
-        return (T(1.0) - t) * x + lw * (jmax(-x, T(0.0)) + lk_log1p(q));
+        /* (1−t)x + lw·max(−x, 0) = −pw·t·x below 0: no −x + x cancellation where t = 0, x ≪ 0 */
+        return (x >= T(0.0) ? (T(1.0) - t) * x : -a * t * x) + lw * lk_log1p(q);
     }
 }
 LK_EW_COLD {
@@ -484,21 +499,23 @@ struct EwFocalT : EwNoCold {
             } else {
                 const T ex = lk_exp(-lk_abs(x));
                 p = (x >= T(0.0) ? T(1.0) : ex) / (T(1.0) + ex);
-                ce = (T(1.0) - t) * x + (jmax(-x, T(0.0)) + lk_log1p(ex));
+                const T pN = (-x >= T(0.0) ? T(1.0) : ex) / (T(1.0) + ex); /* σ(−x) = 1 − p without cancelling */
+                ce = (x >= T(0.0) ? (T(1.0) - t) * x : -t * x) + lk_log1p(ex);
                 dce = p - t;
-                dpdx = p * (T(1.0) - p);
-                q = T(1.0) - (p * t + (T(1.0) - p) * (T(1.0) - t));
+                dpdx = p * pN;
+                q = p * (T(1.0) - t) + pN * t;
             }
         } else {
             if (!(x >= T(0.0) && x <= T(1.0))) LK_REJECT(LK_EW_INPUT, LK_REASON_UNIT);
             if (!(t >= T(0.0) && t <= T(1.0))) LK_REJECT(LK_EW_TARGET, LK_REASON_UNIT);
             dpdx = T(1.0);
             if constexpr (LK_FAST) {
-                /* the clip by lk_clip_unit; 1 − p̂ is eps at the upper clip (it would round to 0 otherwise) */
-                const LkClipped c = lk_clip_unit(x, eps);
+                /* the clip by lk_clip_unit; 1 − p̂ is its top at the upper clip (it would round to 0 otherwise) */
+                const T top = lkf(P.pc[3]);
+                const LkClipped c = lk_clip_unit(x, eps, top);
                 p = c.q;
                 clipped = c.clipped;
-                const T om = clipped && x > T(0.5) ? eps : T(1.0) - p;
+                const T om = clipped && x > T(0.5) ? top : T(1.0) - p;
                 ce = -(t * jmax(c.logQ, T(-100.0)) + (T(1.0) - t) * jmax(c.log1mQ, T(-100.0)));
                 dce = (p - t) / jmax(p * om, T(LK_BCE_FLOOR));
                 q = p * (T(1.0) - t) + om * t;
@@ -510,7 +527,7 @@ struct EwFocalT : EwNoCold {
                 }
                 ce = bce_prob(p, t);
                 dce = (p - t) / jmax(p * (T(1.0) - p), T(LK_BCE_FLOOR));
-                q = T(1.0) - (p * t + (T(1.0) - p) * (T(1.0) - t));
+                q = p * (T(1.0) - t) + (T(1.0) - p) * t;
             }
         }
         const T mod = lk_pow(q, gamma);

@@ -182,13 +182,14 @@ LK_ROW_TERM(RowCategorical) {
     const T one = T(1.0);
     const T scale = normalize ? lk_to<T>(z) : one;
     if constexpr (LK_FAST) {
-        /* the clip by lk_clip_unit (terms_elementwise.cuh): with eps = 1e-15 the upper bound is 1 in float32 */
+        /* the clip by lk_clip_unit (include/precision.cuh): with eps = 1e-15 the upper bound is 1 in float32 */
+        const T top = lkf(P.pc[0]);
         const double l = -lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-            return lk_wide(row_b(r, j) * lk_clip_unit(row_a(r, j) / scale, eps).logQ);
+            return lk_wide(row_b(r, j) * lk_clip_unit(row_a(r, j) / scale, eps, top).logQ);
         });
         const double uq = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
             const T q = row_a(r, j) / scale;
-            const LkClipped c = lk_clip_unit(q, eps);
+            const LkClipped c = lk_clip_unit(q, eps, top);
             return lk_wide((c.clipped ? T(0.0) : -row_b(r, j) / q) * q);
         });
         if (r.ga != nullptr) {
@@ -196,7 +197,7 @@ LK_ROW_TERM(RowCategorical) {
             const T zT = lk_to<T>(z);
             LK_COLS(j) {
                 const T q = row_a(r, j) / scale;
-                const LkClipped c = lk_clip_unit(q, eps);
+                const LkClipped c = lk_clip_unit(q, eps, top);
                 const T u = c.clipped ? T(0.0) : -row_b(r, j) / q;
                 const T d = normalize ? (u - uqT) / zT : u;
                 row_put(r.ga, r.dtga, j, r.g * d);

@@ -25,13 +25,12 @@
 struct LkParams {
     double p[6];
     float pf[6];
+    /*
+     * 1 − fl64(1 − p[k]) rounded to float32: the distance from 1 of the upper clip bound 1 − eps as the
+     * float64 oracle computes it (1 − 1e-15 is 1 − 9.992e-16 in float64), for FAST's clips (lk_clip_unit).
+     */
+    float pc[6];
 };
-
-__device__ __forceinline__ float lk_pin(float v);
-
-__device__ __forceinline__ void lk_params_narrow(LkParams& P) {
-    for (int k = 0; k < 6; k++) P.pf[k] = lk_pin((float)P.p[k]);
-}
 
 #define LK_NO_ERROR 0xffffffffffffffffull
 

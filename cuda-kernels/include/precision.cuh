@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 
+#include "domain.cuh"
 #include "fast_math.cuh"
 
 /*
@@ -34,6 +35,14 @@ __device__ __forceinline__ float lk_pin(float v) {
     asm volatile("" : "+f"(v));
 #endif
     return v;
+}
+
+/* A call's parameters as FAST computes with them, once per thread: pf rounded to float32, pc (domain.cuh). */
+__device__ __forceinline__ void lk_params_narrow(LkParams& P) {
+    for (int k = 0; k < 6; k++) {
+        P.pf[k] = lk_pin((float)P.p[k]);
+        P.pc[k] = lk_pin((float)(1.0 - (1.0 - P.p[k])));
+    }
 }
 
 struct lkf {
@@ -154,8 +163,9 @@ __device__ __forceinline__ lkf lk_pow(lkf x, lkf y) { return lkf(lk_powf(x.v, y.
 /*
  * FAST: a probability q clipped to [eps, 1 − eps] (eps < ½), with log q̂ and log(1 − q̂) as float64 computes them.
  * 1 − eps rounds in float32 (1 − 1e-7 is 0.99999988; 1 − 1e-15 is 1), so the upper clip is decided on the
- * complement 1 − q, exact for q ≥ ½ where it matters, and there log(1 − q̂) = log eps, log q̂ = log1p(−eps).
- * eps = 0 clips nothing.
+ * complement 1 − q, exact for q ≥ ½ where it matters, against top = 1 − fl64(1 − eps) (LkParams.pc: the
+ * upper bound where the float64 oracle puts it, 9.992e-16 from 1 for eps = 1e-15); there log(1 − q̂) = log top
+ * and log q̂ = log1p(−top). eps = 0 clips nothing.
  */
 struct LkClipped {
     lkf q;
@@ -164,15 +174,15 @@ struct LkClipped {
     bool clipped;
 };
 
-__device__ __forceinline__ LkClipped lk_clip_unit(lkf q, lkf eps) {
+__device__ __forceinline__ LkClipped lk_clip_unit(lkf q, lkf eps, lkf top) {
     const lkf one = lkf(1.0f);
     const bool low = eps > lkf(0.0f) && q < eps;
-    const bool high = eps > lkf(0.0f) && !low && one - q < eps;
+    const bool high = eps > lkf(0.0f) && !low && one - q < top;
     LkClipped c;
     c.clipped = low || high;
-    c.q = low ? eps : high ? one - eps : q;
-    c.logQ = low ? lk_log(eps) : high ? lk_log1p(-eps) : lk_log(q);
-    c.log1mQ = high ? lk_log(eps) : low ? lk_log1p(-eps) : lk_log1p(-q);
+    c.q = low ? eps : high ? one - top : q;
+    c.logQ = low ? lk_log(eps) : high ? lk_log1p(-top) : lk_log(q);
+    c.log1mQ = high ? lk_log(top) : low ? lk_log1p(-eps) : lk_log1p(-q);
     return c;
 }
 

@@ -336,6 +336,11 @@ public final class ValidatedCall {
                         throw new LossInputException(id, s.name(), -1, "gradient destination " + onDevice,
                                 "does not fit", "a " + fits + " device tensor of " + slots[i].size() + " elements");
                     }
+                    if (onDevice.dtype().isHalf() && def.outer() == LossDefinition.Outer.SQRT) {
+                        throw new LossInputException(id, s.name(), -1, "gradient destination " + onDevice,
+                                "is not supported", "a float32 device tensor (the gradient is scaled by 1/(2·" + id
+                                        + ") after the pass; a 16-bit destination would be rounded twice)");
+                    }
                     deviceGradients[i] = onDevice;
                     continue;
                 }

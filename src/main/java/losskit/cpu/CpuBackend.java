@@ -3,6 +3,7 @@ package losskit.cpu;
 import java.util.concurrent.ForkJoinPool;
 import losskit.api.Family;
 import losskit.api.LossBackend;
+import losskit.api.LossDefinition;
 import losskit.api.LossResult;
 import losskit.api.Partial;
 import losskit.api.Precision;
@@ -41,6 +42,13 @@ public final class CpuBackend implements LossBackend {
 
     @Override
     public LossResult compute(ValidatedCall call) {
+        if (call.loss().definition().outer() != LossDefinition.Outer.IDENTITY && call.hasHalf()) {
+            // rmse scales its gradient once the mean is known: into float32, then rounded once to 16 bits
+            ValidatedCall wide = call.widened();
+            LossResult r = compute(wide);
+            call.narrowOutputsFrom(wide);
+            return LossResult.of(call, r.partial(), name());
+        }
         String key = call.form().termKey(call.loss().id());
         Family family = call.form().family();
         if (call.precision() == Precision.FAST && family == Family.ELEMENTWISE) {

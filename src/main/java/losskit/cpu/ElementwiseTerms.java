@@ -55,13 +55,17 @@ final class ElementwiseTerms {
             };
             case "huber" -> huber(loss.real(Param.DELTA));
             case "smooth-l1" -> smoothL1(loss.real(Param.BETA));
-            // l = |e| + log1p(q) − ln 2 = log cosh e without overflow, q = e^{−2|e|};
-            // ∂ = tanh e = sign(e)·(1 − q)/(1 + q), or Math.tanh below |e| = 1/8 where 1 − q cancels
+            // l = |e| + log1p(q) − ln 2 = log cosh e without overflow, q = e^{−2|e|}, or its series below |e| = 1/8
+            // where that cancels; ∂ = tanh e = sign(e)·(1 − q)/(1 + q), or Math.tanh below 1/8 where 1 − q cancels
             case "log-cosh" -> (x, t, a, o) -> {
                 double e = x - t;
                 double ae = Math.abs(e);
+                if (ae < StableMath.LOG_COSH_SMALL) {
+                    o.d = Math.tanh(e);
+                    return StableMath.logCoshSmall(e);
+                }
                 double q = Math.exp(-2 * ae);
-                o.d = ae < 0.125 ? Math.tanh(e) : Math.copySign((1 - q) / (1 + q), e);
+                o.d = Math.copySign((1 - q) / (1 + q), e);
                 return ae + log1pUnit(q) - LN2;
             };
             case "quantile" -> quantile(loss.real(Param.TAU));
@@ -74,7 +78,8 @@ final class ElementwiseTerms {
                 double q = Math.exp(-Math.abs(x));
                 double lw = 1 + (pw - 1) * t;
                 o.d = sigmoidFromQ(x, q) * lw - pw * t;
-                return (1 - t) * x + lw * (Math.max(-x, 0) + log1pUnit(q));
+                // (1−t)x + lw·max(−x, 0) = −pw·t·x below 0: no −x + x cancellation where t = 0, x ≪ 0
+                return (x >= 0 ? (1 - t) * x : -pw * t * x) + lw * log1pUnit(q);
             };
             // l = max(0, 1 − t·x), ∂ = −t if t·x < 1 else 0 (NaN x: −t, as PyTorch's autograd gives)
             case "hinge" -> (x, t, a, o) -> {
@@ -204,7 +209,8 @@ final class ElementwiseTerms {
 
     /*
      * Focal loss (torchvision's sigmoid_focal_loss): p = x (focal) or σ(x) (focal-logits),
-     * ce = bce(p, t) or bce-logits(x, t), pₜ = p·t + (1−p)(1−t), l = αₜ·(1−pₜ)^γ·ce.
+     * ce = bce(p, t) or bce-logits(x, t), pₜ = p·t + (1−p)(1−t), l = αₜ·(1−pₜ)^γ·ce; 1 − pₜ taken as
+     * p(1−t) + (1−p)t, which does not cancel where pₜ → 1.
      * ∂l/∂p = αₜ[−γ(1−pₜ)^{γ−1}(2t−1)·ce + (1−pₜ)^γ·∂ce/∂p]; on logits ∂p/∂x = p(1−p) and
      * ∂ce/∂x = p − t (so the chain is applied to the modulating factor only).
      */
@@ -215,6 +221,7 @@ final class ElementwiseTerms {
         double eps = logits ? 0 : loss.real(Param.EPS);
         return (x, t, a, o) -> {
             double p;
+            double pN; // 1 − p, from q on logits (no cancellation where p → 1)
             double ce;
             double dce;
             double dpdx;
@@ -222,9 +229,10 @@ final class ElementwiseTerms {
             if (logits) {
                 double ex = Math.exp(-Math.abs(x)); // σ(x) and softplus(−x) share it, as in bce-logits
                 p = sigmoidFromQ(x, ex);
-                ce = (1 - t) * x + (Math.max(-x, 0) + log1pUnit(ex));
+                pN = sigmoidFromQ(-x, ex);
+                ce = (x >= 0 ? (1 - t) * x : -t * x) + log1pUnit(ex); // as bce-logits: no −x + x cancellation
                 dce = p - t;
-                dpdx = p * (1 - p);
+                dpdx = p * pN;
             } else {
                 if (!(x >= 0 && x <= 1)) {
                     return o.reject(INPUT, 0, x, UNIT);
@@ -237,12 +245,13 @@ final class ElementwiseTerms {
                     p = Math.min(Math.max(x, eps), 1 - eps);
                     clipped = p != x;
                 }
+                pN = 1 - p;
                 ce = StableMath.bce(p, t);
-                dce = (p - t) / Math.max(p * (1 - p), BCE_FLOOR);
+                dce = (p - t) / Math.max(p * pN, BCE_FLOOR);
                 dpdx = 1;
             }
-            double pt = p * t + (1 - p) * (1 - t);
-            double q = 1 - pt;
+            // 1 − pₜ = p(1−t) + (1−p)t: no 1 − (1 − ε) cancellation where pₜ → 1
+            double q = p * (1 - t) + pN * t;
             double mod = Math.pow(q, gamma);
             // d(1−pₜ)^γ/dpₜ; pow's derivative is taken as 0 when γ = 0 (PyTorch masks it too)
             double dmod = gamma == 0 ? 0 : -gamma * Math.pow(q, gamma - 1) * (2 * t - 1);

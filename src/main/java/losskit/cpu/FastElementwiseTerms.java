@@ -50,7 +50,7 @@ final class FastElementwiseTerms {
             case "quantile" -> new Quantile((float) loss.real(Param.TAU));
             case "poisson-nll" -> new Poisson(loss.flag(Param.LOG_INPUT), loss.flag(Param.FULL), (float) loss.real(Param.EPS));
             case "gaussian-nll" -> new Gaussian((float) loss.real(Param.EPS), loss.flag(Param.FULL));
-            case "bce" -> bce((float) loss.real(Param.EPS));
+            case "bce" -> bce((float) loss.real(Param.EPS), clipTop(loss.real(Param.EPS)));
             case "bce-logits" -> new BceLogits();
             case "hinge" -> FastElementwiseTerms::hinge;
             case "squared-hinge" -> new SquaredHinge();
@@ -367,7 +367,8 @@ final class FastElementwiseTerms {
 
     /**
      * A probability clipped to [eps, 1 − eps] with log q̂ and log(1 − q̂) as float64 computes them (the CUDA
-     * lk_clip_unit): the upper clip decided on 1 − q, exact for q ≥ ½, since 1 − eps rounds in float32.
+     * lk_clip_unit): the upper clip decided on 1 − q, exact for q ≥ ½, since 1 − eps rounds in float32, against
+     * {@code top} = {@link #clipTop} (where the float64 oracle puts the upper bound).
      */
     static final class Clipped {
         float q;
@@ -375,14 +376,22 @@ final class FastElementwiseTerms {
         float log1mQ;
         boolean clipped;
 
-        void of(float x, float eps) {
+        void of(float x, float eps, float top) {
             boolean low = eps > 0f && x < eps;
-            boolean high = eps > 0f && !low && 1f - x < eps;
+            boolean high = eps > 0f && !low && 1f - x < top;
             clipped = low || high;
-            q = low ? eps : high ? 1f - eps : x;
-            logQ = low ? FastMath.log(eps) : high ? FastMath.log1p(-eps) : FastMath.log(x);
-            log1mQ = high ? FastMath.log(eps) : low ? FastMath.log1p(-eps) : FastMath.log1p(-x);
+            q = low ? eps : high ? 1f - top : x;
+            logQ = low ? FastMath.log(eps) : high ? FastMath.log1p(-top) : FastMath.log(x);
+            log1mQ = high ? FastMath.log(top) : low ? FastMath.log1p(-eps) : FastMath.log1p(-x);
         }
+    }
+
+    /**
+     * 1 − fl64(1 − eps) rounded to float32: the upper clip bound's distance from 1 as float64 computes 1 − eps
+     * (9.992e-16 for eps = 1e-15), so FAST clips where EXACT does (the CUDA LkParams.pc).
+     */
+    static float clipTop(double eps) {
+        return (float) (1.0 - (1.0 - eps));
     }
 
     private static final ThreadLocal<Clipped> CLIPPED = ThreadLocal.withInitial(Clipped::new);
@@ -395,7 +404,7 @@ final class FastElementwiseTerms {
     }
 
     // bce: clip to [eps, 1 − eps] when eps > 0; ∂ = (p − t)/max(p(1−p), 1e-12f), 0 where clipped
-    private static FastElementwiseTerm bce(float eps) {
+    private static FastElementwiseTerm bce(float eps, float top) {
         return (x, t, a, o) -> {
             if (!(x >= 0f && x <= 1f)) {
                 return (float) o.reject(INPUT, 0, x, UNIT);
@@ -404,7 +413,7 @@ final class FastElementwiseTerms {
                 return (float) o.reject(TARGET, 0, t, UNIT);
             }
             Clipped c = CLIPPED.get();
-            c.of(x, eps);
+            c.of(x, eps, top);
             o.fd = c.clipped ? 0f : (x - t) / FastOps.max(x * (1f - x), BCE_FLOOR);
             return -(t * FastOps.max(c.logQ, -100f) + (1f - t) * FastOps.max(c.log1mQ, -100f));
         };
@@ -490,6 +499,7 @@ final class FastElementwiseTerms {
         float alpha = (float) loss.real(Param.ALPHA);
         AlphaMode mode = loss.get(Param.ALPHA_MODE);
         float eps = logits ? 0f : (float) loss.real(Param.EPS);
+        float top = logits ? 0f : clipTop(loss.real(Param.EPS));
         return (x, t, a, o) -> {
             float p;
             float ce;
@@ -515,10 +525,10 @@ final class FastElementwiseTerms {
                     return (float) o.reject(TARGET, 0, t, UNIT);
                 }
                 Clipped c = CLIPPED.get();
-                c.of(x, eps);
+                c.of(x, eps, top);
                 p = c.q;
                 clipped = c.clipped;
-                float om = clipped && x > 0.5f ? eps : 1f - p;
+                float om = clipped && x > 0.5f ? top : 1f - p;
                 ce = -(t * FastOps.max(c.logQ, -100f) + (1f - t) * FastOps.max(c.log1mQ, -100f));
                 dce = (p - t) / FastOps.max(p * om, BCE_FLOOR);
                 dpdx = 1f;

@@ -23,7 +23,8 @@ final class FastRowTerms {
             case "cross-entropy" -> crossEntropy(loss.get(Param.CLASS_WEIGHT), loss.real(Param.LABEL_SMOOTHING));
             case "cross-entropy/soft" -> softCrossEntropy(loss.get(Param.CLASS_WEIGHT), loss.real(Param.LABEL_SMOOTHING));
             case "nll" -> nll(loss.get(Param.CLASS_WEIGHT));
-            case "categorical-cross-entropy" -> categorical((float) loss.real(Param.EPS), loss.flag(Param.NORMALIZE));
+            case "categorical-cross-entropy" -> categorical((float) loss.real(Param.EPS),
+                    FastElementwiseTerms.clipTop(loss.real(Param.EPS)), loss.flag(Param.NORMALIZE));
             case "sparse-categorical-cross-entropy" -> sparse(loss.real(Param.EPS), loss.flag(Param.NORMALIZE), false);
             case "log-loss" -> sparse(loss.real(Param.EPS), true, false);
             case "log-loss/binary" -> binaryLogLoss((float) loss.real(Param.EPS));
@@ -182,7 +183,7 @@ final class FastRowTerms {
     }
 
     // categorical-cross-entropy: q = P/scale, clipped by FastElementwiseTerms.Clipped, l = −Σ T log q̂, ∂ = u or (u − Σuq)/ΣP
-    private static FastRowTerm categorical(float eps, boolean normalize) {
+    private static FastRowTerm categorical(float eps, float top, boolean normalize) {
         return (r, o) -> {
             if (!checkUnit(r, true, true, o)) {
                 return Double.NaN;
@@ -191,13 +192,13 @@ final class FastRowTerms {
             double z = sumA(r);
             float scale = normalize ? (float) z : 1f;
             for (int j = 0; j < r.len; j++) {
-                c.of(r.a(j) / scale, eps);
+                c.of(r.a(j) / scale, eps, top);
                 r.cols[j] = r.b(j) * c.logQ;
             }
             double l = -r.sum();
             for (int j = 0; j < r.len; j++) {
                 float q = r.a(j) / scale;
-                c.of(q, eps);
+                c.of(q, eps, top);
                 r.cols[j] = (c.clipped ? 0f : -r.b(j) / q) * q;
             }
             double uq = r.sum();
@@ -206,7 +207,7 @@ final class FastRowTerms {
                 float zT = (float) z;
                 for (int j = 0; j < r.len; j++) {
                     float q = r.a(j) / scale;
-                    c.of(q, eps);
+                    c.of(q, eps, top);
                     float u = c.clipped ? 0f : -r.b(j) / q;
                     float d = normalize ? (u - uqT) / zT : u;
                     r.ga[r.gao + j] = r.g * d;

@@ -200,4 +200,20 @@ final class VectorMath {
             e.fma(z.mul(q), e).intoArray(out, i);
         }
     }
+
+    /** out[k] = log cosh e[k] for |e[k]| ≤ 1/8, lane for lane {@link StableMath#logCoshSmall}. */
+    static void logCoshSmall(double[] es, double[] out, int n) {
+        for (int i = 0; i < n; i += L) {
+            DoubleVector e = DoubleVector.fromArray(D, es, i);
+            DoubleVector z = e.mul(e);
+            DoubleVector p = z.mul(-929569.0 / 10216206000.0).add(10922.0 / 42567525.0);
+            p = p.mul(z).add(-691.0 / 935550.0);
+            p = p.mul(z).add(31.0 / 14175.0);
+            p = p.mul(z).add(-17.0 / 2520.0);
+            p = p.mul(z).add(1.0 / 45.0);
+            p = p.mul(z).add(-1.0 / 12.0);
+            p = p.mul(z).add(0.5);
+            z.mul(p).intoArray(out, i);
+        }
+    }
 }

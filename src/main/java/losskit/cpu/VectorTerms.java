@@ -168,9 +168,16 @@ final class VectorTerms {
         }
     }
 
-    /** log-cosh's derivative below |e| = 1/8, where 1 − q cancels: d[k] = tanh e by its series (value only: nothing). */
+    /**
+     * log-cosh below |e| = 1/8, where |e| + log1p(q) − ln 2 and 1 − q cancel: l[k] = log cosh e and d[k] = tanh e
+     * by their series (the formula pass keeps them there).
+     */
     private static void logCoshSeries(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] a,
                                       double[] b, double[] sums) {
+        for (int k = 0; k < n; k += L) {
+            load(x, xo + k).sub(load(t, to + k)).intoArray(l, k);
+        }
+        VectorMath.logCoshSmall(l, l, n);
         if (d != null) {
             for (int k = 0; k < n; k += L) {
                 load(x, xo + k).sub(load(t, to + k)).intoArray(d, k);
@@ -179,13 +186,16 @@ final class VectorTerms {
         }
     }
 
-    // log-cosh: l = |e| + log1p(q) − ln 2, q = e^{−2|e|}; ∂ = tanh e = sign(e)(1 − q)/(1 + q), the series below |e| = 1/8
+    // log-cosh: l = |e| + log1p(q) − ln 2, q = e^{−2|e|}; ∂ = tanh e = sign(e)(1 − q)/(1 + q); both by their series
+    // below |e| = 1/8
     private static void logCosh(float[] x, int xo, float[] t, int to, int n, double[] l, double[] d, double[] q,
                                 double[] lp, double[] sums) {
         for (int k = 0; k < n; k += L) {
             DoubleVector e = load(x, xo + k).sub(load(t, to + k));
             DoubleVector ae = e.abs();
-            ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2).intoArray(l, k);
+            ae.add(DoubleVector.fromArray(D, lp, k)).sub(LN2)
+                    .blend(DoubleVector.fromArray(D, l, k), ae.compare(VectorOperators.LT, StableMath.LOG_COSH_SMALL))
+                    .intoArray(l, k);
             if (d != null) {
                 DoubleVector qv = DoubleVector.fromArray(D, q, k);
                 DoubleVector big = qv.neg().add(1.0).div(qv.add(1.0));
@@ -215,8 +225,10 @@ final class VectorTerms {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
                 DoubleVector lw = tv.mul(pw - 1).add(1.0);
-                DoubleVector sp = xv.neg().max(0.0).add(DoubleVector.fromArray(D, lp, k));
-                tv.neg().add(1.0).mul(xv).add(lw.mul(sp)).intoArray(l, k);
+                // (1−t)x + lw·max(−x, 0) = −pw·t·x below 0 (ElementwiseTerms: no −x + x cancellation)
+                VectorMask<Double> neg = xv.compare(VectorOperators.LT, 0.0);
+                DoubleVector lin = tv.neg().add(1.0).mul(xv).blend(tv.mul(-pw).mul(xv), neg);
+                lin.add(lw.mul(DoubleVector.fromArray(D, lp, k))).intoArray(l, k);
                 if (d != null) {
                     // σ(x) = (x ≥ 0 ? 1 : q)/(1 + q), StableMath.sigmoidFromQ
                     DoubleVector qv = DoubleVector.fromArray(D, q, k);
@@ -245,11 +257,12 @@ final class VectorTerms {
                 DoubleVector xv = load(x, xo + k);
                 DoubleVector tv = load(t, to + k);
                 DoubleVector qv = DoubleVector.fromArray(D, q, k);
-                DoubleVector p = qv.blend(1.0, xv.compare(VectorOperators.GE, 0.0)).div(qv.add(1.0)); // σ(x)
+                VectorMask<Double> nonNeg = xv.compare(VectorOperators.GE, 0.0);
+                DoubleVector p = qv.blend(1.0, nonNeg).div(qv.add(1.0)); // σ(x)
+                DoubleVector oneMinusP = DoubleVector.broadcast(D, 1.0).blend(qv, nonNeg).div(qv.add(1.0)); // σ(−x)
                 DoubleVector oneMinusT = tv.neg().add(1.0);
-                DoubleVector ce = oneMinusT.mul(xv).add(xv.neg().max(0.0).add(DoubleVector.fromArray(D, lp, k)));
-                DoubleVector oneMinusP = p.neg().add(1.0);
-                DoubleVector qq = p.mul(tv).add(oneMinusP.mul(oneMinusT)).neg().add(1.0);
+                DoubleVector ce = tv.neg().mul(xv).blend(oneMinusT.mul(xv), nonNeg).add(DoubleVector.fromArray(D, lp, k));
+                DoubleVector qq = p.mul(oneMinusT).add(oneMinusP.mul(tv));
                 DoubleVector modLess = DoubleVector.broadcast(D, 1.0); // (1−pₜ)^{γ−1} by products
                 for (int i = 1; i < g; i++) {
                     modLess = modLess.mul(qq);

@@ -81,6 +81,14 @@ final class FamilyKernels {
     }
 
     LossResult compute(ValidatedCall call) {
+        if (call.loss().definition().outer() != LossDefinition.Outer.IDENTITY && call.hasHalf()) {
+            // rmse scales its gradient once the mean is known (losskit_finish_scale, float32): a 16-bit host
+            // destination gets the scaled float32 gradient rounded once (ValidatedCall refuses 16-bit device ones)
+            ValidatedCall wide = call.widened();
+            LossResult r = compute(wide);
+            call.narrowOutputsFrom(wide);
+            return LossResult.of(call, r.partial(), "cuda");
+        }
         Layout l = new Layout(call);
         if (!l.hostOnly) {
             return runWhole(l, dev.syncRecord());

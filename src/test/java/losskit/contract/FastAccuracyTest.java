@@ -100,11 +100,13 @@ class FastAccuracyTest {
         double[] w = worst.computeIfAbsent(id, k -> new double[3]);
         String[] at = where.computeIfAbsent(id, k -> new String[]{"", "", ""});
         StringBuilder problems = new StringBuilder();
-        // the value, relative to Σ|s·l|/Σ s·d when the terms cancel (the NONE losses of the oracle)
-        LossResult terms = exact.compute(v.loss().reduction(Reduction.NONE), r.inputs);
+        // the value, relative to Σ|s·l|/Σ s·d when the terms cancel (the NONE losses of the oracle); a loss without
+        // NONE (rmse: a root of non-negative terms) is relative to itself
         double abs = 0;
-        for (float l : terms.lossesArray()) {
-            abs += Math.abs(l);
+        if (v.loss().definition().reductions().contains(Reduction.NONE)) {
+            for (float l : exact.compute(v.loss().reduction(Reduction.NONE), r.inputs).lossesArray()) {
+                abs += Math.abs(l);
+            }
         }
         double den = v.loss().reduction() == Reduction.MEAN || v.loss().reduction() == Reduction.BATCHMEAN
                 ? Math.abs(e.partial().sumWeight()) : 1;

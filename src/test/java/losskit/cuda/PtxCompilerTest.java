@@ -31,7 +31,13 @@ import org.junit.jupiter.api.Test;
  * PTX, and is compiled again only when one of them changes (a clean build checks everything).
  */
 class PtxCompilerTest {
-    private static final String[] TARGETS = {"sm_75", "sm_80", "sm_86", "sm_89", "sm_90"};
+    /**
+     * The oldest and newest targets we ship for; {@code -Dlosskit.ptxTargets=all} adds sm_80, sm_86 and sm_89.
+     * scripts/build-ptx.sh already holds every target to the same bar with the toolkit's ptxas on every build,
+     * so here the runtime compiler is proven on the two ends (each module and target costs ~5 s on CI).
+     */
+    private static final String[] TARGETS = "all".equals(System.getProperty("losskit.ptxTargets"))
+            ? new String[]{"sm_75", "sm_80", "sm_86", "sm_89", "sm_90"} : new String[]{"sm_75", "sm_90"};
     private static final Pattern ENTRY = Pattern.compile("(?m)^\\.visible \\.entry (\\w+)\\(");
     private static final Pattern COMPILING = Pattern.compile("Compiling entry function '(\\w+)' for '(sm_\\d+)'");
     private static final Pattern FRAME = Pattern.compile("(\\d+) bytes stack frame, (\\d+) bytes spill stores, (\\d+) bytes spill loads");
