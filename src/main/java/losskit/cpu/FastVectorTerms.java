@@ -10,6 +10,7 @@ import static jdk.incubator.vector.VectorOperators.LT;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
+import losskit.api.AlphaMode;
 import losskit.api.Loss;
 import losskit.api.Param;
 
@@ -97,6 +98,9 @@ final class FastVectorTerms {
             case "wasserstein" -> new Twin(key, FastVectorTerms::wasserstein);
             case "contrastive" -> new Twin(key, contrastive((float) loss.real(Param.MARGIN)));
             case "gaussian-nll" -> gaussian(key, (float) loss.real(Param.EPS), loss.flag(Param.FULL));
+            case "poisson-nll" -> loss.flag(Param.FULL) ? null
+                    : poisson(key, loss.flag(Param.LOG_INPUT), (float) loss.real(Param.EPS));
+            case "focal-logits" -> focalLogits(key, loss);
             default -> null;
         };
     }
@@ -490,5 +494,164 @@ final class FastVectorTerms {
             return true;
         };
         return new Twin(key, variance, log, formula);
+    }
+
+    /*
+     * poisson-nll without Stirling's term (full = true runs the scalar term): logInput: ex = e^x, ∂ = ex − t,
+     * l = ex − t·x; else ∂ = 1 − t/(x + eps), l = x − t·log(x + eps) (cold: l or ∂ not finite with x, t finite,
+     * and x + eps > 0 unless logInput).
+     */
+    private static FastTwin poisson(String key, boolean logInput, float eps) {
+        if (logInput) {
+            Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+                FastVectorMath.exp(x, xo, ex, 0, n);
+                return true;
+            };
+            Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+                for (int k = 0; k < n; k += L) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                    FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                    FloatVector e = FloatVector.fromArray(F, ex, k);
+                    FloatVector dv = e.sub(tv);
+                    FloatVector lv = e.sub(tv.mul(xv));
+                    if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                        return false;
+                    }
+                    lv.intoArray(l, k);
+                    if (d != null) {
+                        dv.intoArray(d, k);
+                    }
+                }
+                return true;
+            };
+            return new Twin(key, exp, formula);
+        }
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, xe, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector.fromArray(F, x, xo + k).add(eps).intoArray(xe, k);
+            }
+            return true;
+        };
+        Pass log = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
+            FastVectorMath.log(xe, 0, logXe, 0, n);
+            return true;
+        };
+        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector xev = FloatVector.fromArray(F, xe, k);
+                FloatVector dv = c(1f).sub(tv.div(xev));
+                FloatVector lv = xv.sub(tv.mul(FloatVector.fromArray(F, logXe, k)));
+                if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).and(xev.compare(GT, 0f))
+                        .anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    dv.intoArray(d, k);
+                }
+            }
+            return true;
+        };
+        return new Twin(key, argument, log, formula);
+    }
+
+    /*
+     * focal-logits (FastElementwiseTerms.focal with logits; no cold path, no domain): ex = e^{−|x|}, lq = log1p(ex),
+     * σ = (x ≥ 0 ? 1 : ex)/(1 + ex), σ₋ = (x ≥ 0 ? ex : 1)/(1 + ex), ce = (1−t)(max(x,0) + lq) + t(max(−x,0) + lq),
+     * q = σ(1−t) + σ₋t, mod = q^γ, dmod = γ = 0 ? 0 : (−γ·q^{γ−1})(2t − 1), αₜ by the alpha mode;
+     * l = (αₜ·mod)·ce, ∂ = αₜ((dmod·σσ₋)·ce + mod·dce), dce = (1−t)σ − tσ₋. Passes: −|x|, exp, log1p into tmpB;
+     * ce into tmpB and q into l; dmod into d (q^{γ−1} by FastVectorMath.pow, or zeros for γ = 0); mod in place of
+     * q (pow reads each lane before writing it); the result.
+     */
+    private static FastTwin focalLogits(String key, Loss loss) {
+        float gamma = (float) loss.real(Param.GAMMA);
+        float alpha = (float) loss.real(Param.ALPHA);
+        AlphaMode mode = loss.get(Param.ALPHA_MODE);
+        // αₜ: BALANCED per lane, UNIFORM α, NONE 1 — chosen by an all-true or all-false mask, not by a ?: between
+        // vectors (which C2 boxes)
+        boolean constantAlpha = mode != AlphaMode.BALANCED;
+        float alphaConst = mode == AlphaMode.UNIFORM ? alpha : 1f;
+        float oneMinusAlpha = 1f - alpha;
+        float gammaM1 = gamma - 1f;
+        float negGamma = -gamma;
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(ex, k);
+            }
+            return true;
+        };
+        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+            FastVectorMath.exp(ex, 0, ex, 0, n);
+            return true;
+        };
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq) -> {
+            FastVectorMath.log1p(ex, 0, lq, 0, n);
+            return true;
+        };
+        Pass ceAndQ = (x, xo, t, to, a, ao, n, q, d, dAux, ex, lqThenCe) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector e = FloatVector.fromArray(F, ex, k);
+                FloatVector lq = FloatVector.fromArray(F, lqThenCe, k);
+                VectorMask<Float> pos = xv.compare(GE, 0f);
+                FloatVector den = c(1f).add(e);
+                FloatVector sig = e.blend(1f, pos).div(den);
+                FloatVector sigN = c(1f).blend(e, pos).div(den);
+                FloatVector nx = xv.neg();
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector spx = c(0f).blend(xv, xv.compare(LT, 0f).not()).add(lq);
+                FloatVector spn = c(0f).blend(nx, nx.compare(LT, 0f).not()).add(lq);
+                omt.mul(spx).add(tv.mul(spn)).intoArray(lqThenCe, k);
+                sig.mul(omt).add(sigN.mul(tv)).intoArray(q, k);
+            }
+            return true;
+        };
+        Pass dmod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+            if (d == null) {
+                return true;
+            }
+            if (gamma == 0f) {
+                java.util.Arrays.fill(d, 0, n, 0f);
+                return true;
+            }
+            FastVectorMath.pow(q, 0, gammaM1, d, 0, n);
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                c(negGamma).mul(FloatVector.fromArray(F, d, k)).mul(c(2f).mul(tv).sub(1f)).intoArray(d, k);
+            }
+            return true;
+        };
+        Pass mod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+            FastVectorMath.pow(q, 0, gamma, q, 0, n);
+            return true;
+        };
+        Pass result = (x, xo, t, to, a, ao, n, mods, d, dAux, ex, ce) -> {
+            VectorMask<Float> constAt = F.maskAll(constantAlpha);
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector at = c(alpha).mul(tv).add(c(oneMinusAlpha).mul(omt)).blend(alphaConst, constAt);
+                FloatVector m = FloatVector.fromArray(F, mods, k);
+                FloatVector cev = FloatVector.fromArray(F, ce, k);
+                if (d != null) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                    FloatVector e = FloatVector.fromArray(F, ex, k);
+                    VectorMask<Float> pos = xv.compare(GE, 0f);
+                    FloatVector den = c(1f).add(e);
+                    FloatVector sig = e.blend(1f, pos).div(den);
+                    FloatVector sigN = c(1f).blend(e, pos).div(den);
+                    FloatVector dce = omt.mul(sig).sub(tv.mul(sigN));
+                    FloatVector dpdx = sig.mul(sigN);
+                    FloatVector dm = FloatVector.fromArray(F, d, k);
+                    at.mul(dm.mul(dpdx).mul(cev).add(m.mul(dce))).intoArray(d, k);
+                }
+                at.mul(m).mul(cev).intoArray(mods, k);
+            }
+            return true;
+        };
+        return new Twin(key, argument, exp, log1p, ceAndQ, dmod, mod, result);
     }
 }

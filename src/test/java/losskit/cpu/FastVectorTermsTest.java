@@ -75,7 +75,7 @@ class FastVectorTermsTest {
     static List<Loss> twinned() {
         List<Loss> l = new ArrayList<>();
         for (String id : new String[]{"mse", "rmse", "mae", "huber", "smooth-l1", "quantile", "log-cosh", "bce-logits",
-            "hinge", "squared-hinge", "wasserstein", "contrastive", "gaussian-nll"}) {
+            "hinge", "squared-hinge", "wasserstein", "contrastive", "gaussian-nll", "poisson-nll", "focal-logits"}) {
             l.add(Loss.of(id));
         }
         l.add(Loss.of("huber").with(Param.DELTA, 0.3));
@@ -89,6 +89,11 @@ class FastVectorTermsTest {
         l.add(Loss.of("contrastive").with(Param.MARGIN, -0.5));
         l.add(Loss.of("gaussian-nll").with(Param.FULL, true).with(Param.EPS, 0.25));
         l.add(Loss.of("gaussian-nll").with(Param.EPS, 0.0));
+        l.add(Loss.of("poisson-nll").with(Param.LOG_INPUT, false));
+        l.add(Loss.of("poisson-nll").with(Param.LOG_INPUT, false).with(Param.EPS, 0.0));
+        l.add(Loss.of("focal-logits").with(Param.GAMMA, 0.0));
+        l.add(Loss.of("focal-logits").with(Param.GAMMA, 1.5).with(Param.ALPHA_MODE, losskit.api.AlphaMode.UNIFORM));
+        l.add(Loss.of("focal-logits").with(Param.GAMMA, 3.0).with(Param.ALPHA_MODE, losskit.api.AlphaMode.NONE));
         return l;
     }
 
@@ -97,9 +102,11 @@ class FastVectorTermsTest {
         for (Loss loss : twinned()) {
             assertNotNull(FastVectorTerms.elementwise(loss.id(), loss), loss.toString());
         }
-        for (String id : new String[]{"msle", "poisson-nll", "bce", "focal", "focal-logits"}) {
+        for (String id : new String[]{"msle", "bce", "focal"}) {
             assertNull(FastVectorTerms.elementwise(id, Loss.of(id)), id);
         }
+        // Stirling's term: the scalar term
+        assertNull(FastVectorTerms.elementwise("poisson-nll", Loss.of("poisson-nll").with(Param.FULL, true)));
     }
 
     // ---- the twins, lane for lane ----------------------------------------------------------------
@@ -140,7 +147,13 @@ class FastVectorTermsTest {
         float a = 1f;
         switch (loss.id()) {
             case "hinge", "squared-hinge", "wasserstein" -> t = r.nextBoolean() ? 1f : -1f;
-            case "bce-logits" -> t = r.nextInt(3) == 0 ? (float) r.nextDouble() : r.nextBoolean() ? 1f : 0f;
+            case "bce-logits", "focal-logits" -> t = r.nextInt(3) == 0 ? (float) r.nextDouble() : r.nextBoolean() ? 1f : 0f;
+            case "poisson-nll" -> {
+                t = (float) Math.floor(r.nextDouble() * 6);
+                if (!loss.flag(Param.LOG_INPUT)) {
+                    x = Math.abs(x);
+                }
+            }
             case "contrastive" -> {
                 x = Math.abs(x);
                 t = r.nextBoolean() ? 1f : 0f;
@@ -372,7 +385,7 @@ class FastVectorTermsTest {
     @Test
     void halfPrecisionInputsAndOutputs() {
         for (Loss base : List.of(Loss.of("mse"), Loss.of("huber"), Loss.of("log-cosh"), Loss.of("bce-logits"),
-                Loss.of("gaussian-nll"))) {
+                Loss.of("gaussian-nll"), Loss.of("focal-logits"))) {
             for (boolean bf16 : new boolean[]{true, false}) {
                 for (Reduction red : new Reduction[]{Reduction.NONE, Reduction.MEAN}) {
                     Loss loss = base.reduction(red);
