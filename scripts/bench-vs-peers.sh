@@ -87,7 +87,8 @@ DJL_SHAPES=$(printf '%s\n' "${CASES[@]}" | cut -d'|' -f1,2 | sort -u | paste -sd
 
 log "data: $MAXN elements per array, seeded ($OUT/data, where the benchmarks read it)"
 java -cp "$CP" losskit.bench.BenchData "$MAXN"
-rm -f "$OUT/values.tsv" "$OUT/jmh-families.json" "$OUT/jmh-gc.json" "$OUT/jmh-losskit-scalar.json" "$OUT/allocation.md"  # a quick run must not report a full run's leftovers
+rm -f "$OUT/values.tsv" "$OUT/jmh-families.json" "$OUT/jmh-gc.json" "$OUT/jmh-losskit-scalar.json" "$OUT/allocation.md" \
+  "$OUT/jmh-precision.json" "$OUT/jmh-precision-scalar.json"  # a quick run must not report a full run's leftovers
 # JVM flags of each benchmark are in its @Fork; extra ones go in -jvmArgsPrepend (which does not replace them)
 JMH="java -cp $CP org.openjdk.jmh.Main -foe true"
 [ "$SMOKE" = 1 ] && JMH="$JMH -wi 1 -w 200ms -i 1 -r 200ms" && export LOSSKIT_BENCH_SMOKE=1
@@ -116,6 +117,13 @@ if [ "$QUICK" = 0 ]; then
   $JMH 'losskit.bench.(ElementwiseBench|RowBench|PerCallBench)' -p n=10000000 -p threads="$THREADS" \
     -jvmArgsPrepend -Dlosskit.simd=false -rf json -rff "$OUT/jmh-losskit-scalar.json" \
     2>&1 | grep -E '^(Benchmark|[A-Z][A-Za-z]+Bench\.)' || true
+
+  log "LossKit, FAST and EXACT side by side (vector path; FAST also on the scalar path), value + gradient, n = 10^7"
+  $JMH 'losskit.bench.ElementwiseBench' -p n=10000000 -p mode=value+gradient -p precision=fast,exact \
+    -p threads="$THREADS" -rf json -rff "$OUT/jmh-precision.json" 2>&1 | grep -E '^(Benchmark|ElementwiseBench\.)' || true
+  $JMH 'losskit.bench.ElementwiseBench' -p n=10000000 -p mode=value+gradient -p precision=fast -p threads="$THREADS" \
+    -jvmArgsPrepend -Dlosskit.simd=false -rf json -rff "$OUT/jmh-precision-scalar.json" \
+    2>&1 | grep -E '^(Benchmark|ElementwiseBench\.)' || true
 
   log "LossKit, the other families (no peer in this run): pairs at n = 10^6..10^8, matrix losses"
   $JMH 'losskit.bench.(PairBench|MatrixBench)' -p threads="$THREADS" -rf json -rff "$OUT/jmh-families.json" \

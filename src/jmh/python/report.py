@@ -35,6 +35,8 @@ def jmh(path):
             case = f"{p['loss']}|n={p['n']}|{p['mode']}"
             if p.get("gradientBuffer", "caller") != "caller":
                 case += "|" + p["gradientBuffer"]
+            if p.get("precision", "default") != "default":
+                case += "|" + p["precision"]
         elif cls == "RowBench":
             case = f"{p['loss']}|C={p['classes']}|{p['mode']}"
         elif cls == "MatrixBench":
@@ -240,6 +242,32 @@ def main():
             cell = lambda x: "—" if x is None else f"{x:,.0f}"
             w(f"| {loss}, {size} | {cell(v)} | {cell(c)} | {cell(f)} | {'—' if f is None else f'{f / n:.3f}'} |")
 
+    prec = jmh(os.path.join(out, "jmh-precision.json"))
+    prec_scalar = jmh(os.path.join(out, "jmh-precision-scalar.json"))
+    if prec:
+        w("")
+        w("Precisions side by side (`-p precision=fast,exact`; the scalar path with `-Dlosskit.simd=false`): FAST's")
+        w("float32 terms with their vector twins (FastVectorTerms) against its scalar terms and against EXACT's float64")
+        w("twins; moved = 12n bytes (x and t read, the gradient written):")
+        w("")
+        w("| case | FAST vector ms | FAST scalar ms | EXACT vector ms | FAST vector Melem/s | FAST vector moved GB/s "
+          "| FAST vector ÷ scalar | FAST ÷ EXACT (vector) |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|")
+        keys = sorted({c.rsplit("|", 1)[0] for c in prec}, key=sort_key)
+        for case in keys:
+            fv = prec.get(case + "|fast", (None, None))
+            ev = prec.get(case + "|exact", (None, None))
+            fs = prec_scalar.get(case + "|fast", (None, None))
+            n = int(case.split("|")[1][2:])
+            grad = case.endswith("|value+gradient")
+            speed = "—" if fv[0] is None else f"{n / (fv[0] * 1e-3) / 1e6:,.0f}"
+            moved = "—" if fv[0] is None else f"{(8 + (4 if grad else 0)) * n / (fv[0] * 1e-3) / 1e9:.1f}"
+            # "N× faster": time of the other over FAST vector's
+            vs = f"{fs[0] / fv[0]:.1f}× faster" if fs[0] and fv[0] else "—"
+            ve = f"{ev[0] / fv[0]:.2f}× the speed" if ev[0] and fv[0] else "—"
+            w(f"| {case.replace('|', ' ')} | {fmt_ms(fv[0], fv[1])} | {fmt_ms(fs[0], fs[1])} | {fmt_ms(ev[0], ev[1])} "
+              f"| {speed} | {moved} | {vs} | {ve} |")
+
     alloc_md = os.path.join(out, "allocation.md")
     if os.path.exists(alloc_md):
         w("")
@@ -258,7 +286,7 @@ def main():
         for m in mismatches:
             w(f"- {m}")
     else:
-        w(f"All {len([k for k in values if k[0] != 'losskit-vector'])} peer values agree with LossKit's to 1e-4 relative "
+        w(f"All {len([k for k in values if not k[0].startswith('losskit-')])} peer values agree with LossKit's to 1e-4 relative "
           "(same data, same definitions).")
     with open(os.path.join(out, "report.md"), "w") as fh:
         fh.write("\n".join(lines) + "\n")

@@ -41,6 +41,12 @@ public class ElementwiseBench {
      */
     @Param({"caller"})
     public String gradientBuffer;
+    /**
+     * {@code default}: the engine's default precision (FAST), what the peer tables measure; {@code fast},
+     * {@code exact}: that precision, for the side-by-side table (-p precision=fast,exact).
+     */
+    @Param({"default"})
+    public String precision;
 
     private LossKitState state;
 
@@ -54,7 +60,7 @@ public class ElementwiseBench {
         float[] x = BenchData.floats("x", n);
         float[] t = BenchData.floats(targetFile(loss), n);
         state = new LossKitState(threads, Loss.of(loss), Inputs.of(x, t),
-                gradientBuffer.equals("caller") ? new float[n] : null, mode);
+                gradientBuffer.equals("caller") ? new float[n] : null, mode, precision);
     }
 
     @Benchmark

@@ -14,6 +14,7 @@ import losskit.api.Form;
 import losskit.api.Inputs;
 import losskit.api.Loss;
 import losskit.api.LossEngine;
+import losskit.api.Precision;
 import losskit.api.Slot;
 import losskit.api.Tensor;
 import losskit.cuda.CudaTimer;
@@ -30,6 +31,13 @@ import picocli.CommandLine.Option;
  * input per second, as % of the host-to-device bandwidth: the inputs must cross the bus once); for
  * cross-entropy the logits' effective GB/s too. Every loss value is checked against the CPU backend on the
  * same data. On the emulated driver the numbers are labelled as not performance.
+ *
+ * <p>Configurations side by side: {@code --precision fast,exact} and, on the CPU, {@code --cpu-path vector,scalar}
+ * give one engine per combination, measured on the same generated inputs in one process; with {@code --rounds R}
+ * the host timing alternates between the configurations round by round and reports the median round, so drift
+ * on a shared machine hits them alike. On the CPU each row also says how many bytes a call allocated (all
+ * threads): more than a few KB means the JIT was not done (a Vector API method still interpreted or in C1
+ * boxes every vector), so the row does not measure the compiled code: raise {@code --warmup}.
  */
 @Command(name = "bench", sortOptions = false, description = {
         "Loss throughput as a share of this machine's measured bandwidth (CUDA: events; CPU: wall clock).",
@@ -54,12 +62,31 @@ final class Bench implements Callable<Integer> {
     @Option(names = "--copy-bytes", paramLabel = "BYTES", description = "Bytes per bandwidth copy (default: 256 MiB, "
             + "1 MiB on the emulated driver).")
     Long copyBytes;
+    @Option(names = "--precision", split = ",", paramLabel = "fast|exact", description = "Term arithmetic, repeatable or "
+            + "comma-separated: each is measured side by side (default: the engine's, LOSSKIT_PRECISION or fast).")
+    List<String> precisions = new ArrayList<>();
+    @Option(names = "--cpu-path", split = ",", paramLabel = "vector|scalar", description = "CPU backend only: the "
+            + "Vector API path or the scalar one (what -Dlosskit.simd=false gives), side by side (default: this JVM's).")
+    List<String> cpuPaths = new ArrayList<>();
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed calls per configuration first (default: "
+            + "${DEFAULT-VALUE}; the CPU's JIT needs seconds: e.g. 40 at 16 Mi elements).")
+    int warmup;
+    @Option(names = "--rounds", defaultValue = "1", description = "Host timing in rounds of --iterations calls, "
+            + "alternating between the configurations; the median round is reported (default: ${DEFAULT-VALUE}).")
+    int rounds;
     @Option(names = "--format", defaultValue = "table", description = "table or json (default: ${DEFAULT-VALUE}).")
     String format;
     @Option(names = "--out", paramLabel = "FILE", description = "Write the report here (atomically) instead of stdout.")
     Path out;
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
+
+    /** One engine measured: its precision, and on the CPU its path; {@code reference} is the CPU engine of the same precision. */
+    private record Config(LossEngine engine, LossEngine reference, String precision, String path) {
+        String label() {
+            return path == null ? precision : precision + ", " + path;
+        }
+    }
 
     @Override
     public Integer call() {
@@ -70,8 +97,11 @@ final class Bench implements Callable<Integer> {
         if (choice == BackendChoice.AUTO) {
             throw new IllegalArgumentException("--backend auto is ambiguous for a benchmark (expected cuda or cpu)");
         }
-        if (iterations < 1 || classes < 1) {
-            throw new IllegalArgumentException("--iterations and --classes must be >= 1");
+        if (iterations < 1 || classes < 1 || warmup < 0 || rounds < 1) {
+            throw new IllegalArgumentException("--iterations, --classes and --rounds must be >= 1, --warmup >= 0");
+        }
+        if (!cpuPaths.isEmpty() && choice != BackendChoice.CPU) {
+            throw new IllegalArgumentException("--cpu-path needs --backend cpu");
         }
         List<Long> ns = sizes.isEmpty() ? List.of(1L << 24) : sizes;
         for (long n : ns) {
@@ -83,9 +113,47 @@ final class Bench implements Callable<Integer> {
         for (String s : losses.isEmpty() ? DEFAULT_LOSSES : losses) {
             todo.add(Loss.parse(s));
         }
+        List<Precision> ps = new ArrayList<>();
+        for (String p : precisions) {
+            Precision q = Precision.parse(p);
+            if (!ps.contains(q)) {
+                ps.add(q);
+            }
+        }
+        List<Boolean> vectorPaths = new ArrayList<>();
+        for (String p : cpuPaths) {
+            boolean v = switch (p.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "vector" -> true;
+                case "scalar" -> false;
+                default -> throw new IllegalArgumentException("--cpu-path " + p + " is unknown (expected vector or scalar)");
+            };
+            if (!vectorPaths.contains(v)) {
+                vectorPaths.add(v);
+            }
+        }
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("schema", "losskit-bench/1");
-        try (LossEngine engine = LossEngine.create(choice); LossEngine cpu = LossEngine.create(BackendChoice.CPU)) {
+        List<LossEngine> opened = new ArrayList<>();
+        try {
+            List<Config> configs = new ArrayList<>();
+            for (Precision p : ps.isEmpty() ? java.util.Collections.<Precision>singletonList(null) : ps) {
+                LossEngine reference = open(BackendChoice.CPU, p, null, opened);
+                if (choice == BackendChoice.CPU) {
+                    for (Boolean v : vectorPaths.isEmpty() ? java.util.Collections.<Boolean>singletonList(null) : vectorPaths) {
+                        LossEngine e = open(choice, p, v, opened);
+                        boolean vectorized = ((losskit.cpu.CpuBackend) e.backend()).vectorized();
+                        if (v != null && v != vectorized) {
+                            throw new IllegalStateException("--cpu-path vector: " + e.backend().describe()
+                                    + " (run java with --add-modules jdk.incubator.vector)");
+                        }
+                        configs.add(new Config(e, reference, e.precision().id(), vectorized ? "vector" : "scalar"));
+                    }
+                } else {
+                    LossEngine e = open(choice, p, null, opened);
+                    configs.add(new Config(e, reference, e.precision().id(), null));
+                }
+            }
+            LossEngine engine = configs.get(0).engine();
             doc.put("backend", engine.backendName());
             doc.put("describe", engine.backend().describe());
             CudaTimer timer = engine.backendName().equals("cuda") ? CudaTimer.open(engine) : null;
@@ -97,6 +165,8 @@ final class Bench implements Callable<Integer> {
                     doc.put("note", EMULATED_NOTE);
                 }
                 doc.put("iterations", iterations);
+                doc.put("warmup", warmup);
+                doc.put("rounds", rounds);
                 Map<String, Object> bw = new LinkedHashMap<>();
                 double d2d = Double.NaN;
                 double h2d = Double.NaN;
@@ -120,11 +190,18 @@ final class Bench implements Callable<Integer> {
                             "host", "value + gradient on Java arrays, wall clock (upload, kernels, gradient download); "
                                     + "input_gbps = input bytes per second, pct_of_h2d = input_gbps / h2d_pinned_gbps",
                             "logits_gbps", "cross-entropy only: logits bytes per second of device time"));
+                } else {
+                    doc.put("conventions", ordered(
+                            "host", "value + gradient on Java arrays into a caller-owned gradient buffer, wall clock, "
+                                    + "the median of the rounds; input_gbps = input bytes per second, moved_gbps = (input "
+                                    + "bytes read + gradient bytes written) per second, elements_per_s = input elements "
+                                    + "per second, alloc_bytes_per_call = bytes allocated by all threads per call in the "
+                                    + "last round (a few KB when the JIT is done)"));
                 }
                 List<Map<String, Object>> results = new ArrayList<>();
                 for (Loss loss : todo) {
                     for (long n : ns) {
-                        results.add(measure(engine, cpu, timer, loss, (int) n, d2d, h2d));
+                        results.addAll(measure(configs, timer, loss, (int) n, d2d, h2d));
                     }
                 }
                 doc.put("results", results);
@@ -133,10 +210,40 @@ final class Bench implements Callable<Integer> {
                     timer.close();
                 }
             }
+        } finally {
+            opened.forEach(LossEngine::close);
         }
         String text = format.equals("json") ? Report.json(doc) : table(doc);
         LossKitCli.emit(spec.commandLine().getOut(), out, text);
         return 0;
+    }
+
+    /**
+     * An engine; {@code vector} false builds the CPU backend's scalar path. The backend decides its path once,
+     * when it is built, from the system property losskit.simd (its documented switch): set for that moment only.
+     */
+    private static LossEngine open(BackendChoice choice, Precision p, Boolean vector, List<LossEngine> opened) {
+        LossEngine.Builder b = LossEngine.builder().backend(choice);
+        if (p != null) {
+            b.precision(p);
+        }
+        String old = System.getProperty("losskit.simd");
+        if (Boolean.FALSE.equals(vector)) {
+            System.setProperty("losskit.simd", "false");
+        }
+        try {
+            LossEngine e = b.build();
+            opened.add(e);
+            return e;
+        } finally {
+            if (Boolean.FALSE.equals(vector)) {
+                if (old == null) {
+                    System.clearProperty("losskit.simd");
+                } else {
+                    System.setProperty("losskit.simd", old);
+                }
+            }
+        }
     }
 
     /** Generated inputs of one loss: host arrays per slot, shapes, which slot takes the gradient. */
@@ -193,21 +300,11 @@ final class Bench implements Callable<Integer> {
         return new Case(form, host, shapes, bytes, grad, grad == null ? 0 : len, r);
     }
 
-    private Map<String, Object> measure(LossEngine engine, LossEngine cpu, CudaTimer timer, Loss loss, int n, double d2d,
-                                        double h2d) {
+    private List<Map<String, Object>> measure(List<Config> configs, CudaTimer timer, Loss loss, int n, double d2d,
+                                              double h2d) {
         Case c = generate(loss, n);
-        Map<String, Object> row = new LinkedHashMap<>();
-        row.put("loss", loss.toString());
-        row.put("n", n);
-        if (c.form().family() == Family.ROWS) {
-            row.put("rows", c.rows());
-            row.put("classes", classes);
-        }
         long gradBytes = 4L * c.gradElements();
-        row.put("input_bytes", c.inputBytes());
-        row.put("gradient_bytes", gradBytes);
-
-        // host arrays: the engine uploads, computes and downloads the gradient; the wall clock times it all
+        // host arrays: the engine uploads (CUDA), computes and (CUDA) downloads the gradient; the wall clock times it all
         Inputs hostIn = Inputs.empty();
         for (var e : c.host().entrySet()) {
             hostIn = hostIn.with(e.getKey(), e.getValue() instanceof int[] y ? Tensor.labels(y)
@@ -216,18 +313,85 @@ final class Bench implements Callable<Integer> {
         if (c.gradSlot() != null) {
             hostIn = hostIn.gradientInto(c.gradSlot(), new float[(int) c.gradElements()]);
         }
-        double value = engine.compute(loss, hostIn).value();
-        long t0 = System.nanoTime();
-        for (int i = 0; i < iterations; i++) {
-            engine.compute(loss, hostIn);
+        double[] values = new double[configs.size()];
+        for (int k = 0; k < configs.size(); k++) {
+            values[k] = configs.get(k).engine().compute(loss, hostIn).value();
+            for (int i = 0; i < warmup; i++) {
+                configs.get(k).engine().compute(loss, hostIn);
+            }
         }
-        double hostMs = (System.nanoTime() - t0) / 1e6 / iterations;
+        // rounds alternate between the configurations, so load that comes and goes on the machine hits all alike
+        double[][] roundMs = new double[configs.size()][rounds];
+        long[] alloc = new long[configs.size()];
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < configs.size(); k++) {
+                LossEngine e = configs.get(k).engine();
+                long a0 = allocatedBytes();
+                long t0 = System.nanoTime();
+                for (int i = 0; i < iterations; i++) {
+                    e.compute(loss, hostIn);
+                }
+                roundMs[k][r] = (System.nanoTime() - t0) / 1e6 / iterations;
+                alloc[k] = (allocatedBytes() - a0) / iterations;
+            }
+        }
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (int k = 0; k < configs.size(); k++) {
+            Config cf = configs.get(k);
+            rows.add(measureOne(cf, timer, loss, n, c, hostIn, values[k], roundMs[k], alloc[k], gradBytes, d2d, h2d));
+        }
+        return rows;
+    }
+
+    /** Bytes allocated so far by all live threads (the engine's pool included), or −1 where the JVM cannot say. */
+    private static long allocatedBytes() {
+        if (!(java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean mx)
+                || !mx.isThreadAllocatedMemorySupported() || !mx.isThreadAllocatedMemoryEnabled()) {
+            return -1;
+        }
+        long sum = 0;
+        for (long v : mx.getThreadAllocatedBytes(mx.getAllThreadIds())) {
+            sum += Math.max(v, 0);
+        }
+        return sum;
+    }
+
+    private Map<String, Object> measureOne(Config cf, CudaTimer timer, Loss loss, int n, Case c, Inputs hostIn,
+                                           double value, double[] roundMs, long alloc, long gradBytes, double d2d,
+                                           double h2d) {
+        LossEngine engine = cf.engine();
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("loss", loss.toString());
+        row.put("precision", cf.precision());
+        if (cf.path() != null) {
+            row.put("path", cf.path());
+        }
+        row.put("n", n);
+        if (c.form().family() == Family.ROWS) {
+            row.put("rows", c.rows());
+            row.put("classes", classes);
+        }
+        row.put("input_bytes", c.inputBytes());
+        row.put("gradient_bytes", gradBytes);
+        double[] sorted = roundMs.clone();
+        java.util.Arrays.sort(sorted);
+        double hostMs = sorted[sorted.length / 2];
         Map<String, Object> host = new LinkedHashMap<>();
         host.put("ms", hostMs);
+        if (sorted.length > 1) {
+            host.put("ms_min", sorted[0]);
+            host.put("ms_max", sorted[sorted.length - 1]);
+        }
         double hostGbps = c.inputBytes() / (hostMs * 1e6);
         host.put("input_gbps", hostGbps);
         if (timer != null) {
             host.put("pct_of_h2d", 100 * hostGbps / h2d);
+        } else {
+            host.put("moved_gbps", (c.inputBytes() + gradBytes) / (hostMs * 1e6));
+            host.put("elements_per_s", (c.form().family() == Family.ROWS ? c.rows() * classes : n) / (hostMs * 1e-3));
+            if (alloc >= 0) {
+                host.put("alloc_bytes_per_call", alloc);
+            }
         }
         row.put("host", host);
 
@@ -282,7 +446,7 @@ final class Bench implements Callable<Integer> {
                 buffers.forEach(DeviceBuffer::close);
             }
         }
-        double cpuValue = engine == cpu ? value : cpu.evaluate(loss, hostIn).value();
+        double cpuValue = cf.reference().evaluate(loss, hostIn).value();
         row.put("value", value);
         row.put("cpu_value", cpuValue);
         row.put("value_rel_diff", cpuValue == value ? 0.0 : Math.abs(value - cpuValue) / Math.max(Math.abs(cpuValue), 1e-300));
@@ -302,12 +466,29 @@ final class Bench implements Callable<Integer> {
                     + " (%d-byte copies, CUDA events)%n", (double) bw.get("d2d_gbps"), (double) bw.get("h2d_pinned_gbps"),
                     (long) bw.get("copy_bytes")));
         }
+        if (bw == null) {
+            // the CPU: no device columns; elements and bytes moved per second, and what a call allocated
+            b.append(String.format("%-34s %11s | %10s %9s %10s %9s %10s | %s%n", "loss [precision, path]", "n", "ms",
+                    "Melem/s", "in GB/s", "moved", "alloc B", "value (cpu)"));
+            for (Map<String, Object> r : (List<Map<String, Object>>) doc.get("results")) {
+                Map<String, Object> h = (Map<String, Object>) r.get("host");
+                b.append(String.format("%-34s %11d | %10.3f %9.1f %10.2f %9.2f %10s | %.9g (%.9g)%n", label(r),
+                        ((Number) r.get("n")).longValue(), (double) h.get("ms"), (double) h.get("elements_per_s") / 1e6,
+                        (double) h.get("input_gbps"), (double) h.get("moved_gbps"),
+                        h.get("alloc_bytes_per_call") == null ? "-" : h.get("alloc_bytes_per_call").toString(),
+                        (double) r.get("value"), (double) r.get("cpu_value")));
+            }
+            b.append("value + gradient on Java arrays, median of ").append(doc.get("rounds")).append(" round(s) of ")
+                    .append(doc.get("iterations")).append(" calls after ").append(doc.get("warmup"))
+                    .append(" warm-up calls; moved = input read + gradient written, GB/s\n");
+            return b.toString();
+        }
         b.append(String.format("%-22s %11s | %10s %9s %8s %9s | %10s %9s %8s | %s%n", "loss", "n", "device ms", "GB/s",
                 "% d2d", "logits", "host ms", "in GB/s", "% h2d", "value (cpu)"));
         for (Map<String, Object> r : (List<Map<String, Object>>) doc.get("results")) {
             Map<String, Object> d = (Map<String, Object>) r.get("device");
             Map<String, Object> h = (Map<String, Object>) r.get("host");
-            b.append(String.format("%-22s %11d | %10s %9s %8s %9s | %10.3f %9.2f %8s | %.9g (%.9g)%n", r.get("loss"),
+            b.append(String.format("%-22s %11d | %10s %9s %8s %9s | %10.3f %9.2f %8s | %.9g (%.9g)%n", label(r),
                     ((Number) r.get("n")).longValue(), d == null ? "-" : fmt("%.3f", d.get("kernel_ms")),
                     d == null ? "-" : fmt("%.2f", d.get("moved_gbps")), d == null ? "-" : fmt("%.1f", d.get("pct_of_d2d")),
                     d == null || d.get("logits_gbps") == null ? "-" : fmt("%.2f", d.get("logits_gbps")),
@@ -320,6 +501,11 @@ final class Bench implements Callable<Integer> {
                     + " host: Java arrays, input bytes per second of wall-clock time\n");
         }
         return b.toString();
+    }
+
+    /** The loss with its configuration: {@code mse [fast, vector]}. */
+    private static String label(Map<String, Object> r) {
+        return r.get("loss") + " [" + r.get("precision") + (r.get("path") == null ? "" : ", " + r.get("path")) + "]";
     }
 
     /** Key, value, key, value… in this order (Map.of has none, and the JSON is read by people too). */

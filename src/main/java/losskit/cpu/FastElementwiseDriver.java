@@ -34,8 +34,7 @@ final class FastElementwiseDriver {
         }
         BlockPartials parts = new BlockPartials(plan.blocks);
         FastElementwiseJob job = new FastElementwiseJob(call, term, scale, parts);
-        FastElementwiseBlock loop = twin != null ? new FastVectorLoop(twin, SCALAR_LOOPS.forTerm(term))
-                : SCALAR_LOOPS.forTerm(term);
+        FastElementwiseBlock loop = twin != null ? new FastVectorLoop(twin) : SCALAR_LOOPS.forTerm(term);
         plan.run(pool, n, (block, from, to) -> loop.run(job, block, from, to));
         int bad = parts.firstBad();
         if (bad >= 0) {
@@ -87,8 +86,8 @@ final class FastScratch {
     final float[][] in = new float[4][CanonicalSum.EW_LANES];
     /** Output windows: ∂x, ∂aux, losses. */
     final float[][] out = new float[3][CanonicalSum.EW_LANES];
-    /** Vector twins' per-element results: l, ∂, ∂aux, and two temporaries. */
-    final float[][] twin = new float[5][CanonicalSum.EW_LANES];
+    /** Vector twins' per-element results: l, ∂, ∂aux, two temporaries, and the aux operand of posWeight[i % len]. */
+    final float[][] twin = new float[6][CanonicalSum.EW_LANES];
     /** Row windows of the row and pair families: value slots and their gradients (grown to the row length). */
     final float[][] rowIn = new float[3][0];
     final float[][] rowOut = new float[3][0];

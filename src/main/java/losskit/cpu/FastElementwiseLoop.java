@@ -28,7 +28,6 @@ final class FastElementwiseLoop implements FastElementwiseBlock {
             java.util.Arrays.fill(accW, 0.0);
         }
         TermOut o = new TermOut();
-        FastElementwiseTerm term = j.term;
         for (long row = from; row < to; row += CanonicalSum.EW_LANES) {
             int cnt = (int) Math.min(CanonicalSum.EW_LANES, to - row);
             x.load(row, cnt);
@@ -48,60 +47,8 @@ final class FastElementwiseLoop implements FastElementwiseBlock {
             if (out != null) {
                 out.begin(row, cnt);
             }
-            for (int k = 0; k < cnt; k++) {
-                long i = row + k;
-                float xf = x.arr[x.off + k];
-                float tf = t.arr[t.off + k];
-                float af = v != null ? v.arr[v.off + k]
-                        : j.posWeight != null ? j.posWeight[(int) (i % j.posWeight.length)] : j.auxConstant;
-                float sw = 1f;
-                if (w != null) {
-                    sw = w.arr[w.off + k];
-                    if (!(sw >= 0f && sw < Float.POSITIVE_INFINITY)) {
-                        o.reject(-2, 0, sw, "finite and >= 0");
-                        j.parts.fail(block, i, o);
-                        return;
-                    }
-                }
-                if (j.checkFinite && !finite(o, xf, tf, v != null ? af : 0f)) {
-                    j.parts.fail(block, i, o);
-                    return;
-                }
-                o.fd = 0f;
-                o.fdAux = 0f;
-                o.cold = false;
-                float l = term.eval(xf, tf, af, o);
-                if (o.badSlot != 0) {
-                    j.parts.fail(block, i, o);
-                    return;
-                }
-                float g;
-                float ga;
-                float lo;
-                if (o.cold) {
-                    term.cold(xf, tf, af, o);
-                    accL[k] = Math.fma((double) sw, o.cl, accL[k]);
-                    g = (float) (j.gradFactor * sw * o.cd);
-                    ga = (float) (j.gradFactor * sw * o.cdAux);
-                    lo = (float) (sw * o.cl);
-                } else {
-                    accL[k] = Math.fma((double) sw, (double) l, accL[k]);
-                    g = j.grad(sw, o.fd);
-                    ga = j.grad(sw, o.fdAux);
-                    lo = sw * l;
-                }
-                if (w != null) {
-                    accW[k] += sw;
-                }
-                if (gx != null) {
-                    gx.arr[gx.off + k] = g;
-                }
-                if (gv != null) {
-                    gv.arr[gv.off + k] = ga;
-                }
-                if (out != null) {
-                    out.arr[out.off + k] = lo;
-                }
+            if (!elements(j, block, o, row, 0, cnt, x, t, v, w, gx, gv, out, accL, accW)) {
+                return;
             }
             if (gx != null) {
                 gx.commit();
@@ -115,6 +62,75 @@ final class FastElementwiseLoop implements FastElementwiseBlock {
         }
         j.parts.loss[block] = CanonicalSum.tree(accL, CanonicalSum.EW_LANES);
         j.parts.weight[block] = w == null ? to - from : CanonicalSum.tree(accW, CanonicalSum.EW_LANES);
+    }
+
+    /**
+     * Elements {@code row + k}, k ∈ [kFrom, kTo), of a row whose windows are loaded (outputs begun), in element
+     * order: checks, term (or its cold path), s·l into lane k, outputs. Returns false after recording the first
+     * violation with {@code j.parts.fail}. The one definition of an element's FAST semantics: this loop runs it
+     * for whole rows, {@link FastVectorLoop} for the rest of a row its twin does not cover (a tail shorter than
+     * a vector, or from a chunk on where a check failed or the twin declined).
+     */
+    static boolean elements(FastElementwiseJob j, int block, TermOut o, long row, int kFrom, int kTo, HostWindow x,
+                            HostWindow t, HostWindow v, HostWindow w, HostWindow gx, HostWindow gv, HostWindow out,
+                            double[] accL, double[] accW) {
+        FastElementwiseTerm term = j.term;
+        for (int k = kFrom; k < kTo; k++) {
+            long i = row + k;
+            float xf = x.arr[x.off + k];
+            float tf = t.arr[t.off + k];
+            float af = v != null ? v.arr[v.off + k]
+                    : j.posWeight != null ? j.posWeight[(int) (i % j.posWeight.length)] : j.auxConstant;
+            float sw = 1f;
+            if (w != null) {
+                sw = w.arr[w.off + k];
+                if (!(sw >= 0f && sw < Float.POSITIVE_INFINITY)) {
+                    o.reject(-2, 0, sw, "finite and >= 0");
+                    j.parts.fail(block, i, o);
+                    return false;
+                }
+            }
+            if (j.checkFinite && !finite(o, xf, tf, v != null ? af : 0f)) {
+                j.parts.fail(block, i, o);
+                return false;
+            }
+            o.fd = 0f;
+            o.fdAux = 0f;
+            o.cold = false;
+            float l = term.eval(xf, tf, af, o);
+            if (o.badSlot != 0) {
+                j.parts.fail(block, i, o);
+                return false;
+            }
+            float g;
+            float ga;
+            float lo;
+            if (o.cold) {
+                term.cold(xf, tf, af, o);
+                accL[k] = Math.fma((double) sw, o.cl, accL[k]);
+                g = (float) (j.gradFactor * sw * o.cd);
+                ga = (float) (j.gradFactor * sw * o.cdAux);
+                lo = (float) (sw * o.cl);
+            } else {
+                accL[k] = Math.fma((double) sw, (double) l, accL[k]);
+                g = j.grad(sw, o.fd);
+                ga = j.grad(sw, o.fdAux);
+                lo = sw * l;
+            }
+            if (w != null) {
+                accW[k] += sw;
+            }
+            if (gx != null) {
+                gx.arr[gx.off + k] = g;
+            }
+            if (gv != null) {
+                gv.arr[gv.off + k] = ga;
+            }
+            if (out != null) {
+                out.arr[out.off + k] = lo;
+            }
+        }
+        return true;
     }
 
     private static boolean finite(TermOut o, float x, float t, float aux) {

@@ -126,7 +126,8 @@ final class FastVectorMath {
     private static final Pass[] TANH = {
         (x, xo, y, out, oo, s, m) -> tanhArgument(x, xo, s.a, m),
         (x, xo, y, out, oo, s, m) -> expCore(s.a, ZERO, s.b, s.c, s.k, m),
-        (x, xo, y, out, oo, s, m) -> tanhFinish(x, xo, s.b, s.c, s.k, out, oo, m)};
+        (x, xo, y, out, oo, s, m) -> tanhFar(s.b, s.c, s.k, s.d, m),
+        (x, xo, y, out, oo, s, m) -> tanhSelect(x, xo, s.d, out, oo, m)};
     private static final Pass[] LOG = {
         (x, xo, y, out, oo, s, m) -> logReduce(x, xo, s.a, s.b, s.c, m),
         (x, xo, y, out, oo, s, m) -> logSum(s.a, s.b, s.c, out, oo, m),
@@ -297,15 +298,15 @@ final class FastVectorMath {
         }
     }
 
-    /** FastMath.tanh after expm1Parts of 2a: the polynomial for a &lt; 1/4, 1 − 2/(E + 1) otherwise, the sign, NaN. */
-    private static void tanhFinish(float[] xa, int xOff, float[] qhIn, float[] qlIn, int[] kIn, float[] out, int outOff,
-            int n) {
+    /**
+     * FastMath.tanh after expm1Parts of 2a, first half: the far form 1 − 2/(E + 1), E = 2^k(1 + qh + ql), for every
+     * lane. Split from {@link #tanhSelect} because as one pass (the largest of all, 414 bytes) its C2 compile at
+     * times failed a vector intrinsic (PrintIntrinsics: "missing constant") and boxed every vector from then on:
+     * 8 bytes per element for log-cosh's gradient, steadily, while FastMathThroughput's tanh read 0 or 100 bytes
+     * per element from run to run (measured, JDK 17.0.15, AVX2).
+     */
+    private static void tanhFar(float[] qhIn, float[] qlIn, int[] kIn, float[] bigOut, int n) {
         for (int i = 0; i < n; i += L) {
-            FloatVector x = FloatVector.fromArray(F, xa, xOff + i);
-            FloatVector a = x.abs();
-            FloatVector z = a.mul(a);
-            FloatVector pt = c(T3).fma(z, c(T2)).fma(z, c(T1)).fma(z, c(T0));
-            FloatVector small = a.fma(z.mul(pt), a);
             FloatVector qh = FloatVector.fromArray(F, qhIn, i);
             FloatVector ql = FloatVector.fromArray(F, qlIn, i);
             IntVector k = IntVector.fromArray(I, kIn, i);
@@ -322,7 +323,19 @@ final class FastVectorMath {
             FloatVector dl = dh.neg().fma(sum, c(2f)).sub(dh.mul(suml)).div(sum);
             FloatVector th = c(1f).sub(dh);
             FloatVector te = c(1f).sub(th).sub(dh);
-            FloatVector big = th.add(te.sub(dl));
+            th.add(te.sub(dl)).intoArray(bigOut, i);
+        }
+    }
+
+    /** FastMath.tanh's end: the polynomial for a &lt; 1/4, else the far form ({@link #tanhFar}); the sign, NaN. */
+    private static void tanhSelect(float[] xa, int xOff, float[] bigIn, float[] out, int outOff, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector x = FloatVector.fromArray(F, xa, xOff + i);
+            FloatVector a = x.abs();
+            FloatVector z = a.mul(a);
+            FloatVector pt = c(T3).fma(z, c(T2)).fma(z, c(T1)).fma(z, c(T0));
+            FloatVector small = a.fma(z.mul(pt), a);
+            FloatVector big = FloatVector.fromArray(F, bigIn, i);
             FloatVector tv = big.blend(small, a.compare(LT, TANH_SMALL));
             IntVector sign = x.reinterpretAsInts().and(0x8000_0000);
             FloatVector res = tv.reinterpretAsInts().or(sign).reinterpretAsFloats();

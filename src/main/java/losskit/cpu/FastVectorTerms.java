@@ -1,13 +1,657 @@
 package losskit.cpu;
 
-import losskit.api.Loss;
+import static jdk.incubator.vector.VectorOperators.EQ;
+import static jdk.incubator.vector.VectorOperators.GE;
+import static jdk.incubator.vector.VectorOperators.GT;
+import static jdk.incubator.vector.VectorOperators.IS_NAN;
+import static jdk.incubator.vector.VectorOperators.LE;
+import static jdk.incubator.vector.VectorOperators.LT;
 
-/** Placeholder: the FAST vector twins (none yet: every FAST term runs its scalar skeleton). */
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorSpecies;
+import losskit.api.AlphaMode;
+import losskit.api.Loss;
+import losskit.api.Param;
+
+/**
+ * Vector twins of the FAST elementwise terms ({@link FastElementwiseTerms}, which stay the definition): each
+ * twin is its term's float32 expression written over {@link FastVectorMath#F} lanes, operation for operation
+ * in the same order — the same roundings (no fma where the term has none: Java never contracts a·b + c, on
+ * scalars or vectors), the same {@link FastMath} functions through their bit-identical passes
+ * ({@link FastVectorMath}), and the term's {@code ?:} and {@link FastOps} selections as blends in the same
+ * order, NaN and ±0 cases included. So a twin's l and ∂ are the term's bits for every input it accepts
+ * ({@code FastVectorTermsTest}). Where the term would reject an element or take its float64 cold path, the
+ * twin returns false and the skeleton ({@link FastVectorLoop}) runs those elements through the scalar term:
+ * the twins only cover the float32 hot path, and the cold tests are the term's own conditions, so the split
+ * between vector and scalar never changes a bit.
+ *
+ * <p>Shape, for the JIT (as {@link FastVectorMath}, {@link LanePass}): a twin is a short list of passes over a
+ * chunk of at most {@link FastVectorMath#CHUNK} elements, each pass one loop, communicating through the
+ * chunk's scratch rows (l, d, tmpA, tmpB) that stay in L1; all passes of all twins are called from one call
+ * site ({@link Twin#eval}), which stays megamorphic, so no pass is inlined into another and each is compiled
+ * within C2's inlining budget. No helper takes or returns a vector; no vector is merged from two paths
+ * ({@code ?:} on vectors boxes in JDK 17); accumulators are not needed (the skeleton sums). Every twin writes
+ * l; d and dAux only when they are not null (the call wants that gradient), but it evaluates the cold test in
+ * full either way, since a term's cold test may read its derivative.
+ *
+ * <p>Only loaded when {@code jdk.incubator.vector} is in the boot layer ({@link Simd}).
+ */
 final class FastVectorTerms {
+    private static final VectorSpecies<Float> F = FastVectorMath.F;
+    private static final int L = FastVectorMath.L;
+    private static final float LN2F = (float) 0.6931471805599453;
+    private static final float HALF_LOG_2PI_F = (float) 0.9189385332046727;
+
     private FastVectorTerms() {
     }
 
+    /** One pass of a twin over n elements (the {@link FastTwin#eval} arguments); false: the chunk goes scalar. */
+    @FunctionalInterface
+    interface Pass {
+        boolean run(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d, float[] dAux,
+                    float[] tmpA, float[] tmpB);
+    }
+
+    /** A twin: its passes in order, from one call site for all of them. */
+    static final class Twin implements FastTwin {
+        final String key;
+        private final Pass[] passes;
+
+        Twin(String key, Pass... passes) {
+            this.key = key;
+            this.passes = passes;
+        }
+
+        @Override
+        public boolean eval(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
+                            float[] dAux, float[] tmpA, float[] tmpB) {
+            for (Pass p : passes) {
+                if (!p.run(x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        @Override
+        public String toString() {
+            return "FAST twin of " + key;
+        }
+    }
+
+    /**
+     * The twin of a FAST elementwise term for these parameters (a {@code termKey}), or null: then the scalar
+     * skeleton runs. Parameters are rounded to float32 exactly as {@link FastElementwiseTerms#forKey} does.
+     */
     static FastTwin elementwise(String key, Loss loss) {
-        return null;
+        return switch (key) {
+            case "mse", "rmse" -> new Twin(key, FastVectorTerms::mse);
+            case "mae" -> new Twin(key, FastVectorTerms::mae);
+            case "huber" -> new Twin(key, huber((float) loss.real(Param.DELTA)));
+            case "smooth-l1" -> new Twin(key, smoothL1((float) loss.real(Param.BETA)));
+            case "quantile" -> new Twin(key, quantile((float) loss.real(Param.TAU)));
+            case "log-cosh" -> logCosh(key);
+            case "bce-logits" -> bceLogits(key, loss);
+            case "hinge" -> new Twin(key, FastVectorTerms::hinge);
+            case "squared-hinge" -> new Twin(key, FastVectorTerms::squaredHinge);
+            case "wasserstein" -> new Twin(key, FastVectorTerms::wasserstein);
+            case "contrastive" -> new Twin(key, contrastive((float) loss.real(Param.MARGIN)));
+            case "gaussian-nll" -> gaussian(key, (float) loss.real(Param.EPS), loss.flag(Param.FULL));
+            case "poisson-nll" -> loss.flag(Param.FULL) ? null
+                    : poisson(key, loss.flag(Param.LOG_INPUT), (float) loss.real(Param.EPS));
+            case "focal-logits" -> focalLogits(key, loss);
+            default -> null;
+        };
+    }
+
+    private static FloatVector c(float v) {
+        return FloatVector.broadcast(F, v);
+    }
+
+    /** FastOps.finite: v − v == 0 (false for ±∞ and NaN). */
+    private static VectorMask<Float> finite(FloatVector v) {
+        return v.sub(v).compare(EQ, 0f);
+    }
+
+    // mse, rmse: l = e², ∂ = 2e (cold: |e| > 2^62 with x and t finite)
+    private static boolean mse(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
+                               float[] dAux, float[] tmpA, float[] tmpB) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+            FloatVector tv = FloatVector.fromArray(F, t, to + k);
+            FloatVector e = xv.sub(tv);
+            if (e.abs().compare(LE, 0x1p62f).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                return false;
+            }
+            e.mul(e).intoArray(l, k);
+            if (d != null) {
+                c(2f).mul(e).intoArray(d, k);
+            }
+        }
+        return true;
+    }
+
+    // mae: l = |e|, ∂ = e > 0 ? 1 : e < 0 ? −1 : 0 (NaN: 0) (cold: e overflows)
+    private static boolean mae(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
+                               float[] dAux, float[] tmpA, float[] tmpB) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+            FloatVector tv = FloatVector.fromArray(F, t, to + k);
+            FloatVector e = xv.sub(tv);
+            if (finite(e).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                return false;
+            }
+            e.abs().intoArray(l, k);
+            if (d != null) {
+                c(0f).blend(-1f, e.compare(LT, 0f)).blend(1f, e.compare(GT, 0f)).intoArray(d, k);
+            }
+        }
+        return true;
+    }
+
+    // huber: e = x − t; |e| ≤ δ: ∂ = e, l = (½e)·e; else ∂ = δ·signum(e), l = δ(|e| − ½δ) (cold: l overflows)
+    private static Pass huber(float delta) {
+        float halfDelta = 0.5f * delta;
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector e = xv.sub(tv);
+                FloatVector ae = e.abs();
+                VectorMask<Float> small = ae.compare(LE, delta);
+                FloatVector lv = c(delta).mul(ae.sub(halfDelta)).blend(c(0.5f).mul(e).mul(e), small);
+                if (finite(lv).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    // FastOps.signum: ±1, and e itself for ±0 and NaN
+                    FloatVector sign = e.blend(-1f, e.compare(LT, 0f)).blend(1f, e.compare(GT, 0f));
+                    c(delta).mul(sign).blend(e, small).intoArray(d, k);
+                }
+            }
+            return true;
+        };
+    }
+
+    // smooth-l1: |e| < β: q = e/β, ∂ = q, l = (½e)·q; else ∂ = signum(e), l = |e| − ½β (cold: e overflows)
+    private static Pass smoothL1(float beta) {
+        float halfBeta = 0.5f * beta;
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector e = xv.sub(tv);
+                if (finite(e).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                    return false;
+                }
+                FloatVector ae = e.abs();
+                VectorMask<Float> small = ae.compare(LT, beta);
+                // β = 0 never takes the first branch; e/0 in the unselected lanes has no effect
+                FloatVector q = e.div(beta);
+                ae.sub(halfBeta).blend(c(0.5f).mul(e).mul(q), small).intoArray(l, k);
+                if (d != null) {
+                    e.blend(-1f, e.compare(LT, 0f)).blend(1f, e.compare(GT, 0f)).blend(q, small).intoArray(d, k);
+                }
+            }
+            return true;
+        };
+    }
+
+    // quantile: u = t − x, l = max(τu, (τ−1)u) (FastOps.max), ∂ = u > 0 ? −τ : u < 0 ? 1 − τ : 0 (cold: u overflows)
+    private static Pass quantile(float tau) {
+        float tauM1 = tau - 1f;
+        float oneMinusTau = 1f - tau;
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector u = tv.sub(xv);
+                if (finite(u).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                    return false;
+                }
+                FloatVector p = c(tau).mul(u);
+                FloatVector q = c(tauM1).mul(u);
+                max(p, q).intoArray(l, k);
+                if (d != null) {
+                    c(0f).blend(oneMinusTau, u.compare(LT, 0f)).blend(-tau, u.compare(GT, 0f)).intoArray(d, k);
+                }
+            }
+            return true;
+        };
+    }
+
+    /** FastOps.max lane for lane: a if a is NaN, else b if b is NaN, else a ≥ b ? a : b (the first operand on ±0 ties). */
+    private static FloatVector max(FloatVector a, FloatVector b) {
+        return b.blend(a, a.compare(GE, b)).blend(b, b.test(IS_NAN)).blend(a, a.test(IS_NAN));
+    }
+
+    // hinge: t = ±1 (else rejected: scalar); m = 1 − t·x, l = max(0, m), ∂ = t·x ≥ 1 ? 0 : −t
+    private static boolean hinge(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
+                                 float[] dAux, float[] tmpA, float[] tmpB) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+            FloatVector tv = FloatVector.fromArray(F, t, to + k);
+            if (!tv.compare(EQ, 1f).or(tv.compare(EQ, -1f)).allTrue()) {
+                return false;
+            }
+            FloatVector tx = tv.mul(xv);
+            FloatVector m = c(1f).sub(tx);
+            // FastOps.max(0, m): m if NaN, else 0 ≥ m ? 0 : m (+0 for m = −0)
+            m.blend(0f, m.compare(LE, 0f)).intoArray(l, k);
+            if (d != null) {
+                tv.neg().blend(0f, tx.compare(GE, 1f)).intoArray(d, k);
+            }
+        }
+        return true;
+    }
+
+    // squared-hinge: t = ±1; m = max(0, 1 − t·x), ∂ = (−2t)·m, l = m² (cold: m² overflows with x finite)
+    private static boolean squaredHinge(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l,
+                                        float[] d, float[] dAux, float[] tmpA, float[] tmpB) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+            FloatVector tv = FloatVector.fromArray(F, t, to + k);
+            if (!tv.compare(EQ, 1f).or(tv.compare(EQ, -1f)).allTrue()) {
+                return false;
+            }
+            FloatVector m0 = c(1f).sub(tv.mul(xv));
+            FloatVector m = m0.blend(0f, m0.compare(LE, 0f));
+            FloatVector lv = m.mul(m);
+            if (finite(lv).not().and(finite(xv)).anyTrue()) {
+                return false;
+            }
+            lv.intoArray(l, k);
+            if (d != null) {
+                c(-2f).mul(tv).mul(m).intoArray(d, k);
+            }
+        }
+        return true;
+    }
+
+    // wasserstein: t = ±1; l = t·x, ∂ = t
+    private static boolean wasserstein(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l,
+                                       float[] d, float[] dAux, float[] tmpA, float[] tmpB) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+            FloatVector tv = FloatVector.fromArray(F, t, to + k);
+            if (!tv.compare(EQ, 1f).or(tv.compare(EQ, -1f)).allTrue()) {
+                return false;
+            }
+            tv.mul(xv).intoArray(l, k);
+            if (d != null) {
+                tv.intoArray(d, k);
+            }
+        }
+        return true;
+    }
+
+    // contrastive (distance d ≥ 0, y ∈ {0, 1}): h = max(0, m − d), ∂ = (2y)d − (2(1−y))h, l = (yd)d + ((1−y)h)h
+    private static Pass contrastive(float margin) {
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector dv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector yv = FloatVector.fromArray(F, t, to + k);
+                if (!dv.compare(GE, 0f).and(yv.compare(EQ, 0f).or(yv.compare(EQ, 1f))).allTrue()) {
+                    return false;
+                }
+                FloatVector h0 = c(margin).sub(dv);
+                FloatVector h = h0.blend(0f, h0.compare(LE, 0f));
+                FloatVector omy = c(1f).sub(yv);
+                FloatVector lv = yv.mul(dv).mul(dv).add(omy.mul(h).mul(h));
+                if (finite(lv).not().and(finite(dv)).anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    c(2f).mul(yv).mul(dv).sub(c(2f).mul(omy).mul(h)).intoArray(d, k);
+                }
+            }
+            return true;
+        };
+    }
+
+    /*
+     * log-cosh: ∂ = tanh e; l = log1p(m²/(2 + 2m)), m = expm1|e|, for |e| < 8, else |e| + log1p(e^{−2|e|}) − ln 2
+     * (cold: e overflows with x and t finite). Passes: e into d (tanh in place) and |e| into tmpA; expm1 in
+     * place; the log1p argument into tmpB; log1p into l; then, only if some lane takes the far branch (|e| ≥ 8 or
+     * NaN, rare), e^{−2|e|} and its log1p and the selection. Every lane's l is the term's branch.
+     */
+    private static FastTwin logCosh(String key) {
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector e = xv.sub(tv);
+                if (finite(e).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                    return false;
+                }
+                if (d != null) {
+                    e.intoArray(d, k);
+                }
+                e.abs().intoArray(ae, k);
+            }
+            return true;
+        };
+        Pass tanh = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+            if (d != null) {
+                FastVectorMath.tanh(d, 0, d, 0, n); // in place: each pass reads a lane before writing it
+            }
+            return true;
+        };
+        Pass expm1 = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB) -> {
+            FastVectorMath.expm1(ae, 0, ae, 0, n);
+            return true;
+        };
+        Pass ratio = (x, xo, t, to, a, ao, n, l, d, dAux, m, u) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector mv = FloatVector.fromArray(F, m, k);
+                mv.mul(mv).div(c(2f).add(c(2f).mul(mv))).intoArray(u, k);
+            }
+            return true;
+        };
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, u) -> {
+            FastVectorMath.log1p(u, 0, l, 0, n); // log1p is not in place: its last pass reads its input again
+            return true;
+        };
+        Pass far = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+            if (!anyFar(x, xo, t, to, n)) {
+                return true;
+            }
+            for (int k = 0; k < n; k += L) {
+                FloatVector ae = FloatVector.fromArray(F, x, xo + k).sub(FloatVector.fromArray(F, t, to + k)).abs();
+                c(-2f).mul(ae).intoArray(q, k);
+            }
+            FastVectorMath.exp(q, 0, q, 0, n);
+            FastVectorMath.log1p(q, 0, lq, 0, n);
+            for (int k = 0; k < n; k += L) {
+                FloatVector ae = FloatVector.fromArray(F, x, xo + k).sub(FloatVector.fromArray(F, t, to + k)).abs();
+                FloatVector big = ae.add(FloatVector.fromArray(F, lq, k)).sub(LN2F);
+                FloatVector.fromArray(F, l, k).blend(big, ae.compare(LT, 8f).not()).intoArray(l, k);
+            }
+            return true;
+        };
+        return new Twin(key, argument, tanh, expm1, ratio, log1p, far);
+    }
+
+    /** Whether some lane of log-cosh's chunk takes the |e| ≥ 8 branch (NaN included: !(|e| < 8)). */
+    private static boolean anyFar(float[] x, int xo, float[] t, int to, int n) {
+        for (int k = 0; k < n; k += L) {
+            FloatVector ae = FloatVector.fromArray(F, x, xo + k).sub(FloatVector.fromArray(F, t, to + k)).abs();
+            if (ae.compare(LT, 8f).not().anyTrue()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /*
+     * bce-logits: q = e^{−|x|}, lq = log1p(q); softplus(±x) = max(±x, 0) + lq; σ(x) = (x ≥ 0 ? 1 : q)/(1 + q),
+     * σ(−x) = (x ≥ 0 ? q : 1)/(1 + q); l = (1 − t)·softplus(x) + (pw·t)·softplus(−x),
+     * ∂ = (1 − t)·σ(x) − (pw·t)·σ(−x) (cold: l or ∂ not finite with x, t, pw finite). pw: the aux operand
+     * (per-class posWeight) or the loss's constant (FastElementwiseJob.auxConstant).
+     */
+    private static FastTwin bceLogits(String key, Loss loss) {
+        float[] pwParam = loss.get(Param.POS_WEIGHT);
+        float pwConst = pwParam != null && pwParam.length == 1 ? pwParam[0] : 1f;
+        // without an aux row pw is this constant, read from a row of it: choosing between a loaded and a
+        // broadcast vector with ?: would merge vectors from two paths, which C2 boxes
+        float[] pwRow = new float[FastVectorMath.CHUNK];
+        java.util.Arrays.fill(pwRow, pwConst);
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(q, k);
+            }
+            return true;
+        };
+        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB) -> {
+            FastVectorMath.exp(q, 0, q, 0, n);
+            return true;
+        };
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+            FastVectorMath.log1p(q, 0, lq, 0, n);
+            return true;
+        };
+        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+            float[] pa = a == null ? pwRow : a;
+            int po = a == null ? 0 : ao;
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector qv = FloatVector.fromArray(F, q, k);
+                FloatVector lqv = FloatVector.fromArray(F, lq, k);
+                FloatVector pw = FloatVector.fromArray(F, pa, po + k);
+                FloatVector nx = xv.neg();
+                // FastOps.max(v, 0): v if NaN or v ≥ 0 (−0 kept), else 0
+                FloatVector spx = c(0f).blend(xv, xv.compare(LT, 0f).not()).add(lqv);
+                FloatVector spn = c(0f).blend(nx, nx.compare(LT, 0f).not()).add(lqv);
+                VectorMask<Float> pos = xv.compare(GE, 0f);
+                FloatVector den = c(1f).add(qv);
+                FloatVector sig = qv.blend(1f, pos).div(den);
+                FloatVector sigN = c(1f).blend(qv, pos).div(den);
+                FloatVector pwt = pw.mul(tv);
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector lv = omt.mul(spx).add(pwt.mul(spn));
+                FloatVector dv = omt.mul(sig).sub(pwt.mul(sigN));
+                if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).and(finite(pw)).anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    dv.intoArray(d, k);
+                }
+            }
+            return true;
+        };
+        return new Twin(key, argument, exp, log1p, formula);
+    }
+
+    /*
+     * gaussian-nll (aux = the variance v ≥ 0, else rejected): v̂ = max(v, eps), e = x − t, q = e/v̂; ∂x = q,
+     * ∂v = ½(1/v̂ − q²), l = ½(log v̂ + e·q) + (full ? ½log 2π : 0) (the + 0 kept: it turns −0 into +0)
+     * (cold: l, ∂x or ∂v not finite with x, t, v finite).
+     */
+    private static FastTwin gaussian(String key, float eps, boolean full) {
+        float add = full ? HALF_LOG_2PI_F : 0f;
+        Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, vh, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector v = FloatVector.fromArray(F, a, ao + k);
+                if (!v.compare(GE, 0f).allTrue()) {
+                    return false;
+                }
+                // FastOps.max(v, eps), v not NaN here: v ≥ eps ? v : eps
+                c(eps).blend(v, v.compare(GE, eps)).intoArray(vh, k);
+            }
+            return true;
+        };
+        Pass log = (x, xo, t, to, a, ao, n, l, d, dAux, vh, logVh) -> {
+            FastVectorMath.log(vh, 0, logVh, 0, n);
+            return true;
+        };
+        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, vh, logVh) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector v = FloatVector.fromArray(F, a, ao + k);
+                FloatVector vhv = FloatVector.fromArray(F, vh, k);
+                FloatVector e = xv.sub(tv);
+                FloatVector q = e.div(vhv);
+                FloatVector da = c(0.5f).mul(c(1f).div(vhv).sub(q.mul(q)));
+                FloatVector lv = c(0.5f).mul(FloatVector.fromArray(F, logVh, k).add(e.mul(q))).add(add);
+                if (finite(lv).and(finite(q)).and(finite(da)).not().and(finite(xv)).and(finite(tv)).and(finite(v))
+                        .anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    q.intoArray(d, k);
+                }
+                if (dAux != null) {
+                    da.intoArray(dAux, k);
+                }
+            }
+            return true;
+        };
+        return new Twin(key, variance, log, formula);
+    }
+
+    /*
+     * poisson-nll without Stirling's term (full = true runs the scalar term): logInput: ex = e^x, ∂ = ex − t,
+     * l = ex − t·x; else ∂ = 1 − t/(x + eps), l = x − t·log(x + eps) (cold: l or ∂ not finite with x, t finite,
+     * and x + eps > 0 unless logInput).
+     */
+    private static FastTwin poisson(String key, boolean logInput, float eps) {
+        if (logInput) {
+            Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+                FastVectorMath.exp(x, xo, ex, 0, n);
+                return true;
+            };
+            Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+                for (int k = 0; k < n; k += L) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                    FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                    FloatVector e = FloatVector.fromArray(F, ex, k);
+                    FloatVector dv = e.sub(tv);
+                    FloatVector lv = e.sub(tv.mul(xv));
+                    if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
+                        return false;
+                    }
+                    lv.intoArray(l, k);
+                    if (d != null) {
+                        dv.intoArray(d, k);
+                    }
+                }
+                return true;
+            };
+            return new Twin(key, exp, formula);
+        }
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, xe, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector.fromArray(F, x, xo + k).add(eps).intoArray(xe, k);
+            }
+            return true;
+        };
+        Pass log = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
+            FastVectorMath.log(xe, 0, logXe, 0, n);
+            return true;
+        };
+        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector xev = FloatVector.fromArray(F, xe, k);
+                FloatVector dv = c(1f).sub(tv.div(xev));
+                FloatVector lv = xv.sub(tv.mul(FloatVector.fromArray(F, logXe, k)));
+                if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).and(xev.compare(GT, 0f))
+                        .anyTrue()) {
+                    return false;
+                }
+                lv.intoArray(l, k);
+                if (d != null) {
+                    dv.intoArray(d, k);
+                }
+            }
+            return true;
+        };
+        return new Twin(key, argument, log, formula);
+    }
+
+    /*
+     * focal-logits (FastElementwiseTerms.focal with logits; no cold path, no domain): ex = e^{−|x|}, lq = log1p(ex),
+     * σ = (x ≥ 0 ? 1 : ex)/(1 + ex), σ₋ = (x ≥ 0 ? ex : 1)/(1 + ex), ce = (1−t)(max(x,0) + lq) + t(max(−x,0) + lq),
+     * q = σ(1−t) + σ₋t, mod = q^γ, dmod = γ = 0 ? 0 : (−γ·q^{γ−1})(2t − 1), αₜ by the alpha mode;
+     * l = (αₜ·mod)·ce, ∂ = αₜ((dmod·σσ₋)·ce + mod·dce), dce = (1−t)σ − tσ₋. Passes: −|x|, exp, log1p into tmpB;
+     * ce into tmpB and q into l; dmod into d (q^{γ−1} by FastVectorMath.pow, or zeros for γ = 0); mod in place of
+     * q (pow reads each lane before writing it); the result.
+     */
+    private static FastTwin focalLogits(String key, Loss loss) {
+        float gamma = (float) loss.real(Param.GAMMA);
+        float alpha = (float) loss.real(Param.ALPHA);
+        AlphaMode mode = loss.get(Param.ALPHA_MODE);
+        // αₜ: BALANCED per lane, UNIFORM α, NONE 1 — chosen by an all-true or all-false mask, not by a ?: between
+        // vectors (which C2 boxes)
+        boolean constantAlpha = mode != AlphaMode.BALANCED;
+        float alphaConst = mode == AlphaMode.UNIFORM ? alpha : 1f;
+        float oneMinusAlpha = 1f - alpha;
+        float gammaM1 = gamma - 1f;
+        float negGamma = -gamma;
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(ex, k);
+            }
+            return true;
+        };
+        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+            FastVectorMath.exp(ex, 0, ex, 0, n);
+            return true;
+        };
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq) -> {
+            FastVectorMath.log1p(ex, 0, lq, 0, n);
+            return true;
+        };
+        Pass ceAndQ = (x, xo, t, to, a, ao, n, q, d, dAux, ex, lqThenCe) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector e = FloatVector.fromArray(F, ex, k);
+                FloatVector lq = FloatVector.fromArray(F, lqThenCe, k);
+                VectorMask<Float> pos = xv.compare(GE, 0f);
+                FloatVector den = c(1f).add(e);
+                FloatVector sig = e.blend(1f, pos).div(den);
+                FloatVector sigN = c(1f).blend(e, pos).div(den);
+                FloatVector nx = xv.neg();
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector spx = c(0f).blend(xv, xv.compare(LT, 0f).not()).add(lq);
+                FloatVector spn = c(0f).blend(nx, nx.compare(LT, 0f).not()).add(lq);
+                omt.mul(spx).add(tv.mul(spn)).intoArray(lqThenCe, k);
+                sig.mul(omt).add(sigN.mul(tv)).intoArray(q, k);
+            }
+            return true;
+        };
+        Pass dmod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+            if (d == null) {
+                return true;
+            }
+            if (gamma == 0f) {
+                java.util.Arrays.fill(d, 0, n, 0f);
+                return true;
+            }
+            FastVectorMath.pow(q, 0, gammaM1, d, 0, n);
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                c(negGamma).mul(FloatVector.fromArray(F, d, k)).mul(c(2f).mul(tv).sub(1f)).intoArray(d, k);
+            }
+            return true;
+        };
+        Pass mod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+            FastVectorMath.pow(q, 0, gamma, q, 0, n);
+            return true;
+        };
+        Pass result = (x, xo, t, to, a, ao, n, mods, d, dAux, ex, ce) -> {
+            VectorMask<Float> constAt = F.maskAll(constantAlpha);
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector at = c(alpha).mul(tv).add(c(oneMinusAlpha).mul(omt)).blend(alphaConst, constAt);
+                FloatVector m = FloatVector.fromArray(F, mods, k);
+                FloatVector cev = FloatVector.fromArray(F, ce, k);
+                if (d != null) {
+                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                    FloatVector e = FloatVector.fromArray(F, ex, k);
+                    VectorMask<Float> pos = xv.compare(GE, 0f);
+                    FloatVector den = c(1f).add(e);
+                    FloatVector sig = e.blend(1f, pos).div(den);
+                    FloatVector sigN = c(1f).blend(e, pos).div(den);
+                    FloatVector dce = omt.mul(sig).sub(tv.mul(sigN));
+                    FloatVector dpdx = sig.mul(sigN);
+                    FloatVector dm = FloatVector.fromArray(F, d, k);
+                    at.mul(dm.mul(dpdx).mul(cev).add(m.mul(dce))).intoArray(d, k);
+                }
+                at.mul(m).mul(cev).intoArray(mods, k);
+            }
+            return true;
+        };
+        return new Twin(key, argument, exp, log1p, ceAndQ, dmod, mod, result);
     }
 }

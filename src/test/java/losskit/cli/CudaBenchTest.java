@@ -123,4 +123,44 @@ class CudaBenchTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("triplet: bench takes elementwise losses and row losses with labels"), bad.err());
     }
+
+    /**
+     * The CPU side by side ({@code --precision fast,exact --cpu-path vector,scalar}): one row per configuration on
+     * the same inputs, each labelled; FAST's value is the same bits on both paths (its promise), EXACT's within
+     * the last bits; every row checked against the CPU engine of its own precision. Structure only, not speed.
+     */
+    @Test
+    void cpuBenchRunsPrecisionsAndPathsSideBySide() throws Exception {
+        Assumptions.assumeTrue(losskit.cpu.CpuPaths.vectorAvailable(), "jdk.incubator.vector is not in this JVM");
+        Run r = cli("bench", "--backend", "cpu", "--loss", "huber", "--n", "5003", "--precision", "fast,exact",
+                "--cpu-path", "vector,scalar", "--iterations", "2", "--rounds", "3", "--warmup", "1", "--format", "json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode doc = Report.JSON.readTree(r.out());
+        assertEquals(3, doc.get("rounds").asInt());
+        List<String> configs = new ArrayList<>();
+        java.util.Map<String, Double> values = new java.util.HashMap<>();
+        for (JsonNode res : doc.get("results")) {
+            String c = res.get("precision").asText() + "/" + res.get("path").asText();
+            configs.add(c);
+            for (String f : List.of("ms", "ms_min", "ms_max", "input_gbps", "moved_gbps", "elements_per_s")) {
+                positive(res.get("host"), f, c);
+            }
+            assertTrue(res.get("host").get("alloc_bytes_per_call").asLong() >= 0, c);
+            assertTrue(res.get("host").get("ms_min").asDouble() <= res.get("host").get("ms").asDouble(), c);
+            assertEquals(res.get("cpu_value").asDouble(), res.get("value").asDouble(), 1e-12, c);
+            values.put(c, res.get("value").asDouble());
+        }
+        assertEquals(List.of("fast/vector", "fast/scalar", "exact/vector", "exact/scalar"), configs);
+        assertEquals(Double.doubleToRawLongBits(values.get("fast/scalar")), Double.doubleToRawLongBits(values.get("fast/vector")),
+                "FAST: the same bits on both paths");
+        assertEquals(values.get("exact/scalar"), values.get("exact/vector"), 1e-12 * Math.abs(values.get("exact/scalar")));
+
+        Run t = cli("bench", "--backend", "cpu", "--loss", "mse", "--n", "1000", "--precision", "fast", "--cpu-path",
+                "scalar", "--iterations", "1");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("mse [fast, scalar]") && t.out().contains("Melem/s"), t.out());
+        Run bad = cli("bench", "--backend", "cuda", "--cpu-path", "scalar", "--n", "10");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--cpu-path needs --backend cpu"), bad.err());
+    }
 }
