@@ -8,7 +8,7 @@
  * FAST gradients: where a column's gradient is a difference of two nearly equal terms (the component of b
  * orthogonal to a, for vectors almost parallel) it is written as f·(b_j − a_j·r) with the row constants f, r in
  * float64 and b_j − a_j·r formed by lk_sub_scaled, which keeps float64 r's accuracy relative to the difference;
- * gradients linear in the target (dice, tversky) are one fma per column.
+ * gradients linear in the target (dice, tversky), kA·t_j + kB, carry kA and kB as float pairs (lk_linear_pair).
  */
 #ifndef LOSSKIT_TERMS_PAIRS_CUH
 #define LOSSKIT_TERMS_PAIRS_CUH
@@ -266,6 +266,34 @@ struct PairTriplet {
     }
 };
 
+/*
+ * kA·t + kB for float64 row constants kA, kB and a float t, where the two terms may cancel (dice, tversky: the
+ * gradient crosses zero where t_j·kA ≈ −kB). Rounding kA and kB to float32 would leave an absolute error of
+ * 2^-24·(|kA·t| + |kB|), all of it in a result that can be far smaller; so each constant is split into a float
+ * pair, k = kh + kl + O(2^-48·k) (kh = (float) k, kl = (float) (k − kh), the difference exact in float64), and
+ *   kA·t + kB = (kAh·t + kBh) + (kAl·t + kBl):
+ * the first fma rounds once, relative to kAh·t + kBh, which differs from the result by the second term only (at
+ * most 2^-24·(|kA·t| + |kB|)); the second term's own rounding is 2^-24 of that, and the final add rounds once. So
+ * the error is ≤ 2^-23·|result| + 2^-46·(|kA·t| + |kB|): float64 row constants' accuracy relative to the
+ * difference, for two fmas and an add per column (FastPairTerms.linearPair).
+ */
+struct LkLinearPair {
+    float ah, al, bh, bl;
+};
+
+__device__ __forceinline__ LkLinearPair lk_linear_pair_of(lkd kA, lkd kB) {
+    LkLinearPair k;
+    k.ah = lk_tof(kA.v);
+    k.al = lk_tof((kA - lkd((double)k.ah)).v);
+    k.bh = lk_tof(kB.v);
+    k.bl = lk_tof((kB - lkd((double)k.bh)).v);
+    return k;
+}
+
+__device__ __forceinline__ float lk_linear_pair(const LkLinearPair& k, float t) {
+    return __fadd_rn(__fmaf_rn(k.ah, t, k.bh), __fmaf_rn(k.al, t, k.bl));
+}
+
 /* Σpt, Σp, Σt of a row of probabilities P and targets T in [0, 1] (checked first). */
 template <class T>
 __device__ __forceinline__ bool pair_overlap(const RowCtx<T>& r, unsigned long long& bad, lkd& inter, lkd& sp, lkd& st) {
@@ -280,10 +308,13 @@ __device__ __forceinline__ bool pair_overlap(const RowCtx<T>& r, unsigned long l
 /*
  * dice (p0 = smooth): per row I = Σpt, Sp = Σp, St = Σt, l = 1 − (2I + s)/(Sp + St + s);
  *   ∂l/∂p_j = −(2t_j·(Sp + St + s) − (2I + s))/(Sp + St + s)²
- * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g), one fma per column.
+ * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g) in float64 per row, the
+ * column's value by lk_linear_pair (it crosses zero where 2t_j·den ≈ num, where float32 kA, kB would leave their
+ * rounding 2^-24·|kB| in a small result).
  */
 LK_ROW_TERM(PairDice) {
-    const lkd smooth = lkd(lk_param<T>(P, 0));
+    /* the parameter enters only this float64 row arithmetic: FAST takes it unrounded, as EXACT */
+    const lkd smooth = lkd(P.p[0]);
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = lkd(2.0) * inter + smooth;
@@ -291,9 +322,8 @@ LK_ROW_TERM(PairDice) {
     if (r.ga != nullptr) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
-            const float kA = lk_tof((-gd * lkd(2.0) / den).v);
-            const float kB = lk_tof((gd * num / (den * den)).v);
-            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+            const LkLinearPair k = lk_linear_pair_of(-gd * lkd(2.0) / den, gd * num / (den * den));
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, lk_linear_pair(k, lk_load1(r.b, r.dtb, j))); }
         } else {
             LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (2 * row_b(r, j) * den.v - num.v) / (den.v * den.v)); }
         }
@@ -305,12 +335,15 @@ LK_ROW_TERM(PairDice) {
  * tversky (p0 = α, p1 = β, p2 = smooth): I = Σpt, FP = Σp(1−t) = Sp − I, FN = Σ(1−p)t = St − I, num = I + s,
  * den = I + α·FP + β·FN + s, l = 1 − num/den;
  *   ∂l/∂p_j = −(t_j·den − num·(t_j + α(1−t_j) − β·t_j))/den²
- * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), one fma per column.
+ * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), per column by
+ * lk_linear_pair as dice.
  */
 LK_ROW_TERM(PairTversky) {
-    const lkd alpha = lkd(lk_param<T>(P, 0));
-    const lkd beta = lkd(lk_param<T>(P, 1));
-    const lkd smooth = lkd(lk_param<T>(P, 2));
+    /* the parameters enter only this float64 row arithmetic: FAST takes them unrounded, as EXACT (α = 0.7 rounded
+     * to float32 moved the gradient's zero crossing by 1e-8 of its scale) */
+    const lkd alpha = lkd(P.p[0]);
+    const lkd beta = lkd(P.p[1]);
+    const lkd smooth = lkd(P.p[2]);
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = inter + smooth;
@@ -319,9 +352,8 @@ LK_ROW_TERM(PairTversky) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
             const lkd den2 = den * den;
-            const float kA = lk_tof((-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2).v);
-            const float kB = lk_tof((gd * num * alpha / den2).v);
-            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+            const LkLinearPair k = lk_linear_pair_of(-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2, gd * num * alpha / den2);
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, lk_linear_pair(k, lk_load1(r.b, r.dtb, j))); }
         } else {
             const double a = alpha.v, b = beta.v;
             LK_COLS(j) {

@@ -20,9 +20,9 @@ final class FastPairTerms {
             case "contrastive/pairs" -> contrastivePairs((float) loss.real(Param.MARGIN));
             case "triplet" -> new Triplet((float) loss.real(Param.MARGIN), (float) loss.real(Param.P),
                     (float) loss.real(Param.EPS), loss.flag(Param.SWAP), loss.flag(Param.SQUARED));
-            case "dice" -> dice((float) loss.real(Param.SMOOTH));
-            case "tversky" -> tversky((float) loss.real(Param.ALPHA), (float) loss.real(Param.BETA),
-                    (float) loss.real(Param.SMOOTH));
+            // dice's and tversky's parameters enter only the row's float64 arithmetic: taken as given, not rounded
+            case "dice" -> dice(loss.real(Param.SMOOTH));
+            case "tversky" -> tversky(loss.real(Param.ALPHA), loss.real(Param.BETA), loss.real(Param.SMOOTH));
             default -> null;
         };
     }
@@ -269,9 +269,8 @@ final class FastPairTerms {
         return true;
     }
 
-    // dice: num = 2I + s, den = Sp + St + s, l = 1 − num/den, ∂ = kA·t_j + kB (one fma)
-    private static FastRowTerm dice(float smoothf) {
-        double smooth = smoothf;
+    // dice: num = 2I + s, den = Sp + St + s, l = 1 − num/den, ∂ = kA·t_j + kB with kA, kB as float pairs
+    private static FastRowTerm dice(double smooth) {
         return (r, o) -> {
             double[] ov = r.tmp;
             if (!overlap(r, o, ov)) {
@@ -281,21 +280,30 @@ final class FastPairTerms {
             double den = ov[1] + ov[2] + smooth;
             if (r.ga != null) {
                 double gd = r.gd;
-                float kA = (float) (-gd * 2.0 / den);
-                float kB = (float) (gd * num / (den * den));
+                double kA = -gd * 2.0 / den;
+                double kB = gd * num / (den * den);
+                float kAh = (float) kA;
+                float kAl = (float) (kA - kAh);
+                float kBh = (float) kB;
+                float kBl = (float) (kB - kBh);
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                    r.ga[r.gao + j] = linearPair(kAh, kAl, kBh, kBl, r.b(j));
                 }
             }
             return 1.0 - num / den;
         };
     }
 
-    // tversky: num = I + s, den = I + α(Sp − I) + β(St − I) + s, l = 1 − num/den, ∂ = kA·t_j + kB
-    private static FastRowTerm tversky(float alphaf, float betaf, float smoothf) {
-        double alpha = alphaf;
-        double beta = betaf;
-        double smooth = smoothf;
+    /**
+     * kA·t + kB for float64 row constants split into float pairs (hi = (float) k, lo = (float) (k − hi)):
+     * fma(kAh, t, kBh) + fma(kAl, t, kBl), terms_pairs.cuh lk_linear_pair (whose comment bounds the error).
+     */
+    static float linearPair(float kAh, float kAl, float kBh, float kBl, float t) {
+        return Math.fma(kAh, t, kBh) + Math.fma(kAl, t, kBl);
+    }
+
+    // tversky: num = I + s, den = I + α(Sp − I) + β(St − I) + s, l = 1 − num/den, ∂ = kA·t_j + kB (pairs, as dice)
+    private static FastRowTerm tversky(double alpha, double beta, double smooth) {
         return (r, o) -> {
             double[] ov = r.tmp;
             if (!overlap(r, o, ov)) {
@@ -307,10 +315,14 @@ final class FastPairTerms {
             if (r.ga != null) {
                 double gd = r.gd;
                 double den2 = den * den;
-                float kA = (float) (-gd * (den - num * (1.0 - alpha - beta)) / den2);
-                float kB = (float) (gd * num * alpha / den2);
+                double kA = -gd * (den - num * (1.0 - alpha - beta)) / den2;
+                double kB = gd * num * alpha / den2;
+                float kAh = (float) kA;
+                float kAl = (float) (kA - kAh);
+                float kBh = (float) kB;
+                float kBl = (float) (kB - kBh);
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                    r.ga[r.gao + j] = linearPair(kAh, kAl, kBh, kBl, r.b(j));
                 }
             }
             return 1.0 - num / den;
