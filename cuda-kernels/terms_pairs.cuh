@@ -8,7 +8,7 @@
  * FAST gradients: where a column's gradient is a difference of two nearly equal terms (the component of b
  * orthogonal to a, for vectors almost parallel) it is written as f·(b_j − a_j·r) with the row constants f, r in
  * float64 and b_j − a_j·r formed by lk_sub_scaled, which keeps float64 r's accuracy relative to the difference;
- * gradients linear in the target (dice, tversky) are one fma per column.
+ * gradients linear in the target (dice, tversky), kA·t_j + kB, carry kA and kB as float pairs (lk_linear_pair).
  */
 #ifndef LOSSKIT_TERMS_PAIRS_CUH
 #define LOSSKIT_TERMS_PAIRS_CUH
@@ -177,8 +177,73 @@ LK_ROW_TERM(PairContrastive) {
  * PyTorch's triplet_margin_loss (p0 = margin, p1 = p, p2 = eps, p3 = swap, p4 = squared): d(u, v) = ‖u − v + eps‖_p
  * (or ‖u − v‖₂² when squared), d⁻ = d(a, n), or min(d(a, n), d(p, n)) with swap; l = max(margin + d(a, p) − d⁻, 0),
  * gradient passed at equality (clamp_min). ∂‖w‖_p/∂w_j = sign(w_j)|w_j|^{p−1}/‖w‖^{p−1} (0 at ‖w‖ = 0); squared: 2w_j.
- * FAST: w in float32, Σ|w|^p in float64, ‖·‖ = √ for p = 2, else (Σ)^{1/p} by the float32 power.
+ *
+ * FAST. The loss margin + d(a,p) − d⁻ cancels near the hinge, so each distance must carry float64's accuracy
+ * (~2^-40), not float32's: w = x − y + eps rounded to float32 alone errs by 2^-24 of w, 1e-7 of d, which is all of
+ * a loss of 1e-7·d. So w is formed as an exact float pair (lk_triplet_w: TwoSum of x − y, TwoSum with eps, the low
+ * parts normalised by Fast2Sum) and summed to float64 accuracy: p = 2 and squared take w² = wh·(wh + 2wl) (dropping
+ * wl², 2^-48 of w²) as one fma in float64, exact but for its rounding — float64 per column only as the one fma and
+ * add of the accumulation (PtxFastArithmeticTest); p = 1 takes |w| = |wh| + sign(wh)·wl, one float64 add. The
+ * margin enters only this float64 row arithmetic and is taken unrounded (eps, a column operand, as float32).
+ * Gradients: ∂d/∂u_j in float32 from wh (w/d; general p as sign(w)·(|w|/d)^{p−1}, a ratio ≤ 1, so huge inputs
+ * give no ∞/∞). The anchor's gradient gap − gneg (with swap the positive's, −gap − gneg) is a difference of two
+ * O(1) terms, each with ~2 ulp of float32 error: where it cancels below 2^-5 of |gap| + |gneg| (so that the fast
+ * error stays below 2^-19·32 ≈ 4e-6 of the result) the column is recomputed in float64 from the exact pairs and
+ * the float64 distances by lk_triplet_cold, out of line (the column loop stays float32). p = 1's derivatives are
+ * ±1, whose difference is exact.
  */
+#define LK_TRIPLET_CANCEL 0x1p-5f
+
+/*
+ * w = x − y (+ eps) for one column as a normalised float pair wh + wl (FastPairTerms.Triplet.pair): TwoSum(x, −y) =
+ * s + e exactly; then TwoSum(s, eps) = s2 + e2 exactly, lo = e + e2 (rounded, an error below 2^-48 of |s|), and
+ * Fast2Sum(s2, lo) — |s2| ≥ |lo| up to that rounding (s2 = 0 only where s = −eps, when lo = e and the sum is
+ * exact), so wh is w rounded and |wl| ≤ ulp(wh)/2. A non-finite s (an infinite or NaN input, or x − y beyond
+ * float32) gives the plain float32 w with wl = 0, so ∞ and NaN propagate as in float32.
+ */
+__device__ __forceinline__ void lk_triplet_w(float x, float y, float eps, bool squared, float& wh, float& wl) {
+    const float s = __fsub_rn(x, y);
+    const float bb = __fsub_rn(s, x);
+    const float e = __fadd_rn(__fsub_rn(x, __fsub_rn(s, bb)), __fsub_rn(-y, bb));
+    float h = s;
+    float l = e;
+    if (!squared) {
+        const float s2 = __fadd_rn(s, eps);
+        const float b2 = __fsub_rn(s2, s);
+        const float e2 = __fadd_rn(__fsub_rn(s, __fsub_rn(s2, b2)), __fsub_rn(eps, b2));
+        const float lo = __fadd_rn(e, e2);
+        h = __fadd_rn(s2, lo);
+        l = __fsub_rn(lo, __fsub_rn(h, s2));
+    }
+    const bool fin = fabsf(s) < INFINITY;
+    wh = fin ? h : (squared ? s : __fadd_rn(s, eps));
+    wl = fin ? l : 0.0f;
+}
+
+/* ∂d/∂u_j in float64 from the pair w and the float64 distance d (the cold path; 0 at d = 0, as EXACT). */
+__device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double d, bool squared) {
+    const lkd w = lkd((double)wh) + lkd((double)wl);
+    if (squared) return lkd(2.0) * w;
+    if (d == 0) return lkd(0.0);
+    return w / lkd(d);
+}
+
+/*
+ * FAST cold path: column j's anchor gradient g·(∂d(a,p) − ∂d(a,n)) (useSwap: the positive's, g·(−∂d(a,p) −
+ * ∂d(p,n))) in float64 from the exact pairs, where the float32 terms cancel. Out of line with scalar arguments
+ * (FastPairTerms.Triplet.cold); g is the row's float32 gradient factor, already in a register (the float64 one
+ * would be recomputed from gradFactor·s at the call, a float64 multiply in the column loop).
+ */
+__device__ __noinline__ float lk_triplet_cold(float a, float pos, float neg, double dap, double dneg, float g, int useSwap,
+                                              float eps, int squared) {
+    float wh, wl;
+    lk_triplet_w(a, pos, eps, squared != 0, wh, wl);
+    const lkd gap = lk_triplet_ddist_wide(wh, wl, dap, squared != 0);
+    lk_triplet_w(useSwap ? pos : a, neg, eps, squared != 0, wh, wl);
+    const lkd gneg = lk_triplet_ddist_wide(wh, wl, dneg, squared != 0);
+    return (float)(useSwap ? lkd((double)g) * (-gap - gneg) : lkd((double)g) * (gap - gneg)).v;
+}
+
 struct PairTriplet {
     template <class T>
     struct Cfg {
@@ -194,77 +259,188 @@ struct PairTriplet {
         return k.squared ? x - y : x - y + k.eps;
     }
 
-    template <class T>
-    __device__ static __forceinline__ double dist(const RowCtx<T>& r, const Cfg<T>& k, int u, int v) {
-        const bool two = k.p == T(2.0);
-        const bool one = k.p == T(1.0);
+    /* EXACT: the float64 formulas. */
+    __device__ static __forceinline__ double dist(const RowCtx<double>& r, const Cfg<double>& k, int u, int v) {
+        const bool two = k.p == 2.0;
+        const bool one = k.p == 1.0;
         const double s = k.squared || two
                 ? lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-                      const double wd = lk_wide(diff(r, k, u, v, j));
+                      const double wd = diff(r, k, u, v, j);
                       return wd * wd;
                   })
                 : lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-                      const T w = diff(r, k, u, v, j);
-                      return one ? lk_wide(lk_abs(w)) : lk_wide(lk_pow(lk_abs(w), k.p));
+                      const double w = diff(r, k, u, v, j);
+                      return one ? fabs(w) : pow(fabs(w), k.p);
                   });
         if (k.squared || one) return s;
         if (two) return lk_sqrt(lkd(s)).v;
-        if constexpr (lk_is_fast<T>::value) {
-            return (double)lk_powf((float)s, __fdiv_rn(1.0f, k.p.v));
-        } else {
-            return pow(s, 1 / k.p);
-        }
+        return pow(s, 1 / k.p);
     }
 
-    /* ∂d(u, v)/∂u_j (∂/∂v_j is its negative); dT = d as T, dp1 = d^{p−1} as T */
-    template <class T>
-    __device__ static __forceinline__ T ddist(const RowCtx<T>& r, const Cfg<T>& k, int u, int v, int64_t j, T dT, T dp1) {
-        const T w = diff(r, k, u, v, j);
-        if (k.squared) return T(2.0) * w;
-        if (k.p == T(1.0)) return jsignum(w);
-        if (dT == T(0.0)) return T(0.0);
-        if (k.p == T(2.0)) return w / dT;
-        return jsignum(w) * lk_pow(lk_abs(w), k.p - T(1.0)) / dp1;
+    /* ∂d(u, v)/∂u_j (∂/∂v_j is its negative); dp1 = d^{p−1} */
+    __device__ static __forceinline__ double ddist(const RowCtx<double>& r, const Cfg<double>& k, int u, int v, int64_t j,
+                                                   double d, double dp1) {
+        const double w = diff(r, k, u, v, j);
+        if (k.squared) return 2.0 * w;
+        if (k.p == 1.0) return jsignum(w);
+        if (d == 0.0) return 0.0;
+        if (k.p == 2.0) return w / d;
+        return jsignum(w) * pow(fabs(w), k.p - 1.0) / dp1;
+    }
+
+    __device__ static __forceinline__ float fastX(const RowCtx<lkf>& r, int u, int64_t j) {
+        return u == 0 ? lk_load1(r.a, r.dta, j) : lk_load1(r.b, r.dtb, j);
+    }
+    __device__ static __forceinline__ float fastY(const RowCtx<lkf>& r, int v, int64_t j) {
+        return v == 1 ? lk_load1(r.b, r.dtb, j) : lk_load1(r.c, r.dtc, j);
+    }
+
+    /* FAST: d(u, v) to float64 accuracy from the pairs w (general p: Σ|w|^p and its root by the float32 power). */
+    __device__ static __forceinline__ double distFast(const RowCtx<lkf>& r, float p, float eps, bool squared, int u, int v) {
+        const bool two = squared || p == 2.0f;
+        const bool one = !squared && p == 1.0f;
+        const double s = two ? lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+                                   float wh, wl;
+                                   lk_triplet_w(fastX(r, u, j), fastY(r, v, j), eps, squared, wh, wl);
+                                   const double wd = (double)wh;
+                                   return __fma_rn(wd, __dadd_rn(wd, (double)__fmul_rn(2.0f, wl)), 0.0);
+                               })
+                         : one ? lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+                                     float wh, wl;
+                                     lk_triplet_w(fastX(r, u, j), fastY(r, v, j), eps, squared, wh, wl);
+                                     return __dadd_rn((double)fabsf(wh), (double)(wh < 0.0f ? -wl : wl));
+                                 })
+                               : lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+                                     float wh, wl;
+                                     lk_triplet_w(fastX(r, u, j), fastY(r, v, j), eps, squared, wh, wl);
+                                     return (double)lk_powf(fabsf(wh), p);
+                                 });
+        if (squared || one) return s;
+        if (two) return lk_sqrt(lkd(s)).v;
+        return (double)lk_powf((float)s, __fdiv_rn(1.0f, p));
+    }
+
+    /* FAST ∂d/∂u_j in float32 from wh, dT = d as float. */
+    __device__ static __forceinline__ float ddistFast(float p, bool squared, float wh, float dT) {
+        if (squared) return __fmul_rn(2.0f, wh);
+        if (p == 1.0f) return jsignum(lkf(wh)).v;
+        if (dT == 0.0f) return 0.0f;
+        if (p == 2.0f) return __fdiv_rn(wh, dT);
+        return __fmul_rn(jsignum(lkf(wh)).v, lk_powf(__fdiv_rn(fabsf(wh), dT), __fsub_rn(p, 1.0f)));
     }
 
     template <class T>
     __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
-        const double margin = lk_param<T>(P, 0);
-        Cfg<T> k;
-        k.p = LK_P(1);
-        k.eps = LK_P(2);
         const bool swap = P.pf[3] != 0.0f;
-        k.squared = P.pf[4] != 0.0f;
-        const double dap = dist(r, k, 0, 1);
-        double dan = dist(r, k, 0, 2);
-        bool useSwap = false;
-        if (swap) {
-            const double dpn = dist(r, k, 1, 2);
-            if (dpn < dan) {
-                dan = dpn;
-                useSwap = true;
+        const bool squared = P.pf[4] != 0.0f;
+        if constexpr (LK_FAST) {
+            const float p = P.pf[1];
+            const float eps = P.pf[2];
+            const double dap = distFast(r, p, eps, squared, 0, 1);
+            double dan = distFast(r, p, eps, squared, 0, 2);
+            bool useSwap = false;
+            if (swap) {
+                const double dpn = distFast(r, p, eps, squared, 1, 2);
+                if (dpn < dan) {
+                    dan = dpn;
+                    useSwap = true;
+                }
             }
-        }
-        const lkd z = lkd(margin) + lkd(dap) - lkd(dan);
-        if (r.ga != nullptr || r.gb != nullptr || r.gc != nullptr) {
-            /* inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN */
-            const T kg = z.v >= 0 ? r.g : T(0.0);
-            const T dapT = lk_to<T>(dap);
-            const T danT = lk_to<T>(dan);
-            const T pm1 = k.p - T(1.0);
-            const T dap1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(dapT, pm1);
-            const T dan1 = k.squared || k.p == T(1.0) || k.p == T(2.0) ? T(1.0) : lk_pow(danT, pm1);
-            LK_COLS(j) {
-                const T gap = kg * ddist(r, k, 0, 1, j, dapT, dap1);
-                const T gneg = kg * ddist(r, k, useSwap ? 1 : 0, 2, j, danT, dan1);
-                if (r.ga != nullptr) row_put(r.ga, r.dtga, j, gap - (useSwap ? T(0.0) : gneg));
-                if (r.gb != nullptr) row_put(r.gb, r.dtgb, j, -gap - (useSwap ? gneg : T(0.0)));
-                if (r.gc != nullptr) row_put(r.gc, r.dtgc, j, gneg);
+            const lkd z = lkd(P.p[0]) + lkd(dap) - lkd(dan);
+            if (r.ga != nullptr || r.gb != nullptr || r.gc != nullptr) {
+                /* inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN (pinned:
+                 * NVVM would otherwise redo the float64 comparison in the column loop) */
+                const float kg = lk_pin(z.v >= 0 ? r.g.v : 0.0f);
+                const float dapT = lk_tof(dap);
+                const float danT = lk_tof(dan);
+                const bool coldable = squared || p == 2.0f;
+                LK_COLS(j) {
+                    const float a = lk_load1(r.a, r.dta, j);
+                    const float pos = lk_load1(r.b, r.dtb, j);
+                    const float neg = lk_load1(r.c, r.dtc, j);
+                    float wh, wl;
+                    lk_triplet_w(a, pos, eps, squared, wh, wl);
+                    const float gap = __fmul_rn(kg, ddistFast(p, squared, wh, dapT));
+                    lk_triplet_w(useSwap ? pos : a, neg, eps, squared, wh, wl);
+                    const float gneg = __fmul_rn(kg, ddistFast(p, squared, wh, danT));
+                    const float mag = __fmul_rn(LK_TRIPLET_CANCEL, __fadd_rn(fabsf(gap), fabsf(gneg)));
+                    if (r.ga != nullptr) {
+                        float v = useSwap ? gap : __fsub_rn(gap, gneg);
+                        if (coldable && !useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 0, eps, squared);
+                        lk_store1(r.ga, r.dtga, j, v);
+                    }
+                    if (r.gb != nullptr) {
+                        float v = __fsub_rn(-gap, useSwap ? gneg : 0.0f);
+                        if (coldable && useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 1, eps, squared);
+                        lk_store1(r.gb, r.dtgb, j, v);
+                    }
+                    if (r.gc != nullptr) lk_store1(r.gc, r.dtgc, j, gneg);
+                }
             }
+            return z.v != z.v ? z.v : z.v >= 0 ? z.v : 0.0;
+        } else {
+            const double margin = P.p[0];
+            Cfg<double> k;
+            k.p = P.p[1];
+            k.eps = P.p[2];
+            k.squared = squared;
+            const double dap = dist(r, k, 0, 1);
+            double dan = dist(r, k, 0, 2);
+            bool useSwap = false;
+            if (swap) {
+                const double dpn = dist(r, k, 1, 2);
+                if (dpn < dan) {
+                    dan = dpn;
+                    useSwap = true;
+                }
+            }
+            const double z = (lkd(margin) + lkd(dap) - lkd(dan)).v;
+            if (r.ga != nullptr || r.gb != nullptr || r.gc != nullptr) {
+                /* inactive rows multiply 0 into the distance derivatives, so NaN inputs still surface as NaN */
+                const double kg = z >= 0 ? r.g : 0.0;
+                const double pm1 = k.p - 1.0;
+                const double dap1 = k.squared || k.p == 1.0 || k.p == 2.0 ? 1.0 : pow(dap, pm1);
+                const double dan1 = k.squared || k.p == 1.0 || k.p == 2.0 ? 1.0 : pow(dan, pm1);
+                LK_COLS(j) {
+                    const double gap = kg * ddist(r, k, 0, 1, j, dap, dap1);
+                    const double gneg = kg * ddist(r, k, useSwap ? 1 : 0, 2, j, dan, dan1);
+                    if (r.ga != nullptr) row_put(r.ga, r.dtga, j, gap - (useSwap ? 0.0 : gneg));
+                    if (r.gb != nullptr) row_put(r.gb, r.dtgb, j, -gap - (useSwap ? gneg : 0.0));
+                    if (r.gc != nullptr) row_put(r.gc, r.dtgc, j, gneg);
+                }
+            }
+            return z != z ? z : z >= 0 ? z : 0.0;
         }
-        return z.v != z.v ? z.v : z.v >= 0 ? z.v : 0.0;
     }
 };
+
+/*
+ * kA·t + kB for float64 row constants kA, kB and a float t, where the two terms may cancel (dice, tversky: the
+ * gradient crosses zero where t_j·kA ≈ −kB). Rounding kA and kB to float32 would leave an absolute error of
+ * 2^-24·(|kA·t| + |kB|), all of it in a result that can be far smaller; so each constant is split into a float
+ * pair, k = kh + kl + O(2^-48·k) (kh = (float) k, kl = (float) (k − kh), the difference exact in float64), and
+ *   kA·t + kB = (kAh·t + kBh) + (kAl·t + kBl):
+ * the first fma rounds once, relative to kAh·t + kBh, which differs from the result by the second term only (at
+ * most 2^-24·(|kA·t| + |kB|)); the second term's own rounding is 2^-24 of that, and the final add rounds once. So
+ * the error is ≤ 2^-23·|result| + 2^-46·(|kA·t| + |kB|): float64 row constants' accuracy relative to the
+ * difference, for two fmas and an add per column (FastPairTerms.linearPair).
+ */
+struct LkLinearPair {
+    float ah, al, bh, bl;
+};
+
+__device__ __forceinline__ LkLinearPair lk_linear_pair_of(lkd kA, lkd kB) {
+    LkLinearPair k;
+    k.ah = lk_tof(kA.v);
+    k.al = lk_tof((kA - lkd((double)k.ah)).v);
+    k.bh = lk_tof(kB.v);
+    k.bl = lk_tof((kB - lkd((double)k.bh)).v);
+    return k;
+}
+
+__device__ __forceinline__ float lk_linear_pair(const LkLinearPair& k, float t) {
+    return __fadd_rn(__fmaf_rn(k.ah, t, k.bh), __fmaf_rn(k.al, t, k.bl));
+}
 
 /* Σpt, Σp, Σt of a row of probabilities P and targets T in [0, 1] (checked first). */
 template <class T>
@@ -280,10 +456,13 @@ __device__ __forceinline__ bool pair_overlap(const RowCtx<T>& r, unsigned long l
 /*
  * dice (p0 = smooth): per row I = Σpt, Sp = Σp, St = Σt, l = 1 − (2I + s)/(Sp + St + s);
  *   ∂l/∂p_j = −(2t_j·(Sp + St + s) − (2I + s))/(Sp + St + s)²
- * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g), one fma per column.
+ * FAST: linear in t_j, ∂l/∂p_j = kA·t_j + kB with kA = −2/den, kB = num/den² (times g) in float64 per row, the
+ * column's value by lk_linear_pair (it crosses zero where 2t_j·den ≈ num, where float32 kA, kB would leave their
+ * rounding 2^-24·|kB| in a small result).
  */
 LK_ROW_TERM(PairDice) {
-    const lkd smooth = lkd(lk_param<T>(P, 0));
+    /* the parameter enters only this float64 row arithmetic: FAST takes it unrounded, as EXACT */
+    const lkd smooth = lkd(P.p[0]);
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = lkd(2.0) * inter + smooth;
@@ -291,9 +470,8 @@ LK_ROW_TERM(PairDice) {
     if (r.ga != nullptr) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
-            const float kA = lk_tof((-gd * lkd(2.0) / den).v);
-            const float kB = lk_tof((gd * num / (den * den)).v);
-            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+            const LkLinearPair k = lk_linear_pair_of(-gd * lkd(2.0) / den, gd * num / (den * den));
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, lk_linear_pair(k, lk_load1(r.b, r.dtb, j))); }
         } else {
             LK_COLS(j) { row_put(r.ga, r.dtga, j, -r.g * (2 * row_b(r, j) * den.v - num.v) / (den.v * den.v)); }
         }
@@ -305,12 +483,15 @@ LK_ROW_TERM(PairDice) {
  * tversky (p0 = α, p1 = β, p2 = smooth): I = Σpt, FP = Σp(1−t) = Sp − I, FN = Σ(1−p)t = St − I, num = I + s,
  * den = I + α·FP + β·FN + s, l = 1 − num/den;
  *   ∂l/∂p_j = −(t_j·den − num·(t_j + α(1−t_j) − β·t_j))/den²
- * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), one fma per column.
+ * FAST: linear in t_j: kA = −(den − num(1 − α − β))/den², kB = num·α/den² (times g), per column by
+ * lk_linear_pair as dice.
  */
 LK_ROW_TERM(PairTversky) {
-    const lkd alpha = lkd(lk_param<T>(P, 0));
-    const lkd beta = lkd(lk_param<T>(P, 1));
-    const lkd smooth = lkd(lk_param<T>(P, 2));
+    /* the parameters enter only this float64 row arithmetic: FAST takes them unrounded, as EXACT (α = 0.7 rounded
+     * to float32 moved the gradient's zero crossing by 1e-8 of its scale) */
+    const lkd alpha = lkd(P.p[0]);
+    const lkd beta = lkd(P.p[1]);
+    const lkd smooth = lkd(P.p[2]);
     lkd inter, sp, st;
     if (!pair_overlap(r, bad, inter, sp, st)) return NAN;
     const lkd num = inter + smooth;
@@ -319,9 +500,8 @@ LK_ROW_TERM(PairTversky) {
         if constexpr (LK_FAST) {
             const lkd gd = lkd(r.gd);
             const lkd den2 = den * den;
-            const float kA = lk_tof((-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2).v);
-            const float kB = lk_tof((gd * num * alpha / den2).v);
-            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, __fmaf_rn(kA, lk_load1(r.b, r.dtb, j), kB)); }
+            const LkLinearPair k = lk_linear_pair_of(-gd * (den - num * (lkd(1.0) - alpha - beta)) / den2, gd * num * alpha / den2);
+            LK_COLS(j) { lk_store1(r.ga, r.dtga, j, lk_linear_pair(k, lk_load1(r.b, r.dtb, j))); }
         } else {
             const double a = alpha.v, b = beta.v;
             LK_COLS(j) {

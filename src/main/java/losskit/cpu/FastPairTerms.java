@@ -18,11 +18,11 @@ final class FastPairTerms {
             case "cosine-proximity" -> cosineProximity((float) loss.real(Param.EPS));
             case "cosine-embedding" -> cosineEmbedding((float) loss.real(Param.MARGIN));
             case "contrastive/pairs" -> contrastivePairs((float) loss.real(Param.MARGIN));
-            case "triplet" -> new Triplet((float) loss.real(Param.MARGIN), (float) loss.real(Param.P),
+            case "triplet" -> new Triplet(loss.real(Param.MARGIN), (float) loss.real(Param.P),
                     (float) loss.real(Param.EPS), loss.flag(Param.SWAP), loss.flag(Param.SQUARED));
-            case "dice" -> dice((float) loss.real(Param.SMOOTH));
-            case "tversky" -> tversky((float) loss.real(Param.ALPHA), (float) loss.real(Param.BETA),
-                    (float) loss.real(Param.SMOOTH));
+            // dice's and tversky's parameters enter only the row's float64 arithmetic: taken as given, not rounded
+            case "dice" -> dice(loss.real(Param.SMOOTH));
+            case "tversky" -> tversky(loss.real(Param.ALPHA), loss.real(Param.BETA), loss.real(Param.SMOOTH));
             default -> null;
         };
     }
@@ -156,15 +156,20 @@ final class FastPairTerms {
         };
     }
 
-    // triplet: d(u, v) = ‖u − v + eps‖_p (‖u − v‖₂² when squared), l = max(margin + d(a,p) − d⁻, 0)
+    // triplet: d(u, v) = ‖u − v + eps‖_p (‖u − v‖₂² when squared), l = max(margin + d(a,p) − d⁻, 0); w as exact float
+    // pairs, |w|^p summed to float64 accuracy, the anchor (swap: positive) gradient recomputed in float64 where its two
+    // terms cancel (terms_pairs.cuh PairTriplet derives each form)
     static final class Triplet implements FastRowTerm {
+        /** A gradient whose two terms cancel below this share of their magnitudes goes to {@link #cold}. */
+        static final float CANCEL = 0x1p-5f;
         private final double margin;
         private final float p;
         private final float eps;
         private final boolean swap;
         private final boolean squared;
 
-        Triplet(float margin, float p, float eps, boolean swap, boolean squared) {
+        /** margin enters only the row's float64 arithmetic (taken unrounded); p and eps the float32 columns. */
+        Triplet(double margin, float p, float eps, boolean swap, boolean squared) {
             this.margin = margin;
             this.p = p;
             this.eps = eps;
@@ -172,19 +177,50 @@ final class FastPairTerms {
             this.squared = squared;
         }
 
-        private float diff(FastRow r, int u, int v, int j) {
-            float x = u == 0 ? r.a(j) : r.b(j);
-            float y = v == 1 ? r.b(j) : r.c(j);
-            return squared ? x - y : x - y + eps;
+        /** w = x − y (+ eps) as a normalised float pair into {@code w[0]} + {@code w[1]} (terms_pairs.cuh lk_triplet_w). */
+        static void pair(float x, float y, float eps, boolean squared, float[] w) {
+            float s = x - y;
+            float bb = s - x;
+            float e = (x - (s - bb)) + (-y - bb);
+            float h = s;
+            float l = e;
+            if (!squared) {
+                float s2 = s + eps;
+                float b2 = s2 - s;
+                float e2 = (s - (s2 - b2)) + (eps - b2);
+                float lo = e + e2;
+                h = s2 + lo;
+                l = lo - (h - s2);
+            }
+            boolean fin = Math.abs(s) < Float.POSITIVE_INFINITY;
+            w[0] = fin ? h : (squared ? s : s + eps);
+            w[1] = fin ? l : 0f;
+        }
+
+        private static float x(FastRow r, int u, int j) {
+            return u == 0 ? r.a(j) : r.b(j);
+        }
+
+        private static float y(FastRow r, int v, int j) {
+            return v == 1 ? r.b(j) : r.c(j);
         }
 
         private double dist(FastRow r, int u, int v) {
-            boolean two = p == 2f;
-            boolean one = p == 1f;
+            float[] w = r.ftmp;
+            boolean two = squared || p == 2f;
+            boolean one = !squared && p == 1f;
             for (int j = 0; j < r.len; j++) {
-                float w = diff(r, u, v, j);
-                double wd = w;
-                r.cols[j] = squared || two ? wd * wd : one ? (double) Math.abs(w) : (double) FastMath.pow(Math.abs(w), p);
+                pair(x(r, u, j), y(r, v, j), eps, squared, w);
+                float h = w[0];
+                float l = w[1];
+                if (two) {
+                    double wd = h;
+                    r.cols[j] = Math.fma(wd, wd + (double) (2f * l), 0.0);
+                } else if (one) {
+                    r.cols[j] = (double) Math.abs(h) + (double) (h < 0f ? -l : l);
+                } else {
+                    r.cols[j] = (double) FastMath.pow(Math.abs(h), p);
+                }
             }
             double s = r.sum();
             if (squared || one) {
@@ -196,21 +232,47 @@ final class FastPairTerms {
             return FastMath.pow((float) s, 1f / p);
         }
 
-        private float ddist(FastRow r, int u, int v, int j, float d, float dp1) {
-            float w = diff(r, u, v, j);
+        /** ∂d(u, v)/∂u_j in float32 from w's high part (dT = d as float). */
+        private float ddist(float wh, float dT) {
             if (squared) {
-                return 2f * w;
+                return 2f * wh;
             }
             if (p == 1f) {
-                return FastOps.signum(w);
+                return FastOps.signum(wh);
             }
-            if (d == 0f) {
+            if (dT == 0f) {
                 return 0f;
             }
             if (p == 2f) {
-                return w / d;
+                return wh / dT;
             }
-            return FastOps.signum(w) * FastMath.pow(Math.abs(w), p - 1f) / dp1;
+            return FastOps.signum(wh) * FastMath.pow(Math.abs(wh) / dT, p - 1f);
+        }
+
+        /** ∂d/∂u_j in float64 from the pair w (the cold path's twin of {@link #ddist}). */
+        private double ddistWide(float wh, float wl, double d) {
+            double w = (double) wh + (double) wl;
+            if (squared) {
+                return 2.0 * w;
+            }
+            if (d == 0) {
+                return 0;
+            }
+            return w / d;
+        }
+
+        /**
+         * The anchor gradient g·(∂d(a,p) − ∂d(a,n)) (with swap: the positive's, g·(−∂d(a,p) − ∂d(p,n))) of column
+         * j in float64 from the exact pairs w, where the float32 terms cancel (terms_pairs.cuh lk_triplet_cold; g the
+         * row's float32 gradient factor).
+         */
+        float cold(float a, float pos, float neg, double dap, double dneg, float g, boolean useSwap, float[] w) {
+            pair(a, pos, eps, squared, w);
+            double gap = ddistWide(w[0], w[1], dap);
+            pair(useSwap ? pos : a, neg, eps, squared, w);
+            double gneg = ddistWide(w[0], w[1], dneg);
+            double gd = g;
+            return (float) (useSwap ? gd * (-gap - gneg) : gd * (gap - gneg));
         }
 
         @Override
@@ -230,18 +292,26 @@ final class FastPairTerms {
                 float kg = z >= 0 ? r.g : 0f;
                 float dapT = (float) dap;
                 float danT = (float) dan;
-                float pm1 = p - 1f;
-                boolean plain = squared || p == 1f || p == 2f;
-                float dap1 = plain ? 1f : FastMath.pow(dapT, pm1);
-                float dan1 = plain ? 1f : FastMath.pow(danT, pm1);
+                float[] w = r.ftmp;
+                boolean coldable = squared || p == 2f;
                 for (int j = 0; j < r.len; j++) {
-                    float gap = kg * ddist(r, 0, 1, j, dapT, dap1);
-                    float gneg = kg * ddist(r, useSwap ? 1 : 0, 2, j, danT, dan1);
+                    float a = r.a(j);
+                    float pos = r.b(j);
+                    float neg = r.c(j);
+                    pair(a, pos, eps, squared, w);
+                    float gap = kg * ddist(w[0], dapT);
+                    pair(useSwap ? pos : a, neg, eps, squared, w);
+                    float gneg = kg * ddist(w[0], danT);
+                    float mag = CANCEL * (Math.abs(gap) + Math.abs(gneg));
                     if (r.ga != null) {
-                        r.ga[r.gao + j] = gap - (useSwap ? 0f : gneg);
+                        float v = useSwap ? gap : gap - gneg;
+                        r.ga[r.gao + j] = coldable && !useSwap && Math.abs(v) < mag
+                                ? cold(a, pos, neg, dap, dan, r.g, false, r.ftmp3) : v;
                     }
                     if (r.gb != null) {
-                        r.gb[r.gbo + j] = -gap - (useSwap ? gneg : 0f);
+                        float v = -gap - (useSwap ? gneg : 0f);
+                        r.gb[r.gbo + j] = coldable && useSwap && Math.abs(v) < mag
+                                ? cold(a, pos, neg, dap, dan, r.g, true, r.ftmp3) : v;
                     }
                     if (r.gc != null) {
                         r.gc[r.gco + j] = gneg;
@@ -269,9 +339,8 @@ final class FastPairTerms {
         return true;
     }
 
-    // dice: num = 2I + s, den = Sp + St + s, l = 1 − num/den, ∂ = kA·t_j + kB (one fma)
-    private static FastRowTerm dice(float smoothf) {
-        double smooth = smoothf;
+    // dice: num = 2I + s, den = Sp + St + s, l = 1 − num/den, ∂ = kA·t_j + kB with kA, kB as float pairs
+    private static FastRowTerm dice(double smooth) {
         return (r, o) -> {
             double[] ov = r.tmp;
             if (!overlap(r, o, ov)) {
@@ -281,21 +350,30 @@ final class FastPairTerms {
             double den = ov[1] + ov[2] + smooth;
             if (r.ga != null) {
                 double gd = r.gd;
-                float kA = (float) (-gd * 2.0 / den);
-                float kB = (float) (gd * num / (den * den));
+                double kA = -gd * 2.0 / den;
+                double kB = gd * num / (den * den);
+                float kAh = (float) kA;
+                float kAl = (float) (kA - kAh);
+                float kBh = (float) kB;
+                float kBl = (float) (kB - kBh);
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                    r.ga[r.gao + j] = linearPair(kAh, kAl, kBh, kBl, r.b(j));
                 }
             }
             return 1.0 - num / den;
         };
     }
 
-    // tversky: num = I + s, den = I + α(Sp − I) + β(St − I) + s, l = 1 − num/den, ∂ = kA·t_j + kB
-    private static FastRowTerm tversky(float alphaf, float betaf, float smoothf) {
-        double alpha = alphaf;
-        double beta = betaf;
-        double smooth = smoothf;
+    /**
+     * kA·t + kB for float64 row constants split into float pairs (hi = (float) k, lo = (float) (k − hi)):
+     * fma(kAh, t, kBh) + fma(kAl, t, kBl), terms_pairs.cuh lk_linear_pair (whose comment bounds the error).
+     */
+    static float linearPair(float kAh, float kAl, float kBh, float kBl, float t) {
+        return Math.fma(kAh, t, kBh) + Math.fma(kAl, t, kBl);
+    }
+
+    // tversky: num = I + s, den = I + α(Sp − I) + β(St − I) + s, l = 1 − num/den, ∂ = kA·t_j + kB (pairs, as dice)
+    private static FastRowTerm tversky(double alpha, double beta, double smooth) {
         return (r, o) -> {
             double[] ov = r.tmp;
             if (!overlap(r, o, ov)) {
@@ -307,10 +385,14 @@ final class FastPairTerms {
             if (r.ga != null) {
                 double gd = r.gd;
                 double den2 = den * den;
-                float kA = (float) (-gd * (den - num * (1.0 - alpha - beta)) / den2);
-                float kB = (float) (gd * num * alpha / den2);
+                double kA = -gd * (den - num * (1.0 - alpha - beta)) / den2;
+                double kB = gd * num * alpha / den2;
+                float kAh = (float) kA;
+                float kAl = (float) (kA - kAh);
+                float kBh = (float) kB;
+                float kBl = (float) (kB - kBh);
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = Math.fma(kA, r.b(j), kB);
+                    r.ga[r.gao + j] = linearPair(kAh, kAl, kBh, kBl, r.b(j));
                 }
             }
             return 1.0 - num / den;
