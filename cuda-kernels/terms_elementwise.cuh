@@ -327,23 +327,52 @@ LK_EW_COLD {
 /*
  * gaussian-nll (p0 = eps, p1 = full), a = v: v̂ = max(v, eps): l = ½(log v̂ + e²/v̂) (+ ½log 2π if full);
  * ∂x = e/v̂; ∂v = ½(1/v̂ − e²/v̂²). v̂ is used also where v < eps (PyTorch clamps under no_grad).
- * FAST: with q = e/v̂, e²/v̂ = e·q and e²/v̂² = q² (fewer roundings, later overflow); cold: a finite result
- * beyond float32.
+ * FAST: with q = e/v̂, e²/v̂ = e·q and e²/v̂² = q² (fewer roundings, later overflow), in float pairs where
+ * the terms cancel (below); cold: a finite result beyond float32.
  */
+#define LK_LOG_2PI_HI 0x1.d67f1cp0f
+#define LK_LOG_2PI_LO 0x1.0c97d6p-25f
 LK_EW_TERM_COLD(EwGaussianNll) {
     const T eps = LK_P(0);
     const bool full = P.pf[1] != 0.0f;
     if (!(a >= T(0.0))) LK_REJECT(LK_EW_AUX, LK_REASON_NONNEG);
     const T vh = jmax(a, eps);
-    const T e = x - t;
     if constexpr (LK_FAST) {
-        const T q = e / vh;
-        o.d = q;
-        o.dAux = T(0.5) * (T(1.0) / vh - q * q);
-        const T l = T(0.5) * (lk_log(vh) + e * q) + (full ? T(LK_HALF_LOG_2PI) : T(0.0));
+        /* e = x − t exactly as eh + el (TwoSum); q = e/v̂ as qh + ql; 1/v̂ and q² as pairs, so ∂v's 1/v̂ − q²
+           (exact where they cancel: Sterbenz) keeps their low parts; l's log v̂ (lk_log_pairf), e·q and log 2π
+           summed as pairs: l and ∂v stay within a few ulps of themselves where e² ≈ v̂ or log v̂ ≈ −e²/v̂
+           (float32's plain forms lost 5e-6 to 7e-5 of the per-sample loss there) */
+        const float xv = x.v, tv = t.v, vv = vh.v;
+        const float eh = __fsub_rn(xv, tv);
+        const float tb = __fsub_rn(eh, xv);
+        const float el = __fadd_rn(__fsub_rn(xv, __fsub_rn(eh, tb)), __fsub_rn(-tv, tb));
+        const float qh = __fdiv_rn(eh, vv);
+        const float ql = __fdiv_rn(__fadd_rn(__fmaf_rn(-qh, vv, eh), el), vv);
+        const float ih = __fdiv_rn(1.0f, vv);
+        const float il = __fdiv_rn(__fmaf_rn(-ih, vv, 1.0f), vv);
+        const float sh = __fmul_rn(qh, qh);
+        const float sl = __fadd_rn(__fmaf_rn(qh, qh, -sh), __fmul_rn(__fmul_rn(2.0f, qh), ql));
+        o.d = T(qh);
+        o.dAux = T(__fmul_rn(0.5f, __fadd_rn(__fsub_rn(ih, sh), __fsub_rn(il, sl))));
+        float lh, ll;
+        lk_log_pairf(vv, lh, ll);
+        const float ph = __fmul_rn(eh, qh);
+        const float pl = __fadd_rn(__fmaf_rn(eh, qh, -ph), __fadd_rn(__fmul_rn(eh, ql), __fmul_rn(el, qh)));
+        float s = __fadd_rn(lh, ph);
+        const float bb = __fsub_rn(s, lh);
+        float low = __fadd_rn(__fadd_rn(__fadd_rn(__fsub_rn(lh, __fsub_rn(s, bb)), __fsub_rn(ph, bb)), ll), pl);
+        if (full) {
+            const float s2 = __fadd_rn(s, LK_LOG_2PI_HI);
+            const float b2 = __fsub_rn(s2, s);
+            low = __fadd_rn(__fadd_rn(low, __fadd_rn(__fsub_rn(s, __fsub_rn(s2, b2)), __fsub_rn(LK_LOG_2PI_HI, b2))),
+                            LK_LOG_2PI_LO);
+            s = s2;
+        }
+        const T l = T(__fmul_rn(0.5f, __fadd_rn(s, low)));
         LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d) || !lk_isfinite(o.dAux)) && lk_finite3(x, t, a));
         return l;
     } else {
+        const T e = x - t;
         o.d = e / vh;
         o.dAux = T(0.5) * (T(1.0) / vh - e * e / (vh * vh));
         return T(0.5) * (lk_log(vh) + e * e / vh) + (full ? T(LK_HALF_LOG_2PI) : T(0.0));
@@ -403,8 +432,10 @@ LK_EW_TERM(EwBce) {
  * FAST: with softplus(x) = x + softplus(−x), l = (1−t)·softplus(x) + pw·t·softplus(−x) and
  * ∂ = (1−t)·σ(x) − pw·t·σ(−x): sums of non-negative terms for t ∈ [0, 1], where the form above cancels to
  * nothing (t = 0, x ≪ 0: x + (−x + e^x)). softplus(±x) = max(±x, 0) + log1p(q), σ(±x) from q = e^{−|x|}.
- * Cold: pw·t·softplus(−x) beyond float32.
+ * Cold: pw·t·softplus(−x) beyond float32, or ∂ below LK_BCE_LOGITS_CANCEL = 2⁻⁴ of its two terms (a soft
+ * target near σ(x): each term's float32 error, ~5·2⁻²⁴ of it, would pass 1e-5 of ∂ below ~2⁻⁵ of their sum).
  */
+#define LK_BCE_LOGITS_CANCEL 0x1p-4f
 LK_EW_TERM_COLD(EwBceLogits) {
     if constexpr (LK_FAST) {
         const T q = lk_exp(-lk_abs(x));
@@ -415,8 +446,11 @@ LK_EW_TERM_COLD(EwBceLogits) {
         const T sigN = (x >= T(0.0) ? q : T(1.0)) / (T(1.0) + q);
         const T pwt = a * t;
         const T l = (T(1.0) - t) * spx + pwt * spn;
-        o.d = (T(1.0) - t) * sig - pwt * sigN;
-        LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d)) && lk_finite3(x, t, a));
+        const T da = (T(1.0) - t) * sig;
+        const T db = pwt * sigN;
+        o.d = da - db;
+        LK_COLD_IF((!lk_isfinite(l) || !lk_isfinite(o.d) || lk_abs(o.d) < T(LK_BCE_LOGITS_CANCEL) * (lk_abs(da) + lk_abs(db)))
+                   && lk_finite3(x, t, a));
         return l;
     } else {
         const T q = lk_exp(-lk_abs(x));
@@ -428,12 +462,17 @@ LK_EW_TERM_COLD(EwBceLogits) {
     }
 }
 LK_EW_COLD {
-    const float q = lk_expf(-fabsf(xf));
+    /* σ(±x) in float64 from e^{−|x|} as a float pair (q = lk_expf(−|x|) bit for bit): where a soft target
+       cancels σ, ∂ keeps ~2⁻⁴⁴ of its terms instead of float32's ~2⁻²² */
+    float q, ql;
+    lk_exp_pairf(-fabsf(xf), 0.0f, q, ql);
     const float lq = lk_log1pf(q);
     const lkd spx = lkd(__fadd_rn(xf >= 0.0f ? xf : 0.0f, lq));
     const lkd spn = lkd(__fadd_rn(-xf >= 0.0f ? -xf : 0.0f, lq));
-    const lkd sig = lkd(__fdiv_rn(xf >= 0.0f ? 1.0f : q, __fadd_rn(1.0f, q)));
-    const lkd sigN = lkd(__fdiv_rn(xf >= 0.0f ? q : 1.0f, __fadd_rn(1.0f, q)));
+    const lkd qd = lkd(q) + lkd(ql);
+    const lkd den = lkd(1.0) + qd;
+    const lkd sig = (xf >= 0.0f ? lkd(1.0) : qd) / den;
+    const lkd sigN = (xf >= 0.0f ? qd : lkd(1.0)) / den;
     const lkd pwt = lkd(af) * lkd(tf);
     const lkd omt = lkd(1.0) - lkd(tf);
     c.l = (omt * spx + pwt * spn).v;

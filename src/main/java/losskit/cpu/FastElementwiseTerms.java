@@ -28,6 +28,14 @@ final class FastElementwiseTerms {
     private static final double LN2 = 0.6931471805599453;
     private static final double HALF_LOG_2PI = 0.9189385332046727;
     private static final double TWO_PI = 6.283185307179586;
+    /** log 2π as a float pair (hi the float32 rounding, lo the rest rounded), added inside gaussian-nll's ½(…): the CUDA LK_LOG_2PI_HI/_LO. */
+    private static final float LOG_2PI_HI = 0x1.d67f1cp0f;
+    private static final float LOG_2PI_LO = 0x1.0c97d6p-25f;
+    /**
+     * bce-logits goes cold where ∂ = (1−t)σ(x) − pw·t·σ(−x) is below 2⁻⁴ of the two terms' magnitudes: their
+     * float32 errors (~5 units of 2⁻²⁴ each) would pass 1e-5 of ∂ below ~2⁻⁵·Σ.
+     */
+    static final float BCE_LOGITS_CANCEL = 0x1p-4f;
     /** PyTorch's backward floor for p(1−p). */
     private static final float BCE_FLOOR = 1e-12f;
 
@@ -342,11 +350,35 @@ final class FastElementwiseTerms {
                 return (float) o.reject(AUX, 0, v, ">= 0");
             }
             float vh = FastOps.max(v, eps);
-            float e = x - t;
-            float q = e / vh;
-            o.fd = q;
-            o.fdAux = 0.5f * (1f / vh - q * q);
-            float l = 0.5f * (FastMath.log(vh) + e * q) + (full ? (float) HALF_LOG_2PI : 0f);
+            // e = x − t exactly as eh + el (TwoSum); q = e/v̂ as qh + ql; 1/v̂ and q² as pairs, so ∂v's 1/v̂ − q²
+            // (exact where they cancel: Sterbenz) keeps their low parts; l's log v̂ (logPair), e·q and log 2π
+            // summed as pairs: l and ∂v stay within a few ulps of themselves where e² ≈ v̂ or log v̂ ≈ −e²/v̂
+            // (float32's plain forms lost 5e-6 to 7e-5 of the per-sample loss there)
+            float eh = x - t;
+            float tb = eh - x;
+            float el = (x - (eh - tb)) + (-t - tb);
+            float qh = eh / vh;
+            float ql = (Math.fma(-qh, vh, eh) + el) / vh;
+            float ih = 1f / vh;
+            float il = Math.fma(-ih, vh, 1f) / vh;
+            float sh = qh * qh;
+            float sl = Math.fma(qh, qh, -sh) + 2f * qh * ql;
+            o.fd = qh;
+            o.fdAux = 0.5f * ((ih - sh) + (il - sl));
+            long lp = FastMath.logPair(vh);
+            float lh = FastMath.hiOf(lp);
+            float ph = eh * qh;
+            float pl = Math.fma(eh, qh, -ph) + (eh * ql + el * qh);
+            float s = lh + ph;
+            float bb = s - lh;
+            float low = ((lh - (s - bb)) + (ph - bb)) + FastMath.loOf(lp) + pl;
+            if (full) {
+                float s2 = s + LOG_2PI_HI;
+                float b2 = s2 - s;
+                low = low + ((s - (s2 - b2)) + (LOG_2PI_HI - b2)) + LOG_2PI_LO;
+                s = s2;
+            }
+            float l = 0.5f * (s + low);
             if ((!finite(l) || !finite(o.fd) || !finite(o.fdAux)) && finite(x) && finite(t) && finite(v)) {
                 return o.toCold();
             }
@@ -419,7 +451,8 @@ final class FastElementwiseTerms {
         };
     }
 
-    // bce-logits: l = (1−t)·softplus(x) + pw·t·softplus(−x), ∂ = (1−t)σ(x) − pw·t·σ(−x); aux = pw
+    // bce-logits: l = (1−t)·softplus(x) + pw·t·softplus(−x), ∂ = (1−t)σ(x) − pw·t·σ(−x); aux = pw (cold: not
+    // finite, or ∂ cancelling below BCE_LOGITS_CANCEL of its terms: a soft target near σ(x))
     static final class BceLogits implements FastElementwiseTerm {
         @Override
         public float eval(float x, float t, float pw, TermOut o) {
@@ -431,8 +464,11 @@ final class FastElementwiseTerms {
             float sigN = (x >= 0f ? q : 1f) / (1f + q);
             float pwt = pw * t;
             float l = (1f - t) * spx + pwt * spn;
-            o.fd = (1f - t) * sig - pwt * sigN;
-            if ((!finite(l) || !finite(o.fd)) && finite(x) && finite(t) && finite(pw)) {
+            float da = (1f - t) * sig;
+            float db = pwt * sigN;
+            o.fd = da - db;
+            if ((!finite(l) || !finite(o.fd) || Math.abs(o.fd) < BCE_LOGITS_CANCEL * (Math.abs(da) + Math.abs(db)))
+                    && finite(x) && finite(t) && finite(pw)) {
                 return o.toCold();
             }
             return l;
@@ -440,12 +476,17 @@ final class FastElementwiseTerms {
 
         @Override
         public void cold(float x, float t, float pw, TermOut o) {
-            float q = FastMath.exp(-Math.abs(x));
+            // σ(±x) in float64 from e^{−|x|} as a float pair (hi = FastMath.exp(−|x|) bit for bit): where a soft
+            // target cancels σ, ∂ keeps ~2⁻⁴⁴ of (1−t)σ(x) + pw·t·σ(−x) instead of float32's ~2⁻²²
+            long qp = FastMath.expPair(-Math.abs(x), 0f);
+            float q = FastMath.hiOf(qp);
             float lq = FastMath.log1p(q);
             double spx = (x >= 0f ? x : 0f) + lq;
             double spn = (-x >= 0f ? -x : 0f) + lq;
-            double sig = (x >= 0f ? 1f : q) / (1f + q);
-            double sigN = (x >= 0f ? q : 1f) / (1f + q);
+            double qd = (double) q + (double) FastMath.loOf(qp);
+            double den = 1.0 + qd;
+            double sig = (x >= 0f ? 1.0 : qd) / den;
+            double sigN = (x >= 0f ? qd : 1.0) / den;
             double pwt = (double) pw * (double) t;
             double omt = 1.0 - t;
             o.cl = omt * spx + pwt * spn;

@@ -41,7 +41,9 @@ final class FastVectorTerms {
     private static final VectorSpecies<Float> F = FastVectorMath.F;
     private static final int L = FastVectorMath.L;
     private static final float LN2F = (float) 0.6931471805599453;
-    private static final float HALF_LOG_2PI_F = (float) 0.9189385332046727;
+    /** log 2π as a float pair (FastElementwiseTerms' LOG_2PI_HI/_LO). */
+    private static final float LOG_2PI_HI = 0x1.d67f1cp0f;
+    private static final float LOG_2PI_LO = 0x1.0c97d6p-25f;
 
     private FastVectorTerms() {
     }
@@ -389,7 +391,8 @@ final class FastVectorTerms {
     /*
      * bce-logits: q = e^{−|x|}, lq = log1p(q); softplus(±x) = max(±x, 0) + lq; σ(x) = (x ≥ 0 ? 1 : q)/(1 + q),
      * σ(−x) = (x ≥ 0 ? q : 1)/(1 + q); l = (1 − t)·softplus(x) + (pw·t)·softplus(−x),
-     * ∂ = (1 − t)·σ(x) − (pw·t)·σ(−x) (cold: l or ∂ not finite with x, t, pw finite). pw: the aux operand
+     * ∂ = (1 − t)·σ(x) − (pw·t)·σ(−x) (cold: l or ∂ not finite, or |∂| below BCE_LOGITS_CANCEL of its two
+     * terms, with x, t, pw finite). pw: the aux operand
      * (per-class posWeight) or the loss's constant (FastElementwiseJob.auxConstant).
      */
     private static FastTwin bceLogits(String key, Loss loss) {
@@ -433,8 +436,12 @@ final class FastVectorTerms {
                 FloatVector pwt = pw.mul(tv);
                 FloatVector omt = c(1f).sub(tv);
                 FloatVector lv = omt.mul(spx).add(pwt.mul(spn));
-                FloatVector dv = omt.mul(sig).sub(pwt.mul(sigN));
-                if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).and(finite(pw)).anyTrue()) {
+                FloatVector da = omt.mul(sig);
+                FloatVector db = pwt.mul(sigN);
+                FloatVector dv = da.sub(db);
+                VectorMask<Float> cancels = dv.abs().compare(LT,
+                        da.abs().add(db.abs()).mul(FastElementwiseTerms.BCE_LOGITS_CANCEL));
+                if (finite(lv).and(finite(dv)).not().or(cancels).and(finite(xv)).and(finite(tv)).and(finite(pw)).anyTrue()) {
                     return false;
                 }
                 lv.intoArray(l, k);
@@ -448,12 +455,12 @@ final class FastVectorTerms {
     }
 
     /*
-     * gaussian-nll (aux = the variance v ≥ 0, else rejected): v̂ = max(v, eps), e = x − t, q = e/v̂; ∂x = q,
-     * ∂v = ½(1/v̂ − q²), l = ½(log v̂ + e·q) + (full ? ½log 2π : 0) (the + 0 kept: it turns −0 into +0)
-     * (cold: l, ∂x or ∂v not finite with x, t, v finite).
+     * gaussian-nll (aux = the variance v ≥ 0, else rejected): v̂ = max(v, eps); e = x − t as eh + el (TwoSum),
+     * q = e/v̂ as qh + ql; ∂x = qh, ∂v = ½((1/v̂ − qh²) + (low parts)), l = ½(s + low) with log v̂ as a pair
+     * (FastMath.logPair, one scalar call per element), e·q and log 2π summed by TwoSum — the scalar term's
+     * float operations in its order (cold: l, ∂x or ∂v not finite with x, t, v finite).
      */
     private static FastTwin gaussian(String key, float eps, boolean full) {
-        float add = full ? HALF_LOG_2PI_F : 0f;
         Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, vh, tmpB) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector v = FloatVector.fromArray(F, a, ao + k);
@@ -465,27 +472,51 @@ final class FastVectorTerms {
             }
             return true;
         };
-        Pass log = (x, xo, t, to, a, ao, n, l, d, dAux, vh, logVh) -> {
-            FastVectorMath.log(vh, 0, logVh, 0, n);
+        // log v̂ as a float pair: hi over v̂ (the formula recomputes v̂ from v), lo beside it
+        Pass logPair = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll) -> {
+            for (int k = 0; k < n; k++) {
+                long p = FastMath.logPair(lh[k]);
+                lh[k] = FastMath.hiOf(p);
+                ll[k] = FastMath.loOf(p);
+            }
             return true;
         };
-        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, vh, logVh) -> {
+        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
                 FloatVector v = FloatVector.fromArray(F, a, ao + k);
-                FloatVector vhv = FloatVector.fromArray(F, vh, k);
-                FloatVector e = xv.sub(tv);
-                FloatVector q = e.div(vhv);
-                FloatVector da = c(0.5f).mul(c(1f).div(vhv).sub(q.mul(q)));
-                FloatVector lv = c(0.5f).mul(FloatVector.fromArray(F, logVh, k).add(e.mul(q))).add(add);
-                if (finite(lv).and(finite(q)).and(finite(da)).not().and(finite(xv)).and(finite(tv)).and(finite(v))
+                FloatVector vh = c(eps).blend(v, v.compare(GE, eps));
+                FloatVector eh = xv.sub(tv);
+                FloatVector tb = eh.sub(xv);
+                FloatVector el = xv.sub(eh.sub(tb)).add(tv.neg().sub(tb));
+                FloatVector qh = eh.div(vh);
+                FloatVector ql = qh.neg().fma(vh, eh).add(el).div(vh);
+                FloatVector ih = c(1f).div(vh);
+                FloatVector il = ih.neg().fma(vh, c(1f)).div(vh);
+                FloatVector sh = qh.mul(qh);
+                FloatVector sl = qh.fma(qh, sh.neg()).add(c(2f).mul(qh).mul(ql));
+                FloatVector da = c(0.5f).mul(ih.sub(sh).add(il.sub(sl)));
+                FloatVector lhv = FloatVector.fromArray(F, lh, k);
+                FloatVector ph = eh.mul(qh);
+                FloatVector pl = eh.fma(qh, ph.neg()).add(eh.mul(ql).add(el.mul(qh)));
+                FloatVector sv = lhv.add(ph);
+                FloatVector bb = sv.sub(lhv);
+                FloatVector low = lhv.sub(sv.sub(bb)).add(ph.sub(bb)).add(FloatVector.fromArray(F, ll, k)).add(pl);
+                if (full) {
+                    FloatVector s2 = sv.add(LOG_2PI_HI);
+                    FloatVector b2 = s2.sub(sv);
+                    low = low.add(sv.sub(s2.sub(b2)).add(c(LOG_2PI_HI).sub(b2))).add(LOG_2PI_LO);
+                    sv = s2;
+                }
+                FloatVector lv = c(0.5f).mul(sv.add(low));
+                if (finite(lv).and(finite(qh)).and(finite(da)).not().and(finite(xv)).and(finite(tv)).and(finite(v))
                         .anyTrue()) {
                     return false;
                 }
                 lv.intoArray(l, k);
                 if (d != null) {
-                    q.intoArray(d, k);
+                    qh.intoArray(d, k);
                 }
                 if (dAux != null) {
                     da.intoArray(dAux, k);
@@ -493,7 +524,7 @@ final class FastVectorTerms {
             }
             return true;
         };
-        return new Twin(key, variance, log, formula);
+        return new Twin(key, variance, logPair, formula);
     }
 
     /*
