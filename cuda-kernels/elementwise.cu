@@ -55,10 +55,20 @@ struct EwArgs {
     LkParams P;
 };
 
-/* FAST gradient: (s·∂)·gradFactor in float32, rounded once per product (s = 1 without weights). */
+/* (gradFactor·s)·∂ in float64, rounded once: a FAST gradient whose float32 product overflowed (out of line). */
+__device__ __noinline__ float ew_grad_wide(double gradFactor, float s, float d) {
+    return (float)((lkd(gradFactor) * lkd(s) * lkd(d)).v);
+}
+
+/*
+ * FAST gradient: (s·∂)·gradFactor in float32, rounded once per product (s = 1 without weights); where that
+ * overflows for a finite ∂ (∂ near float32's top with a weight or factor above 1), the float64 product as
+ * the cold path writes it (FastElementwiseJob.grad).
+ */
 __device__ __forceinline__ float ew_fast_grad(const EwArgs& A, float s, float d) {
-    const float g = __fmul_rn(__fmul_rn(s, d), A.gfHi);
-    return A.gfExp == 0 ? g : lk_scalbf(g, A.gfExp);
+    float g = __fmul_rn(__fmul_rn(s, d), A.gfHi);
+    g = A.gfExp == 0 ? g : lk_scalbf(g, A.gfExp);
+    return fabsf(g) == INFINITY && fabsf(d) < INFINITY ? ew_grad_wide(A.gradFactor, s, d) : g;
 }
 
 /*

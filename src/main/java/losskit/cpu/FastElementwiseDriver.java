@@ -151,9 +151,15 @@ final class FastElementwiseJob {
         this.parts = parts;
     }
 
-    /** The FAST gradient (s·∂)·gradFactor in float32, as the CUDA ew_fast_grad. */
+    /**
+     * The FAST gradient (s·∂)·gradFactor in float32, as the CUDA ew_fast_grad; where that overflows for a finite
+     * ∂ (∂ near float32's top with a weight or factor above 1, e.g. poisson-nll's e^x − t at x ≈ 88 under MEAN),
+     * the float64 product (gradFactor·s)·∂ rounded once, as the cold path writes it.
+     */
     float grad(float s, float d) {
         float g = s * d * gfHi;
-        return gfExp == 0 ? g : FastMath.scalb(g, gfExp);
+        g = gfExp == 0 ? g : FastMath.scalb(g, gfExp);
+        return Math.abs(g) == Float.POSITIVE_INFINITY && Math.abs(d) < Float.POSITIVE_INFINITY
+                ? (float) (gradFactor * s * d) : g;
     }
 }

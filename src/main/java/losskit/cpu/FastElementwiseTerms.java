@@ -28,6 +28,7 @@ final class FastElementwiseTerms {
     private static final double LN2 = 0.6931471805599453;
     private static final double HALF_LOG_2PI = 0.9189385332046727;
     private static final double TWO_PI = 6.283185307179586;
+    private static final double LOG_2PI = 1.8378770664093453;
     /** log 2π as a float pair (hi the float32 rounding, lo the rest rounded), added inside gaussian-nll's ½(…): the CUDA LK_LOG_2PI_HI/_LO. */
     private static final float LOG_2PI_HI = 0x1.d67f1cp0f;
     private static final float LOG_2PI_LO = 0x1.0c97d6p-25f;
@@ -265,14 +266,18 @@ final class FastElementwiseTerms {
         }
     }
 
-    /** e^x in float64 for the cold paths: e^{x − 64k}·(e^64)^k with x − 64k exact in float32 (the CUDA lk_cold_exp). */
+    /**
+     * e^x in float64 for the cold paths: e^{x − 64k}·(e^64)^k with x − 64k exact in float32 and e^{x − 64k} as a
+     * float pair (expPair, ~2⁻⁴⁴), so a cold e^x − t keeps float64-like accuracy (the CUDA lk_cold_exp).
+     */
     static double coldExp(float x) {
         if (!(x <= 710.0f)) {
             return x != x ? x : Double.POSITIVE_INFINITY;
         }
         int k = x > 0f ? (int) (x * 0.015625f) : 0;
         float r = x - (float) (64 * k);
-        double v = FastMath.exp(r);
+        long p = FastMath.expPair(r, 0f);
+        double v = (double) FastMath.hiOf(p) + (double) FastMath.loOf(p);
         double e64 = 6.235149080811617e27;
         for (int i = 0; i < k; i++) {
             v = v * e64;
@@ -280,7 +285,8 @@ final class FastElementwiseTerms {
         return v;
     }
 
-    // poisson-nll: e^x − t·x, or x − t·log(x + eps); full adds Stirling where t > 1 (cold: a finite result beyond float32)
+    // poisson-nll: e^x − t·x, or x − t·log(x + eps); full adds Stirling where t > 1. Finite inputs in the domain:
+    // float pairs (the CUDA term's comment derives them); cold: a finite result beyond float32
     static final class Poisson implements FastElementwiseTerm {
         private final boolean logInput;
         private final boolean full;
@@ -294,6 +300,72 @@ final class FastElementwiseTerms {
 
         @Override
         public float eval(float x, float t, float a, TermOut o) {
+            if (!(finite(x) && finite(t)) || (!logInput && !(x + eps > 0f))) {
+                return plain(x, t, o);
+            }
+            float s;
+            float low;
+            if (logInput) {
+                long ep = FastMath.expPair(x, 0f);
+                float eh = FastMath.hiOf(ep);
+                float el = FastMath.loOf(ep);
+                float d = eh - t;
+                float bd = d - eh;
+                o.fd = d + (((eh - (d - bd)) + (-t - bd)) + el);
+                float tx = t * x;
+                float txl = Math.fma(t, x, -tx);
+                s = eh - tx;
+                float bs = s - eh;
+                low = (((eh - (s - bs)) + (-tx - bs)) + el) - txl;
+            } else {
+                float xh = x + eps;
+                float bx = xh - x;
+                float xl = (x - (xh - bx)) + (eps - bx);
+                float qh = t / xh;
+                float ql = (Math.fma(-qh, xh, t) - qh * xl) / xh;
+                float d = 1f - qh;
+                float bd = d - 1f;
+                o.fd = d + (((1f - (d - bd)) + (-qh - bd)) - ql);
+                long lp = FastMath.logPair(xh);
+                float lh = FastMath.hiOf(lp);
+                float ll = FastMath.loOf(lp) + xl / xh;
+                float p = t * lh;
+                float pl = Math.fma(t, lh, -p) + t * ll;
+                s = x - p;
+                float bs = s - x;
+                low = ((x - (s - bs)) + (-p - bs)) - pl;
+            }
+            if (full && t > 1f) {
+                long lt = FastMath.logPair(t);
+                float th = FastMath.hiOf(lt);
+                float tl = t * th;
+                low = low + (Math.fma(t, th, -tl) + t * FastMath.loOf(lt));
+                float s1 = s + tl;
+                float b1 = s1 - s;
+                low = low + ((s - (s1 - b1)) + (tl - b1));
+                s = s1;
+                float s2 = s - t;
+                float b2 = s2 - s;
+                low = low + ((s - (s2 - b2)) + (-t - b2));
+                s = s2;
+                float hh = LOG_2PI_HI + th;
+                float bh = hh - LOG_2PI_HI;
+                float hl = (((LOG_2PI_HI - (hh - bh)) + (th - bh)) + LOG_2PI_LO) + FastMath.loOf(lt);
+                float h = 0.5f * hh;
+                float s3 = s + h;
+                float b3 = s3 - s;
+                low = (low + ((s - (s3 - b3)) + (h - b3))) + 0.5f * hl;
+                s = s3;
+            }
+            float l = s + low;
+            if (!finite(l) || !finite(o.fd)) {
+                return o.toCold();
+            }
+            return l;
+        }
+
+        /** The plain float32 forms, for non-finite inputs and x + eps ≤ 0 (±∞ and NaN as the float64 oracle's). */
+        private float plain(float x, float t, TermOut o) {
             float l;
             if (logInput) {
                 float ex = FastMath.exp(x);
@@ -305,9 +377,6 @@ final class FastElementwiseTerms {
             }
             if (full && t > 1f) {
                 l += t * FastMath.log(t) - t + 0.5f * FastMath.log((float) TWO_PI * t);
-            }
-            if ((!finite(l) || !finite(o.fd)) && finite(x) && finite(t) && (logInput || x + eps > 0f)) {
-                return o.toCold();
             }
             return l;
         }
@@ -322,12 +391,19 @@ final class FastElementwiseTerms {
                 o.cd = ex - t;
                 l = ex - t * x;
             } else {
-                float xe = xf + eps;
-                o.cd = 1.0 - t / (double) xe;
-                l = x - t * (double) FastMath.log(xe);
+                // log(x + eps) of the float64 sum: log xh + xl/xh with xh its float32 rounding (logPair)
+                double xe = x + (double) eps;
+                float xh = (float) xe;
+                float xl = (float) (xe - (double) xh);
+                long lp = FastMath.logPair(xh);
+                double logXe = ((double) FastMath.hiOf(lp) + (double) FastMath.loOf(lp)) + (double) xl / (double) xh;
+                o.cd = 1.0 - t / xe;
+                l = x - t * logXe;
             }
             if (full && tf > 1f) {
-                l = l + (t * (double) FastMath.log(tf) - t + 0.5 * (double) FastMath.log((float) TWO_PI * tf));
+                long lt = FastMath.logPair(tf);
+                double logT = (double) FastMath.hiOf(lt) + (double) FastMath.loOf(lt);
+                l = l + ((t * logT - t) + 0.5 * (LOG_2PI + logT));
             }
             o.cl = l;
             o.cdAux = 0;

@@ -1,5 +1,6 @@
 package losskit.cpu;
 
+import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.LE;
 import static jdk.incubator.vector.VectorOperators.LT;
@@ -143,13 +144,21 @@ final class FastVectorLoop implements FastElementwiseBlock {
         if (!twin.eval(x.arr, x.off + k, t.arr, t.off + k, a, ao, m, l, d, dAux, s.twin[3], s.twin[4])) {
             return false;
         }
-        accumulate(l, wa, wo, accL, accW, k, m);
+        // the gradients first: a float32 product that overflows for a finite ∂ is the scalar code's (its float64
+        // product, FastElementwiseJob.grad); the scalar code then rewrites these outputs from k
         if (gx != null) {
             gradient(d, wa, wo, j.gfHi, j.gfExp, gx.arr, gx.off + k, m);
+            if (overflowed(d, gx.arr, gx.off + k, m)) {
+                return false;
+            }
         }
         if (gv != null) {
             gradient(dAux, wa, wo, j.gfHi, j.gfExp, gv.arr, gv.off + k, m);
+            if (overflowed(dAux, gv.arr, gv.off + k, m)) {
+                return false;
+            }
         }
+        accumulate(l, wa, wo, accL, accW, k, m);
         if (out != null) {
             losses(l, wa, wo, out.arr, out.off + k, m);
         }
@@ -223,6 +232,19 @@ final class FastVectorLoop implements FastElementwiseBlock {
                 g[go + i] = FastMath.scalb(g[go + i], gfExp);
             }
         }
+    }
+
+    /** Whether a gradient g = (s·∂)·gradFactor came out ±∞ where ∂ is finite. */
+    private static boolean overflowed(float[] d, float[] g, int go, int m) {
+        for (int i = 0; i < m; i += L) {
+            FloatVector gv = FloatVector.fromArray(FastVectorMath.F, g, go + i);
+            FloatVector dv = FloatVector.fromArray(FastVectorMath.F, d, i);
+            if (gv.abs().compare(EQ, Float.POSITIVE_INFINITY)
+                    .and(dv.abs().compare(LT, Float.POSITIVE_INFINITY)).anyTrue()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** The per-element outputs s·l in float32 (l itself without weights). */

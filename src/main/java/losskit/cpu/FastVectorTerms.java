@@ -100,8 +100,6 @@ final class FastVectorTerms {
             case "wasserstein" -> new Twin(key, FastVectorTerms::wasserstein);
             case "contrastive" -> new Twin(key, contrastive((float) loss.real(Param.MARGIN)));
             case "gaussian-nll" -> gaussian(key, (float) loss.real(Param.EPS), loss.flag(Param.FULL));
-            case "poisson-nll" -> loss.flag(Param.FULL) ? null
-                    : poisson(key, loss.flag(Param.LOG_INPUT), (float) loss.real(Param.EPS));
             case "focal-logits" -> focalLogits(key, loss);
             default -> null;
         };
@@ -525,67 +523,6 @@ final class FastVectorTerms {
             return true;
         };
         return new Twin(key, variance, logPair, formula);
-    }
-
-    /*
-     * poisson-nll without Stirling's term (full = true runs the scalar term): logInput: ex = e^x, ∂ = ex − t,
-     * l = ex − t·x; else ∂ = 1 − t/(x + eps), l = x − t·log(x + eps) (cold: l or ∂ not finite with x, t finite,
-     * and x + eps > 0 unless logInput).
-     */
-    private static FastTwin poisson(String key, boolean logInput, float eps) {
-        if (logInput) {
-            Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
-                FastVectorMath.exp(x, xo, ex, 0, n);
-                return true;
-            };
-            Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
-                for (int k = 0; k < n; k += L) {
-                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
-                    FloatVector tv = FloatVector.fromArray(F, t, to + k);
-                    FloatVector e = FloatVector.fromArray(F, ex, k);
-                    FloatVector dv = e.sub(tv);
-                    FloatVector lv = e.sub(tv.mul(xv));
-                    if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).anyTrue()) {
-                        return false;
-                    }
-                    lv.intoArray(l, k);
-                    if (d != null) {
-                        dv.intoArray(d, k);
-                    }
-                }
-                return true;
-            };
-            return new Twin(key, exp, formula);
-        }
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, xe, tmpB) -> {
-            for (int k = 0; k < n; k += L) {
-                FloatVector.fromArray(F, x, xo + k).add(eps).intoArray(xe, k);
-            }
-            return true;
-        };
-        Pass log = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
-            FastVectorMath.log(xe, 0, logXe, 0, n);
-            return true;
-        };
-        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, xe, logXe) -> {
-            for (int k = 0; k < n; k += L) {
-                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
-                FloatVector tv = FloatVector.fromArray(F, t, to + k);
-                FloatVector xev = FloatVector.fromArray(F, xe, k);
-                FloatVector dv = c(1f).sub(tv.div(xev));
-                FloatVector lv = xv.sub(tv.mul(FloatVector.fromArray(F, logXe, k)));
-                if (finite(lv).and(finite(dv)).not().and(finite(xv)).and(finite(tv)).and(xev.compare(GT, 0f))
-                        .anyTrue()) {
-                    return false;
-                }
-                lv.intoArray(l, k);
-                if (d != null) {
-                    dv.intoArray(d, k);
-                }
-            }
-            return true;
-        };
-        return new Twin(key, argument, log, formula);
     }
 
     /*

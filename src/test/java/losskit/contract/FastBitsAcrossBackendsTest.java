@@ -1,6 +1,7 @@
 package losskit.contract;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.nio.ByteBuffer;
@@ -162,6 +163,49 @@ class FastBitsAcrossBackendsTest {
                     }));
                 }
             }
+        }
+        return tests.stream();
+    }
+
+    /**
+     * Gradients whose float32 product (s·∂)·gradFactor overflows for a finite ∂ (weights above 1 on ∂ near
+     * float32's top: poisson-nll's e^x − t at x up to 88.7, gaussian-nll's e/v̂ for tiny variances), where both
+     * backends write the float64 product rounded once; and e^x beyond float32 (the cold path).
+     */
+    @TestFactory
+    Stream<DynamicTest> gradientProductsBeyondFloat32() {
+        List<DynamicTest> tests = new ArrayList<>();
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(4242);
+        int n = 4099;
+        float[] x = new float[n];
+        float[] t = new float[n];
+        float[] v = new float[n];
+        float[] w = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) (80 + 12 * rnd.nextDouble());
+            t[i] = (float) Math.floor(Math.pow(10, 4 * rnd.nextDouble()));
+            v[i] = (float) Math.pow(10, -38 - 6 * rnd.nextDouble());
+            w[i] = (float) (1 + 2 * rnd.nextDouble());
+        }
+        tests.add(DynamicTest.dynamicTest("poisson-nll mean: the products that overflow float32 are finite", () -> {
+            float[] g = cpus.get(0).compute(Loss.of("poisson-nll"), Inputs.of(Tensor.of(x), Tensor.of(t))
+                    .weights(Tensor.of(w))).gradientArray("input");
+            int wide = 0;
+            for (int i = 0; i < n; i++) {
+                if (x[i] < 88.7f && w[i] * (Math.exp(x[i]) - t[i]) > Float.MAX_VALUE) {
+                    wide++;
+                    assertTrue(Float.isFinite(g[i]) && g[i] > 0, "d/dinput[" + i + "] = " + g[i]);
+                }
+            }
+            assertTrue(wide > 10, wide + " elements whose float32 product overflows");
+        }));
+        for (Reduction r : new Reduction[]{Reduction.MEAN, Reduction.SUM, Reduction.NONE}) {
+            Loss poisson = Loss.of("poisson-nll").reduction(r);
+            tests.add(DynamicTest.dynamicTest(poisson.toString(), () -> compare(poisson.toString(), poisson,
+                    Inputs.of(Tensor.of(x), Tensor.of(t)).weights(Tensor.of(w)))));
+            Loss gaussian = Loss.of("gaussian-nll").reduction(r).with(losskit.api.Param.EPS, 0.0);
+            tests.add(DynamicTest.dynamicTest(gaussian.toString(), () -> compare(gaussian.toString(), gaussian,
+                    Inputs.of(Tensor.of(x), Tensor.of(t)).with("var", Tensor.of(v)).weights(Tensor.of(w)))));
         }
         return tests.stream();
     }
