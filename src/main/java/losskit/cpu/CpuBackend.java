@@ -64,7 +64,7 @@ public final class CpuBackend implements LossBackend {
             if (term == null) {
                 throw new IllegalStateException("no FAST CPU term for " + key);
             }
-            return LossResult.of(call, FastRowDriver.run(call, term, pool), name());
+            return LossResult.of(call, FastRowDriver.run(call, term, simd.enabled(), pool), name());
         }
         // the float64 paths read and write float32: 16-bit data through a widened copy, outputs rounded once after
         ValidatedCall wide = call.widened();

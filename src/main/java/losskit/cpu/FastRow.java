@@ -27,6 +27,13 @@ final class FastRow {
     float g;
     /** Per-column float64 values for {@link CanonicalSum#columns}, and its lanes. */
     double[] cols = new double[0];
+    /** Per-column float32 values a term computes once and reads twice (softmax terms: e^{x_j − m}). */
+    float[] ex = new float[0];
+    /**
+     * Whether the term may evaluate elementary functions over a row with {@link FastVectorMath} (the Vector API
+     * is present and the engine's vector path is on): its lanes give {@link FastMath}'s bits.
+     */
+    boolean vector;
     final double[] lanes = new double[CanonicalSum.COL_LANES];
     /** Small per-worker scratch for terms (terms are shared by the workers of a call and hold no state). */
     final double[] tmp = new double[4];
@@ -37,6 +44,7 @@ final class FastRow {
     void ensure(int n) {
         if (cols.length < n) {
             cols = new double[n];
+            ex = new float[n];
         }
     }
 

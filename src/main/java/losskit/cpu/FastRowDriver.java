@@ -19,7 +19,11 @@ final class FastRowDriver {
     private FastRowDriver() {
     }
 
-    static Partial run(ValidatedCall call, FastRowTerm term, ForkJoinPool pool) {
+    /**
+     * @param vector whether terms may evaluate a row's elementary functions with FastVectorMath (the same bits;
+     *               the engine's vector path on and the Vector API present)
+     */
+    static Partial run(ValidatedCall call, FastRowTerm term, boolean vector, ForkJoinPool pool) {
         RowShape shape = new RowShape(call);
         long rows = call.rows();
         BlockPlan plan = new BlockPlan(rows, shape.len);
@@ -32,7 +36,8 @@ final class FastRowDriver {
         }
         double gradFactor = scale;
         BlockPartials parts = new BlockPartials(plan.blocks);
-        plan.run(pool, call.elements(), (block, from, to) -> runBlock(call, shape, term, den, gradFactor, parts, block, from, to));
+        plan.run(pool, call.elements(), (block, from, to) -> runBlock(call, shape, term, vector, den, gradFactor, parts,
+                block, from, to));
         int bad = parts.firstBad();
         if (bad >= 0) {
             throw error(call, parts, bad, shape);
@@ -94,10 +99,12 @@ final class FastRowDriver {
         }
     }
 
-    private static void runBlock(ValidatedCall call, RowShape sh, FastRowTerm term, RowDriver.Denominators den,
-                                 double gradFactor, BlockPartials parts, int block, long from, long to) {
+    private static void runBlock(ValidatedCall call, RowShape sh, FastRowTerm term, boolean vector,
+                                 RowDriver.Denominators den, double gradFactor, BlockPartials parts, int block, long from,
+                                 long to) {
         FastScratch s = FastScratch.get();
         FastRow r = s.row(sh.len);
+        r.vector = vector;
         double[] accL = s.lanesL;
         double[] accW = s.lanesW;
         Arrays.fill(accL, 0, CanonicalSum.ROW_LANES, 0.0);

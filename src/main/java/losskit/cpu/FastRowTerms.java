@@ -52,18 +52,39 @@ final class FastRowTerms {
         return x == 0f && y == y ? 0f : x * FastMath.log(y);
     }
 
-    /** S = Σ e^{x − m} over the row (1 when the maximum m is +∞), into {@code sum[0]}; returns m. */
+    /**
+     * S = Σ e^{x − m} over the row (1 when the maximum m is +∞), into {@code sum[0]}; returns m. Leaves
+     * e^{x_j − m} in {@code r.ex} for the gradient, which would otherwise evaluate it again.
+     */
     private static float lseParts(FastRow r, double[] sum) {
         float m = r.maxA();
+        expShifted(r, m);
         if (m == Float.POSITIVE_INFINITY) {
             sum[0] = 1.0;
         } else {
+            float[] ex = r.ex;
             for (int j = 0; j < r.len; j++) {
-                r.cols[j] = FastMath.exp(r.a(j) - m);
+                r.cols[j] = ex[j];
             }
             sum[0] = r.sum();
         }
         return m;
+    }
+
+    /** r.ex[j] = FastMath.exp(a_j − m) for the row, whole vectors by FastVectorMath (the same bits) when allowed. */
+    static void expShifted(FastRow r, float m) {
+        float[] ex = r.ex;
+        int n = r.len;
+        for (int j = 0; j < n; j++) {
+            ex[j] = r.a(j) - m;
+        }
+        int nv = r.vector ? n - n % FastVectorMath.L : 0;
+        if (nv > 0) {
+            FastVectorMath.exp(ex, 0, ex, 0, nv);
+        }
+        for (int j = nv; j < n; j++) {
+            ex[j] = FastMath.exp(ex[j]);
+        }
     }
 
     // cross-entropy with labels: lse − x_y = (m − x_y) + log S, smoothing Σ w_c(m − x_c) + W·log S (terms_rows.cuh)
@@ -103,8 +124,9 @@ final class FastRowTerms {
                 double ey = FastMath.exp(xy - m);
                 double sy1 = -(s - ey) * invS;
                 float gy = (float) ((1.0 - epsd) * wy * gd * sy1 + eoc * gd * (wSum * ey * invS - wy));
+                float[] ex = r.ex; // e^{x_j − m}, left by lseParts
                 for (int j = 0; j < r.len; j++) {
-                    r.ga[r.gao + j] = j == r.label ? gy : kf * (FastMath.exp(r.a(j) - m) * invSf) - shf * cw(cw, j);
+                    r.ga[r.gao + j] = j == r.label ? gy : kf * (ex[j] * invSf) - shf * cw(cw, j);
                 }
             }
             return l;
