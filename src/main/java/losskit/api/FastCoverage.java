@@ -25,7 +25,6 @@ public final class FastCoverage {
                     + "above 88.7 in the gradient";
             case "gaussian-nll" -> "float32 cancels in log v̂ + e²/v̂ where e² ≈ v̂ (per-sample losses)";
             case "bce-logits" -> "float32 σ(x) cancels against a soft target in the gradient σ(x) − t";
-            case "cross-entropy/soft" -> "float32 softmax cancels against soft targets in the gradient";
             case "triplet" -> {
                 double p = loss.real(Param.P);
                 yield p == 1.0 || p == 2.0 ? null
