@@ -118,27 +118,94 @@ LK_ROW_TERM(RowCrossEntropy) {
 }};
 
 /*
+ * cross-entropy/soft helpers (FastRowTerms.softMu, softCold). μ = w·((1−ε)t + ε/C) as a float pair mh + ml:
+ * (1−ε) and ε/C are float pairs of their float64 values (omH + omL, eoH + eoL, per row); omH·t + eoH by an
+ * exact product residual and TwoSum, the low parts added, then the product by w with its fma residual.
+ */
+__device__ __forceinline__ void lk_soft_mu(float w, float t, float omH, float omL, float eoH, float eoL, float& mh, float& ml) {
+    const float p = __fmul_rn(omH, t);
+    const float pe = __fmaf_rn(omH, t, -p);
+    const float sh = __fadd_rn(p, eoH);
+    const float bb = __fsub_rn(sh, p);
+    const float e = __fadd_rn(__fsub_rn(p, __fsub_rn(sh, bb)), __fsub_rn(eoH, bb));
+    const float low = __fadd_rn(__fadd_rn(pe, e), __fmaf_rn(omL, t, eoL));
+    mh = __fmul_rn(w, sh);
+    ml = __fadd_rn(__fmaf_rn(w, sh, -mh), __fmul_rn(w, low));
+}
+
+/*
+ * e^{x − m} in float64 to ~2^-44 (FastRowTerms.softExp): x − m as an exact TwoSum pair (its low part 0 where x − m
+ * is not finite), lk_exp_pairf, hi + lo (float work and one widening add: allowed in the column loops).
+ */
+__device__ __forceinline__ double lk_soft_exp(float x, float m) {
+    const float dh = __fsub_rn(x, m);
+    const float bb = __fsub_rn(dh, x);
+    const float dl = __fadd_rn(__fsub_rn(x, __fsub_rn(dh, bb)), __fsub_rn(-m, bb));
+    float eh, el;
+    lk_exp_pairf(dh, fabsf(dh) < INFINITY ? dl : 0.0f, eh, el);
+    return (lkd((double)eh) + lkd((double)el)).v;
+}
+
+/* A soft-target gradient whose float32 terms cancel below this share of their magnitudes goes to lk_soft_cold. */
+#define LK_SOFT_CANCEL 0x1p-4f
+
+/*
+ * FAST cold path: column j's gradient (s_j·mass − μ_j)·g in float64 where a = s_j·mass and μ_j cancel in float32:
+ * s_j = lk_soft_exp/S, μ as its pair; out of line (the column loop stays float32); g the row's float32 gradient
+ * factor (FastRowTerms.softCold).
+ */
+__device__ __noinline__ float lk_soft_cold(float x, float m, double S, double mass, float mh, float ml, float g) {
+    const lkd mu = lkd((double)mh) + lkd((double)ml);
+    return (float)(((lkd(lk_soft_exp(x, m)) / lkd(S)) * lkd(mass) - mu) * lkd((double)g)).v;
+}
+
+/*
  * cross-entropy/soft (p1 = ε): T' = (1−ε)T + ε/C, l = Σ_c w_c T'_c (lse − x_c), ∂l/∂x_j = s_j·Σ_c w_c T'_c − w_j T'_j.
- * FAST: with μ_c = w_c T'_c, l = Σ_c μ_c (m − x_c) + log S·Σ_c μ_c (non-negative terms).
+ * FAST: with μ_c = w_c T'_c, l = Σ_c μ_c (m − x_c) + log S·Σ_c μ_c (non-negative terms). The gradient
+ * (s_j·mass − μ_j)·g cancels where the soft target is near the softmax: the float32 column computes it when
+ * |a − μ_j| ≥ 2^-4·(|a| + |μ_j|) (a = s_j·mass in float32, error ≤ ~16·few ulp), else lk_soft_cold in float64
+ * from S and mass summed to ~2^-44 (lk_soft_exp, lk_soft_mu pairs) — about 5% of the columns on generic data.
  */
 LK_ROW_TERM(RowSoftCrossEntropy) {
     const double eps = P.p[1];
     const double c = (double)r.len;
     if constexpr (LK_FAST) {
-        const LseParts<T> p = row_lse_parts(r);
-        const lkf omE = lkf(1.0f) - lkf(P.pf[1]);
-        const lkf eoc = lkf(P.pf[1]) / lkf(lk_tof(c));
+        /* S from lk_soft_exp and mass from the μ pairs, both to ~2^-44: the cold path's s_j·mass − μ_j needs them */
+        LseParts<T> p;
+        p.m = lk_row_max(r.len, r.lane, [&](int64_t j) { return lk_load1(r.a, r.dta, j); });
+        p.S = p.m == INFINITY ? 1.0 : lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_soft_exp(lk_load1(r.a, r.dta, j), p.m); });
+        p.logS = lk_row_log<T>(p.S);
+        /* (1−ε) and ε/C as float pairs of their float64 values (per row) */
+        const lkd omE = lkd(1.0) - lkd(eps);
+        const lkd eoc = lkd(eps) / lkd(c);
+        const float omH = lk_tof(omE.v);
+        const float omL = lk_tof((omE - lkd((double)omH)).v);
+        const float eoH = lk_tof(eoc.v);
+        const float eoL = lk_tof((eoc - lkd((double)eoH)).v);
         const lkf m = lkf(p.m);
-        const double mass = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double { return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc)); });
+        const double mass = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
+            float mh, ml;
+            lk_soft_mu(row_cw(r, j).v, row_b(r, j).v, omH, omL, eoH, eoL, mh, ml);
+            return (lkd((double)mh) + lkd((double)ml)).v;
+        });
         const double part = lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
-            return lk_wide(row_cw(r, j) * (omE * row_b(r, j) + eoc) * (m - row_a(r, j)));
+            float mh, ml;
+            lk_soft_mu(row_cw(r, j).v, row_b(r, j).v, omH, omL, eoH, eoL, mh, ml);
+            return lk_wide(lkf(mh) * (m - row_a(r, j)));
         });
         if (r.ga != nullptr) {
             const lkf invSf = lkf(lk_tof((lkd(1.0) / lkd(p.S)).v));
             const lkf massf = lkf(lk_tof(mass));
             LK_COLS(j) {
-                const lkf mu = row_cw(r, j) * (omE * row_b(r, j) + eoc);
-                row_put(r.ga, r.dtga, j, (lk_exp(row_a(r, j) - m) * invSf * massf - mu) * r.g);
+                float mh, ml;
+                lk_soft_mu(row_cw(r, j).v, row_b(r, j).v, omH, omL, eoH, eoL, mh, ml);
+                const float x = lk_load1(r.a, r.dta, j);
+                const float a = (lk_exp(lkf(x) - m) * invSf * massf).v;
+                const float d = __fsub_rn(a, mh);
+                const float v = fabsf(d) < __fmul_rn(LK_SOFT_CANCEL, __fadd_rn(fabsf(a), fabsf(mh)))
+                        ? lk_soft_cold(x, p.m, p.S, mass, mh, ml, r.g.v)
+                        : __fmul_rn(d, r.g.v);
+                row_put(r.ga, r.dtga, j, lkf(v));
             }
         }
         return (lkd(part) + lkd(p.logS) * lkd(mass)).v;

@@ -21,7 +21,6 @@ public final class FastCoverage {
      */
     public static String pendingReason(Loss loss, Form form) {
         return switch (form.termKey(loss.id())) {
-            case "cross-entropy/soft" -> "float32 softmax cancels against soft targets in the gradient";
             case "triplet" -> {
                 double p = loss.real(Param.P);
                 yield p == 1.0 || p == 2.0 ? null

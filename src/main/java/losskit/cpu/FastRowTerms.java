@@ -133,29 +133,91 @@ final class FastRowTerms {
         };
     }
 
-    // cross-entropy/soft: μ_c = w_c((1−ε)T_c + ε/C), l = Σ μ_c (m − x_c) + log S·Σ μ_c; ∂ = s_j·Σμ − μ_j
+    /** A soft-target gradient whose two float32 terms cancel below this share of their magnitudes goes to {@link #softCold}. */
+    static final float SOFT_CANCEL = 0x1p-4f;
+
+    /**
+     * μ = w·((1−ε)·t + ε/C) as a float pair into {@code mu[0]} + {@code mu[1]} (terms_rows.cuh lk_soft_mu): (1−ε) and
+     * ε/C as float pairs of their float64 values (omH + omL, eoH + eoL); omH·t + eoH by an exact product residual
+     * and TwoSum, the low parts added, then the product by w with its fma residual. mu[0] is within ~2 ulp of μ,
+     * the pair's relative error ~2⁻⁴⁶.
+     */
+    static void softMu(float w, float t, float omH, float omL, float eoH, float eoL, float[] mu) {
+        float p = omH * t;
+        float pe = Math.fma(omH, t, -p);
+        float sh = p + eoH;
+        float bb = sh - p;
+        float e = (p - (sh - bb)) + (eoH - bb);
+        float low = (pe + e) + Math.fma(omL, t, eoL);
+        float mh = w * sh;
+        mu[0] = mh;
+        mu[1] = Math.fma(w, sh, -mh) + w * low;
+    }
+
+    /**
+     * e^{x − m} in float64 to ~2⁻⁴⁴ (terms_rows.cuh lk_soft_exp): x − m as an exact TwoSum pair (its low part 0
+     * where x − m is not finite), {@link FastMath#expPair}, hi + lo.
+     */
+    static double softExp(float x, float m) {
+        float dh = x - m;
+        float bb = dh - x;
+        float dl = (x - (dh - bb)) + (-m - bb);
+        long e = FastMath.expPair(dh, Math.abs(dh) < Float.POSITIVE_INFINITY ? dl : 0f);
+        return (double) FastMath.hiOf(e) + (double) FastMath.loOf(e);
+    }
+
+    /**
+     * The soft-target gradient (s_j·mass − μ_j)·g of one column in float64 where the float32 terms cancel
+     * (terms_rows.cuh lk_soft_cold): s_j = {@link #softExp}/S, μ as its pair; g the row's float32 gradient factor.
+     */
+    static float softCold(float x, float m, double s, double mass, float muH, float muL, float g) {
+        double mu = (double) muH + (double) muL;
+        double gd = g;
+        return (float) ((softExp(x, m) / s * mass - mu) * gd);
+    }
+
+    // cross-entropy/soft: μ_c = w_c((1−ε)T_c + ε/C), l = Σ μ_c (m − x_c) + log S·Σ μ_c, ∂ = (s_j·mass − μ_j)·g
+    // (terms_rows.cuh RowSoftCrossEntropy); S from softExp and mass from the μ pairs, both to ~2⁻⁴⁴, so that the
+    // cold path's s_j·mass − μ_j is accurate; the columns whose float32 terms cancel go to softCold
     private static FastRowTerm softCrossEntropy(float[] cw, double eps) {
         return (r, o) -> {
-            double[] sum = r.tmp;
-            float m = lseParts(r, sum);
-            double s = sum[0];
+            float m = r.maxA();
+            double s = 1.0;
+            if (m != Float.POSITIVE_INFINITY) {
+                for (int j = 0; j < r.len; j++) {
+                    r.cols[j] = softExp(r.a(j), m);
+                }
+                s = r.sum();
+            }
             double logS = rowLog(s);
-            float omE = 1f - (float) eps;
-            float eoc = (float) eps / (float) (double) r.len;
+            double omE = 1.0 - eps;
+            double eoc = eps / (double) r.len;
+            float omH = (float) omE;
+            float omL = (float) (omE - omH);
+            float eoH = (float) eoc;
+            float eoL = (float) (eoc - eoH);
+            float[] mu = r.ftmp;
             for (int j = 0; j < r.len; j++) {
-                r.cols[j] = cw(cw, j) * (omE * r.b(j) + eoc);
+                softMu(cw(cw, j), r.b(j), omH, omL, eoH, eoL, mu);
+                r.cols[j] = (double) mu[0] + (double) mu[1];
             }
             double mass = r.sum();
             for (int j = 0; j < r.len; j++) {
-                r.cols[j] = cw(cw, j) * (omE * r.b(j) + eoc) * (m - r.a(j));
+                softMu(cw(cw, j), r.b(j), omH, omL, eoH, eoL, mu);
+                r.cols[j] = mu[0] * (m - r.a(j));
             }
             double part = r.sum();
             if (r.ga != null) {
                 float invSf = (float) (1.0 / s);
                 float massf = (float) mass;
                 for (int j = 0; j < r.len; j++) {
-                    float mu = cw(cw, j) * (omE * r.b(j) + eoc);
-                    r.ga[r.gao + j] = (FastMath.exp(r.a(j) - m) * invSf * massf - mu) * r.g;
+                    softMu(cw(cw, j), r.b(j), omH, omL, eoH, eoL, mu);
+                    float x = r.a(j);
+                    float a = FastMath.exp(x - m) * invSf * massf;
+                    float d = a - mu[0];
+                    r.ga[r.gao + j] = Math.abs(d) < SOFT_CANCEL * (Math.abs(a) + Math.abs(mu[0]))
+                            ? softCold(x, m, s, mass, mu[0], mu[1], r.g)
+                            : d * r.g;
                 }
             }
             return part + logS * mass;
