@@ -1,6 +1,7 @@
 package losskit.io;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -20,8 +21,12 @@ import losskit.api.Tensor;
  * The last chunk read is kept, so several losses over the same rows read the file once.
  */
 public final class ArrayFile implements ArraySource {
-    private final Path path;
+    private final String name;
     private final FileChannel channel;
+    /** A pipe or standard input: read once, front to back ({@link #streamed}); null for a file. */
+    private final InputStream stream;
+    /** The next row the stream will deliver. */
+    private long streamRow;
     private final DType dtype;
     private final long[] shape;
     private final long dataOffset;
@@ -32,8 +37,13 @@ public final class ArrayFile implements ArraySource {
     private int chunkCount = -1;
 
     private ArrayFile(Path path, FileChannel channel, DType dtype, long[] shape, long dataOffset) {
-        this.path = path;
+        this(path.toString(), channel, null, dtype, shape, dataOffset);
+    }
+
+    private ArrayFile(String name, FileChannel channel, InputStream stream, DType dtype, long[] shape, long dataOffset) {
+        this.name = name;
         this.channel = channel;
+        this.stream = stream;
         this.dtype = dtype;
         this.shape = shape;
         this.dataOffset = dataOffset;
@@ -54,6 +64,17 @@ public final class ArrayFile implements ArraySource {
             closeQuietly(ch);
             throw e;
         }
+    }
+
+    /**
+     * A {@code .npy} stream (a pipe, {@code -} for standard input): the header is read here, then rows are
+     * read once, in order, as the streaming evaluation asks for them (it walks rows front to back and asks
+     * again only for the chunk it holds). A request for rows already passed is an error naming the stream,
+     * never a silent re-read; the stream must end exactly where the header says.
+     */
+    public static ArrayFile npy(String name, InputStream in) {
+        NpyHeader h = NpyHeader.read(in, name);
+        return new ArrayFile(name, null, in, h.dtype(), h.shape(), h.dataOffset());
     }
 
     /** Opens a raw little-endian file of the given dtype and shape (one dimension may be −1: inferred). */
@@ -89,6 +110,7 @@ public final class ArrayFile implements ArraySource {
     }
 
     private static ArrayFile checked(ArrayFile f, FileChannel ch) {
+        String path = f.name;
         long elements = 1;
         for (long d : f.shape) {
             elements = Math.multiplyExact(elements, d);
@@ -101,11 +123,11 @@ public final class ArrayFile implements ArraySource {
             throw new UncheckedIOException(e);
         }
         if (size < expected) {
-            throw new IllegalArgumentException(f.path + ": file is truncated: shape " + Arrays.toString(f.shape) + " of "
+            throw new IllegalArgumentException(path + ": file is truncated: shape " + Arrays.toString(f.shape) + " of "
                     + f.dtype.id() + " needs " + expected + " bytes, the file has " + size);
         }
         if (size > expected) {
-            throw new IllegalArgumentException(f.path + ": file has " + (size - expected)
+            throw new IllegalArgumentException(path + ": file has " + (size - expected)
                     + " bytes beyond the data its header/shape describes (" + Arrays.toString(f.shape) + " of " + f.dtype.id() + ")");
         }
         return f;
@@ -131,7 +153,7 @@ public final class ArrayFile implements ArraySource {
 
     @Override
     public String name() {
-        return path.toString();
+        return name;
     }
 
     @Override
@@ -157,7 +179,7 @@ public final class ArrayFile implements ArraySource {
     private ByteBuffer map(long fromRow, int count) {
         long bytes = (long) count * rowLength * dtype.bytes;
         if (bytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException(path + ": a chunk of " + count + " rows is over 2 GiB; use smaller chunks");
+            throw new IllegalArgumentException(name + ": a chunk of " + count + " rows is over 2 GiB; use smaller chunks");
         }
         if (fromRow == chunkRow && count == chunkCount) {
             return chunk.duplicate().order(ByteOrder.LITTLE_ENDIAN);
@@ -167,23 +189,69 @@ public final class ArrayFile implements ArraySource {
         }
         ByteBuffer b = chunk.duplicate();
         b.clear().limit((int) bytes);
-        long at = dataOffset + fromRow * rowLength * dtype.bytes;
-        try {
-            while (b.hasRemaining()) {
-                int n = channel.read(b, at + b.position());
-                if (n < 0) {
-                    throw new IllegalArgumentException(path + ": file ended at byte " + (at + b.position())
-                            + " while reading row " + fromRow + " (was it truncated while being read?)");
-                }
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(path + ": " + e.getMessage(), e);
+        if (stream != null) {
+            readStream(b, fromRow, count);
+        } else {
+            readAt(b, fromRow);
         }
         chunk.clear().limit((int) bytes);
         chunkRow = fromRow;
         chunkCount = count;
         b.flip();
         return b.slice().order(ByteOrder.LITTLE_ENDIAN);
+    }
+
+    private void readAt(ByteBuffer b, long fromRow) {
+        long at = dataOffset + fromRow * rowLength * dtype.bytes;
+        try {
+            while (b.hasRemaining()) {
+                int n = channel.read(b, at + b.position());
+                if (n < 0) {
+                    throw new IllegalArgumentException(name + ": file ended at byte " + (at + b.position())
+                            + " while reading row " + fromRow + " (was it truncated while being read?)");
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void readStream(ByteBuffer b, long fromRow, int count) {
+        if (fromRow < streamRow) {
+            throw new IllegalArgumentException(name + ": a pipe is read once, front to back, and row " + fromRow
+                    + " has already gone by; this evaluation reads rows again (save the data to a file and pass its path)");
+        }
+        long rowBytes = rowLength * dtype.bytes;
+        try {
+            long skip = (fromRow - streamRow) * rowBytes;
+            if (skip > 0) {
+                try {
+                    stream.skipNBytes(skip); // a shard's rows before its own
+                } catch (java.io.EOFException e) {
+                    throw truncatedStream(fromRow);
+                }
+            }
+            byte[] buf = new byte[(int) Math.min(b.remaining(), 1 << 20)];
+            while (b.hasRemaining()) {
+                int n = stream.readNBytes(buf, 0, Math.min(buf.length, b.remaining()));
+                if (n <= 0) {
+                    throw truncatedStream(fromRow + (b.position() / Math.max(1, rowBytes)));
+                }
+                b.put(buf, 0, n);
+            }
+            streamRow = fromRow + count;
+            if (streamRow == rows() && stream.read() >= 0) {
+                throw new IllegalArgumentException(name + ": the stream holds bytes beyond the data its .npy header "
+                        + "describes (" + Arrays.toString(shape) + " of " + dtype.id() + ")");
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(name + ": " + e.getMessage(), e);
+        }
+    }
+
+    private IllegalArgumentException truncatedStream(long row) {
+        return new IllegalArgumentException(name + ": the stream ended at row " + row + " of the " + rows()
+                + " its .npy header describes (truncated)");
     }
 
     @Override
@@ -214,10 +282,11 @@ public final class ArrayFile implements ArraySource {
     @Override
     public Tensor labels(long fromRow, int count) {
         if (!dtype.isInteger()) {
-            throw new IllegalArgumentException(path + ": dtype " + dtype.id() + " cannot hold class labels (expected int32 or int64)");
+            throw new IllegalArgumentException(name + ": dtype " + dtype.id() + " cannot hold class labels (class labels must be "
+                    + "integers: save them as int32 or int64)");
         }
         if (rowLength != 1) {
-            throw new IllegalArgumentException(path + ": labels must be one per row, got shape " + Arrays.toString(shape));
+            throw new IllegalArgumentException(name + ": labels must be one per row, got shape " + Arrays.toString(shape));
         }
         ByteBuffer b = map(fromRow, count);
         return dtype == DType.INT32 ? Tensor.labels(b.asIntBuffer()) : Tensor.labels(b.asLongBuffer());
@@ -231,7 +300,16 @@ public final class ArrayFile implements ArraySource {
 
     @Override
     public void close() {
-        closeQuietly(channel);
+        if (channel != null) {
+            closeQuietly(channel);
+        }
+        if (stream != null) {
+            try {
+                stream.close();
+            } catch (IOException ignored) {
+                // nothing was written to it
+            }
+        }
     }
 
     /** Whether a path names a NumPy file. */

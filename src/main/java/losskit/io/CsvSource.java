@@ -38,39 +38,8 @@ public final class CsvSource implements ArraySource {
 
     /** @param columns comma-separated names, indices or index ranges; {@code null} for every column */
     public static CsvSource read(Path path, String columns) {
-        char sep = path.toString().toLowerCase().endsWith(".tsv") ? '\t' : ',';
         try (BufferedReader in = Files.newBufferedReader(path, StandardCharsets.UTF_8)) {
-            String line = in.readLine();
-            if (line == null) {
-                throw new IllegalArgumentException(path + ": empty CSV file");
-            }
-            String[] first = split(line, sep);
-            boolean header = false;
-            for (String f : first) {
-                if (!isNumber(f)) {
-                    header = true;
-                    break;
-                }
-            }
-            int[] pick = select(path, columns, first, header);
-            List<double[]> data = new ArrayList<>();
-            long lineNo = 1;
-            if (!header) {
-                data.add(parse(path, first, pick, lineNo));
-            }
-            while ((line = in.readLine()) != null) {
-                lineNo++;
-                if (line.isBlank()) {
-                    continue;
-                }
-                data.add(parse(path, split(line, sep), pick, lineNo));
-            }
-            double[] v = new double[data.size() * pick.length];
-            for (int r = 0; r < data.size(); r++) {
-                System.arraycopy(data.get(r), 0, v, r * pick.length, pick.length);
-            }
-            String label = path + (columns == null ? "" : "#cols=" + columns);
-            return new CsvSource(label, v, data.size(), pick.length);
+            return read(path.toString(), in, path.toString().toLowerCase().endsWith(".tsv") ? '\t' : 0, columns);
         } catch (NoSuchFileException e) {
             throw new IllegalArgumentException(path + ": no such file");
         } catch (IOException e) {
@@ -78,7 +47,54 @@ public final class CsvSource implements ArraySource {
         }
     }
 
-    private static int[] select(Path path, String columns, String[] first, boolean header) {
+    /**
+     * Reads text: CSV, TSV, whitespace-separated columns or one number per line.
+     *
+     * @param sep {@code ','} or {@code '\t'}, or 0 to decide from the first line: a comma makes it CSV, else
+     *            a tab TSV, else fields are separated by runs of blanks (one column when there are none)
+     */
+    public static CsvSource read(String name, BufferedReader in, char sep, String columns) throws IOException {
+        String line = in.readLine();
+        long lineNo = 1;
+        while (line != null && line.isBlank()) {
+            line = in.readLine();
+            lineNo++;
+        }
+        if (line == null) {
+            throw new IllegalArgumentException(name + ": empty text file (no rows)");
+        }
+        if (sep == 0) {
+            sep = line.indexOf(',') >= 0 ? ',' : line.indexOf('\t') >= 0 ? '\t' : ' ';
+        }
+        String[] first = split(line, sep);
+        boolean header = false;
+        for (String f : first) {
+            if (!isNumber(f)) {
+                header = true;
+                break;
+            }
+        }
+        int[] pick = select(name, columns, first, header);
+        List<double[]> data = new ArrayList<>();
+        if (!header) {
+            data.add(parse(name, first, pick, lineNo));
+        }
+        while ((line = in.readLine()) != null) {
+            lineNo++;
+            if (line.isBlank()) {
+                continue;
+            }
+            data.add(parse(name, split(line, sep), pick, lineNo));
+        }
+        double[] v = new double[data.size() * pick.length];
+        for (int r = 0; r < data.size(); r++) {
+            System.arraycopy(data.get(r), 0, v, r * pick.length, pick.length);
+        }
+        String label = name + (columns == null ? "" : "#cols=" + columns);
+        return new CsvSource(label, v, data.size(), pick.length);
+    }
+
+    private static int[] select(String path, String columns, String[] first, boolean header) {
         if (columns == null) {
             int[] all = new int[first.length];
             for (int i = 0; i < all.length; i++) {
@@ -120,7 +136,7 @@ public final class CsvSource implements ArraySource {
         return pick;
     }
 
-    private static double[] parse(Path path, String[] fields, int[] pick, long line) {
+    private static double[] parse(String path, String[] fields, int[] pick, long line) {
         double[] row = new double[pick.length];
         for (int i = 0; i < pick.length; i++) {
             if (pick[i] >= fields.length) {
@@ -146,7 +162,7 @@ public final class CsvSource implements ArraySource {
     }
 
     private static String[] split(String line, char sep) {
-        return line.split(sep == '\t' ? "\t" : ",", -1);
+        return sep == ' ' ? line.trim().split("\\s+") : line.split(sep == '\t' ? "\t" : ",", -1);
     }
 
     @Override
@@ -193,7 +209,7 @@ public final class CsvSource implements ArraySource {
         for (int i = 0; i < count; i++) {
             double v = values[(int) fromRow + i];
             if (v != Math.rint(v)) {
-                throw new IllegalArgumentException(name + "[" + (fromRow + i) + "] = " + v + " is not an integer class label");
+                throw new IllegalArgumentException(name + "[" + (fromRow + i) + "] = " + v + " is not an integer (class labels must be integers)");
             }
             y[i] = (long) v;
         }
