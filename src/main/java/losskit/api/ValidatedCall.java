@@ -277,7 +277,7 @@ public final class ValidatedCall {
                 if (t.size() == 0 || rowLength == 0 || t.size() % rowLength != 0
                         || (t.rank() >= 2 && t.size() / t.shape()[0] != rowLength)) {
                     throw new LossInputException(id, s.name(), -1, t.toString(), "does not have rows of "
-                            + form.slots().get(0).name() + first, "float32[M, " + rowLength + "], M >= 1");
+                            + form.slots().get(0).name() + " " + first, "float32[M, " + rowLength + "], M >= 1");
                 }
                 classes = (int) Math.min(Integer.MAX_VALUE, t.size() / rowLength);
                 continue;
@@ -286,7 +286,7 @@ public final class ValidatedCall {
             if (t.size() != expected || (s.kind() == Slot.Kind.VALUES && form.family() != Family.ELEMENTWISE
                     && t.rank() >= 2 && first.rank() >= 2 && t.shape()[0] != rows)) {
                 throw new LossInputException(id, s.name(), -1, t.toString(), "does not match "
-                        + form.slots().get(0).name() + first, s.kind() == Slot.Kind.VALUES
+                        + form.slots().get(0).name() + " " + first, s.kind() == Slot.Kind.VALUES
                         ? "the same shape" : rows + " values, one per row");
             }
         }
@@ -305,7 +305,7 @@ public final class ValidatedCall {
         if (weights != null) {
             if (weights.dtype() != Tensor.DType.FLOAT32 || weights.size() != rows) {
                 throw new LossInputException(id, "weights", -1, weights.toString(), "does not match "
-                        + form.slots().get(0).name() + first, "float32[" + rows + "], one per "
+                        + form.slots().get(0).name() + " " + first, "float32[" + rows + "], one per "
                         + (form.family() == Family.ELEMENTWISE ? "element" : "row"));
             }
         }

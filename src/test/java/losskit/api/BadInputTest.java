@@ -41,7 +41,7 @@ class BadInputTest {
     @Test
     void lengthMismatch() {
         LossInputException e = fails(() -> engine.compute(Loss.of("mse"), Inputs.of(new float[3], new float[4])));
-        assertEquals("mse: target = float32[4] does not match inputfloat32[3] (expected the same shape)", e.getMessage());
+        assertEquals("mse: target = float32[4] does not match input float32[3] (expected the same shape)", e.getMessage());
         e = fails(() -> engine.compute(Loss.of("mse"), Inputs.of(new float[3], new float[3]).weights(new float[2])));
         assertEquals("weights", e.argument());
         e = fails(() -> engine.compute(Loss.of("cross-entropy"), Inputs.rows(new float[6], 2, 3, new int[3])));
