@@ -39,9 +39,15 @@ import picocli.CommandLine.Option;
  * threads): more than a few KB means the JIT was not done (a Vector API method still interpreted or in C1
  * boxes every vector), so the row does not measure the compiled code: raise {@code --warmup}.
  */
-@Command(name = "bench", sortOptions = false, description = {
+@Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true, description = {
         "Loss throughput as a share of this machine's measured bandwidth (CUDA: events; CPU: wall clock).",
-        "On the emulated CUDA driver (CI) the numbers are not performance and are labelled so."})
+        "On the emulated CUDA driver (CI) the numbers are not performance and are labelled so."},
+        exitCodeListHeading = "%nExit codes:%n", exitCodeList = {LossKitCli.EXIT_0, LossKitCli.EXIT_1, LossKitCli.EXIT_2},
+        footerHeading = "%nExamples:%n", footer = {
+                "  losskit bench        mse, bce-logits, focal-logits, cross-entropy on CUDA",
+                "  losskit bench --backend cpu --cpu-path vector,scalar --n 1000000,10000000",
+                "  losskit bench --loss 'cross-entropy:classWeight=1;2;3' --classes 3 \\",
+                "      --format json --out bench.json"})
 final class Bench implements Callable<Integer> {
     static final List<String> DEFAULT_LOSSES = List.of("mse", "bce-logits", "focal-logits", "cross-entropy");
     static final String EMULATED_NOTE = "emulated driver: these numbers are not performance (kernels ran on the CPU)";

@@ -30,13 +30,14 @@ final class Plots {
     private Plots() {
     }
 
-    static void write(Path file, LossOutcome l, boolean perClass) {
+    /** The extension is checked before the pass ({@link #checkName}); the file is renamed into place by {@code batch}. */
+    static void write(Path file, LossOutcome l, boolean perClass, AtomicOutput.Batch batch) {
         JFreeChart chart = perClass && !l.perClass().isEmpty() ? perClassChart(l) : histogramChart(l);
         String name = file.getFileName().toString().toLowerCase();
         if (name.endsWith(".svg")) {
             SVGGraphics2D g = new SVGGraphics2D(WIDTH, HEIGHT);
             chart.draw(g, new java.awt.Rectangle(0, 0, WIDTH, HEIGHT));
-            AtomicOutput.writeString(file, g.getSVGDocument());
+            AtomicOutput.writeString(file, g.getSVGDocument(), batch);
         } else if (name.endsWith(".png")) {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             try {
@@ -44,8 +45,16 @@ final class Plots {
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
-            AtomicOutput.writeBytes(file, out.toByteArray());
+            AtomicOutput.writeBytes(file, out.toByteArray(), batch);
         } else {
+            throw new IllegalArgumentException("--plot " + file + ": unknown image type (expected .png or .svg)");
+        }
+    }
+
+    /** Rejects a plot name that is neither .png nor .svg, before any work is done. */
+    static void checkName(Path file) {
+        String name = file.getFileName().toString().toLowerCase();
+        if (!name.endsWith(".svg") && !name.endsWith(".png")) {
             throw new IllegalArgumentException("--plot " + file + ": unknown image type (expected .png or .svg)");
         }
     }

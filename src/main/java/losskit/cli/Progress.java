@@ -2,6 +2,7 @@ package losskit.cli;
 
 import java.util.function.LongConsumer;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -13,13 +14,15 @@ import me.tongfei.progressbar.ProgressBarStyle;
 final class Progress implements LongConsumer, AutoCloseable {
     private static final long DELAY_NANOS = 2_000_000_000L;
     private final boolean enabled;
+    private final boolean terminal;
     private final long total;
     private final long start = System.nanoTime();
     private long done;
     private ProgressBar bar;
 
     Progress(boolean forced, long totalBytes) {
-        this.enabled = forced || System.console() != null;
+        this.terminal = System.console() != null;
+        this.enabled = forced || terminal;
         this.total = totalBytes;
     }
 
@@ -30,9 +33,12 @@ final class Progress implements LongConsumer, AutoCloseable {
             return;
         }
         if (bar == null && System.nanoTime() - start > DELAY_NANOS) {
+            // on a terminal the bar redraws itself in place; forced onto a file or pipe (--progress) it is one plain
+            // line per update, with no carriage returns or escape codes to garble a log
             bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(total).setUnit(" MB", 1_000_000)
-                    .showSpeed().setStyle(ProgressBarStyle.ASCII)
-                    .setConsumer(new ConsoleProgressBarConsumer(System.err)).build();
+                    .showSpeed().setStyle(ProgressBarStyle.ASCII).setUpdateIntervalMillis(terminal ? 1000 : 10_000)
+                    .setConsumer(terminal ? new ConsoleProgressBarConsumer(System.err)
+                            : new DelegatingProgressBarConsumer(line -> System.err.println(line.strip()), 80)).build();
         }
         if (bar != null) {
             bar.stepTo(done);

@@ -33,6 +33,14 @@ final class Report {
     }
 
     static String table(String title, String backendLine, Outcome o, boolean perClass) {
+        return table(title, backendLine, o, perClass, null);
+    }
+
+    /**
+     * @param perSampleFile where the per-sample losses of a {@code reduction none} loss went (the report
+     *                      shows no single value for it: a sum printed as "none" was a wrong answer)
+     */
+    static String table(String title, String backendLine, Outcome o, boolean perClass, String perSampleFile) {
         StringBuilder b = new StringBuilder();
         b.append(title).append('\n').append("backend: ").append(backendLine).append('\n');
         b.append(String.format(Locale.ROOT, "rows %,d of %,d, %s read in %.3f s (%.2f GB/s)%n%n", o.toRow() - o.fromRow(),
@@ -43,10 +51,15 @@ final class Report {
                 "-".repeat(16), "-".repeat(7), "-".repeat(9), "-".repeat(9)));
         for (LossOutcome l : o.losses()) {
             Partial p = l.partial();
-            b.append(String.format(Locale.ROOT, fmt, l.loss(), l.loss().reduction().id(), String.format(Locale.ROOT, "%.10g", p.value()),
+            boolean none = l.loss().reduction() == losskit.api.Reduction.NONE;
+            b.append(String.format(Locale.ROOT, fmt, l.loss(), l.loss().reduction().id(),
+                    none ? "per sample, below" : String.format(Locale.ROOT, "%.10g", p.value()),
                     String.format(Locale.ROOT, "%,d", p.count()), String.format(Locale.ROOT, "%.8g", p.sumWeight()),
                     l.backend(), String.format(Locale.ROOT, "%.3f", l.seconds()),
                     String.format(Locale.ROOT, "%.2f", gbps(l.bytes(), l.seconds()))));
+            if (none) {
+                b.append(String.format(Locale.ROOT, "    %,d per-sample losses written to %s%n", p.count(), perSampleFile));
+            }
             if (perClass && !l.perClass().isEmpty()) {
                 List<ClassStat> cs = l.perClass();
                 int shown = 0;
@@ -63,6 +76,11 @@ final class Report {
     }
 
     static Map<String, Object> document(String backendLine, Outcome o, Map<String, Object> extra) {
+        return document(backendLine, o, extra, null);
+    }
+
+    /** @param perSampleFile as for {@link #table(String, String, Outcome, boolean, String)} */
+    static Map<String, Object> document(String backendLine, Outcome o, Map<String, Object> extra, String perSampleFile) {
         Map<String, Object> doc = new LinkedHashMap<>();
         doc.put("schema", SCHEMA);
         doc.put("backend", backendLine);
@@ -81,7 +99,11 @@ final class Report {
             r.put("loss", l.loss().toString());
             r.put("id", l.loss().id());
             r.put("reduction", l.loss().reduction().id());
-            r.put("value", p.value());
+            boolean none = l.loss().reduction() == losskit.api.Reduction.NONE;
+            r.put("value", none ? null : p.value());
+            if (none) {
+                r.put("perSampleFile", perSampleFile);
+            }
             r.put("count", p.count());
             r.put("weightSum", p.sumWeight());
             r.put("lossSum", p.sumLoss());
@@ -119,11 +141,17 @@ final class Report {
     }
 
     static String csv(Outcome o) {
+        return csv(o, null);
+    }
+
+    /** @param perSampleFile as for {@link #table(String, String, Outcome, boolean, String)}: the value field names it */
+    static String csv(Outcome o, String perSampleFile) {
         StringBuilder b = new StringBuilder("loss,reduction,value,count,weight_sum,backend,seconds,gb_per_second\n");
         for (LossOutcome l : o.losses()) {
             Partial p = l.partial();
             b.append('"').append(l.loss().toString().replace("\"", "\"\"")).append("\",").append(l.loss().reduction().id())
-                    .append(',').append(p.value()).append(',').append(p.count()).append(',').append(p.sumWeight())
+                    .append(',').append(l.loss().reduction() == losskit.api.Reduction.NONE
+                            ? "\"per sample: " + perSampleFile + "\"" : String.valueOf(p.value())).append(',').append(p.count()).append(',').append(p.sumWeight())
                     .append(',').append(l.backend()).append(',').append(l.seconds()).append(',')
                     .append(gbps(l.bytes(), l.seconds())).append('\n');
         }
@@ -138,9 +166,26 @@ final class Report {
         Map<String, Partial> out = new LinkedHashMap<>();
         for (JsonNode r : doc.get("results")) {
             Loss loss = Loss.parse(r.get("loss").asText());
+            if (loss.reduction() == losskit.api.Reduction.NONE) {
+                throw new IllegalArgumentException(file + ": " + loss + " has reduction none: its values are the "
+                        + "per-sample files, which merge by concatenation, not here");
+            }
             JsonNode p = r.get("partial");
             out.put(loss.toString(), Partial.of(loss, new double[]{p.get("lossHi").asDouble(), p.get("lossLo").asDouble(),
                     p.get("weightHi").asDouble(), p.get("weightLo").asDouble()}, p.get("count").asLong()));
+        }
+        return out;
+    }
+
+    /** Per-class statistics of a shard document: loss spec → class → {loss sum, count}. */
+    static Map<String, Map<Long, double[]>> perClass(JsonNode doc) {
+        Map<String, Map<Long, double[]>> out = new LinkedHashMap<>();
+        for (JsonNode r : doc.get("results")) {
+            Map<Long, double[]> classes = new java.util.TreeMap<>();
+            for (JsonNode c : r.path("perClass")) {
+                classes.put(c.get("class").asLong(), new double[]{c.get("lossSum").asDouble(), c.get("count").asLong()});
+            }
+            out.put(Loss.parse(r.get("loss").asText()).toString(), classes);
         }
         return out;
     }

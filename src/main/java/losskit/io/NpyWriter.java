@@ -18,9 +18,16 @@ public final class NpyWriter implements AutoCloseable {
     private final AtomicOutput out;
     private final FileChannel channel;
     private final long dataOffset;
+    private final AtomicOutput.Batch batch;
     private long written;
 
     public NpyWriter(Path target, long[] shape) {
+        this(target, shape, null);
+    }
+
+    /** @param batch renames the finished file into place with the run's other outputs; null: at {@link #commit()} */
+    public NpyWriter(Path target, long[] shape, AtomicOutput.Batch batch) {
+        this.batch = batch;
         this.out = new AtomicOutput(target);
         try {
             this.channel = FileChannel.open(out.temporary(), StandardOpenOption.READ, StandardOpenOption.WRITE,
@@ -73,14 +80,15 @@ public final class NpyWriter implements AutoCloseable {
         }
     }
 
-    /** Renames the finished file into place. */
+    /** Renames the finished file into place (or hands it to the batch, which renames it when the run succeeds). */
     public void commit() {
         try {
             channel.close();
         } catch (IOException e) {
+            out.abandon();
             throw new UncheckedIOException(e);
         }
-        out.commit();
+        out.finish(batch);
     }
 
     @Override

@@ -71,9 +71,16 @@ public final class StreamingEvaluation {
      * @param perClass   per-class loss and count for classification losses
      * @param histogram  a histogram of per-sample losses (for plots)
      * @param progress   receives input bytes as chunks complete, or null
+     * @param outputs    holds the finished output files back until the caller's whole run has succeeded, or
+     *                   null to rename each into place as soon as it is complete
      */
     public record Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
-                          boolean histogram, LongConsumer progress, boolean pipeline) {
+                          boolean histogram, LongConsumer progress, boolean pipeline, AtomicOutput.Batch outputs) {
+        public Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
+                       boolean histogram, LongConsumer progress, boolean pipeline) {
+            this(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, pipeline, null);
+        }
+
         /** With the CUDA pipeline allowed (it runs where it applies). */
         public Options(long chunkRows, long fromRow, long toRow, Path lossesOut, Path gradOut, boolean perClass,
                        boolean histogram, LongConsumer progress) {
@@ -86,7 +93,12 @@ public final class StreamingEvaluation {
 
         /** These options with the CUDA pipeline allowed or not. */
         public Options pipeline(boolean allowed) {
-            return new Options(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, allowed);
+            return new Options(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, allowed, outputs);
+        }
+
+        /** These options with the outputs held back by {@code batch}. */
+        public Options outputs(AtomicOutput.Batch batch) {
+            return new Options(chunkRows, fromRow, toRow, lossesOut, gradOut, perClass, histogram, progress, pipeline, batch);
         }
     }
 
@@ -172,7 +184,7 @@ public final class StreamingEvaluation {
 
         Plan head = plans.get(0);
         NpyWriter lossesOut = opt.lossesOut() == null ? null
-                : new NpyWriter(opt.lossesOut(), new long[]{head.lossesPerRow(slots) * (to - from)});
+                : new NpyWriter(opt.lossesOut(), new long[]{head.lossesPerRow(slots) * (to - from)}, opt.outputs());
         NpyWriter gradOut = null;
         List<double[]> gradChunks = new ArrayList<>();
         long t0 = System.nanoTime();
@@ -192,7 +204,7 @@ public final class StreamingEvaluation {
                 if (shape.length > 0) {
                     shape[0] = to - from;
                 }
-                gradOut = new NpyWriter(opt.gradOut(), shape.length == 0 ? new long[]{1} : shape);
+                gradOut = new NpyWriter(opt.gradOut(), shape.length == 0 ? new long[]{1} : shape, opt.outputs());
             }
             FloatBuffer gradBuffer = null;
             for (long row = resume; row < to; row += chunk) {
@@ -558,6 +570,7 @@ public final class StreamingEvaluation {
                 }
                 throw new IllegalArgumentException(loss.id() + ": needs inputs " + need + ", given " + slots.keySet());
             }
+            checkLabels(loss, d, chosen, slots);
             String label = null;
             this.unsplittable = chosen.family() == losskit.api.Family.MATRIX && !chosen.hasLabels();
             this.family = chosen.family();
@@ -575,6 +588,42 @@ public final class StreamingEvaluation {
             }
             this.labelSlot = label;
             this.histogram = opt.histogram() ? new Histogram() : null;
+        }
+
+        /**
+         * When the loss has a class-label form but the files chose another (soft targets: values of the input's
+         * shape), a label file that is plainly not soft targets gets a message about labels: float labels one
+         * per row "must be integers", integer labels of another shape "must be one per row" — not a shape
+         * mismatch that reports int64 labels as the float32 they were converted to.
+         */
+        private static void checkLabels(Loss loss, LossDefinition d, Form chosen, Map<String, ArraySource> slots) {
+            if (chosen.hasLabels()) {
+                return;
+            }
+            ArraySource in = slots.get(chosen.slots().get(0).name());
+            for (Form f : d.forms()) {
+                if (!f.hasLabels() || f.slots().size() != chosen.slots().size()) {
+                    continue;
+                }
+                for (Slot s : f.slots()) {
+                    ArraySource src = slots.get(s.name());
+                    if (s.kind() != Slot.Kind.LABELS || src == null || java.util.Arrays.equals(src.shape(), in.shape())) {
+                        continue;
+                    }
+                    String what = s.name() + " (" + src.name() + ") is " + src.dtype().id()
+                            + java.util.Arrays.toString(src.shape());
+                    String soft = "; soft targets are probabilities of the input's shape " + java.util.Arrays.toString(in.shape());
+                    if (!src.dtype().isInteger() && src.rowLength() == 1) {
+                        throw new IllegalArgumentException(loss.id() + ": " + what + ": class labels must be integers "
+                                + "(an int32 or int64 .npy, or whole numbers in text)" + soft);
+                    }
+                    if (src.dtype().isInteger()) {
+                        throw new IllegalArgumentException(loss.id() + ": " + what + ": class labels must be one per row, "
+                                + "shape [" + in.rows() + "] for the input " + in.dtype().id()
+                                + java.util.Arrays.toString(in.shape()) + soft);
+                    }
+                }
+            }
         }
 
         String gradSlot() {

@@ -197,7 +197,7 @@ class LossKitCliTest {
             b.putFloat(f);
         }
         Files.write(raw, b.array());
-        JsonNode doc = json(cli("eval", "--pred", raw + "#shape=6x4", "--target", fixture("target_f32.npy"),
+        JsonNode doc = json(cli("eval", "--pred", raw + "#dtype=float32&shape=6x4", "--target", fixture("target_f32.npy"),
                 "--loss", "mse", "--format", "json"));
         assertEquals(fixtureMse(), value(doc, 0), 1e-15);
         doc = json(cli("eval", "--pred", raw.toString(), "--dtype", "float32", "--shape", "-1x4",
@@ -249,12 +249,18 @@ class LossKitCliTest {
         NpyTestFiles.writeLabels(y, labels);
         double mse = engine.evaluate(Loss.of("mse"), Inputs.of(Tensor.of(pred, n, 7), Tensor.of(target, n, 7))).value();
         double ce = engine.evaluate(Loss.of("cross-entropy"), Inputs.of(Tensor.of(pred, n, 7), Tensor.labels(labels))).value();
-        for (String chunk : List.of("1", "13", "0")) {
-            JsonNode a = json(cli("eval", "--pred", p.toString(), "--target", t.toString(), "--loss", "mse",
-                    "--loss", "bce-logits", "--format", "json", "--chunk-rows", chunk));
+        // "default": no --chunk-rows (0 is rejected: CliInputSafetyTest)
+        for (String chunk : List.of("1", "13", "default")) {
+            List<String> c = chunk.equals("default") ? List.of() : List.of("--chunk-rows", chunk);
+            List<String> a1 = new ArrayList<>(List.of("eval", "--pred", p.toString(), "--target", t.toString(), "--loss", "mse",
+                    "--loss", "bce-logits", "--format", "json"));
+            a1.addAll(c);
+            JsonNode a = json(cli(a1.toArray(String[]::new)));
             assertEquals(mse, value(a, 0), 1e-13 * mse, "chunk " + chunk);
-            JsonNode b = json(cli("eval", "--pred", p.toString(), "--target", y.toString(), "--loss", "cross-entropy",
-                    "--format", "json", "--chunk-rows", chunk));
+            List<String> b1 = new ArrayList<>(List.of("eval", "--pred", p.toString(), "--target", y.toString(), "--loss",
+                    "cross-entropy", "--format", "json"));
+            b1.addAll(c);
+            JsonNode b = json(cli(b1.toArray(String[]::new)));
             assertEquals(ce, value(b, 0), 1e-13 * ce, "chunk " + chunk);
         }
     }
