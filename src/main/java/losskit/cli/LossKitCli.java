@@ -257,7 +257,7 @@ public final class LossKitCli implements Callable<Integer> {
                         }
                         extra.put("inputs", names);
                         title = "LossKit — " + String.join(", ", names.values());
-                        try (Progress bar = new Progress(progress, rowsBytes(sources, w, from, to))) {
+                        try (Progress bar = new Progress(progress, rowsBytes(sources, w, from, to), todo.stream().map(Loss::id).toList())) {
                             o = StreamingEvaluation.run(engine, todo, sources, w, new StreamingEvaluation.Options(chunk,
                                     from, to, outLosses, gradOut, perClass, plot != null, bar).pipeline(!noPipeline)
                                     .outputs(batch));

@@ -176,11 +176,40 @@ public final class ArrayFile implements ArraySource {
         return rowLength;
     }
 
-    private ByteBuffer map(long fromRow, int count) {
+    /** Bytes of {@code count} rows, checked to fit one buffer. */
+    int chunkBytes(int count) {
         long bytes = (long) count * rowLength * dtype.bytes;
         if (bytes > Integer.MAX_VALUE) {
             throw new IllegalArgumentException(name + ": a chunk of " + count + " rows is over 2 GiB; use smaller chunks");
         }
+        return (int) bytes;
+    }
+
+    /** A pipe or standard input: {@link #readRows} must then be called in row order, one call at a time. */
+    boolean streamed() {
+        return stream != null;
+    }
+
+    /**
+     * Reads rows [fromRow, fromRow + count) into {@code b} (its position to its limit, which must hold them
+     * exactly). For a file this is a positional read, safe to call from several threads at once; see also
+     * {@link #readBytes}. For a stream the calls must come in row order.
+     */
+    void readRows(ByteBuffer b, long fromRow, int count) {
+        if (stream != null) {
+            readStream(b, fromRow, count);
+        } else {
+            readAt(b, fromRow);
+        }
+    }
+
+    /** Reads {@code b.remaining()} bytes starting {@code offset} bytes into the data (a file, not a stream); thread-safe. */
+    void readBytes(ByteBuffer b, long offset) {
+        readAt(b, dataOffset + offset, offset / Math.max(1, rowLength * dtype.bytes));
+    }
+
+    private ByteBuffer map(long fromRow, int count) {
+        long bytes = chunkBytes(count);
         if (fromRow == chunkRow && count == chunkCount) {
             return chunk.duplicate().order(ByteOrder.LITTLE_ENDIAN);
         }
@@ -202,7 +231,11 @@ public final class ArrayFile implements ArraySource {
     }
 
     private void readAt(ByteBuffer b, long fromRow) {
-        long at = dataOffset + fromRow * rowLength * dtype.bytes;
+        readAt(b, dataOffset + fromRow * rowLength * dtype.bytes, fromRow);
+    }
+
+    private void readAt(ByteBuffer b, long at, long fromRow) {
+        at -= b.position();
         try {
             while (b.hasRemaining()) {
                 int n = channel.read(b, at + b.position());
@@ -257,17 +290,42 @@ public final class ArrayFile implements ArraySource {
     @Override
     public Tensor floats(long fromRow, int count) {
         ByteBuffer b = map(fromRow, count);
+        if (dtype.tensorType() == null) {
+            int n = (int) (count * rowLength);
+            if (scratch == null || scratch.capacity() < n) {
+                scratch = ByteBuffer.allocateDirect(Math.max(n, 1) * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+            }
+        }
+        return floatsOf(b, count, scratch);
+    }
+
+    /**
+     * Rows held in {@code b} (as read by {@link #readRows}) as float32 values: a view of {@code b}, or for
+     * integer and float64 files converted into {@code scratch} (at least {@code count · rowLength} floats).
+     */
+    Tensor floatsOf(ByteBuffer b, int count, FloatBuffer scratch) {
         long[] s = chunkShape(count);
         if (dtype.tensorType() != null) {
             return Tensor.ofBytes(b, dtype.tensorType(), s);
         }
         int n = (int) (count * rowLength);
-        if (scratch == null || scratch.capacity() < n) {
-            scratch = ByteBuffer.allocateDirect(Math.max(n, 1) * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
-        }
+        convert(b, scratch, 0, n);
         FloatBuffer out = scratch.duplicate();
-        out.clear();
-        for (int i = 0; i < n; i++) {
+        out.clear().limit(n);
+        return Tensor.of(out, s);
+    }
+
+    /** Whether {@link #floatsOf} converts (integer and float64 files) rather than viewing the bytes. */
+    boolean converts() {
+        return dtype.tensorType() == null;
+    }
+
+    /** Converts elements [from, to) of {@code b} into {@code out} (absolute puts: disjoint ranges may run in parallel). */
+    void convert(ByteBuffer b, FloatBuffer out, int from, int to) {
+        if (dtype.tensorType() != null) {
+            return;
+        }
+        for (int i = from; i < to; i++) {
             out.put(i, switch (dtype) {
                 case FLOAT64 -> (float) b.getDouble(i * 8);
                 case INT32 -> (float) b.getInt(i * 4);
@@ -275,12 +333,21 @@ public final class ArrayFile implements ArraySource {
                 default -> throw new IllegalStateException();
             });
         }
-        out.limit(n);
-        return Tensor.of(out, s);
     }
 
     @Override
     public Tensor labels(long fromRow, int count) {
+        checkLabels();
+        return labelsOf(map(fromRow, count));
+    }
+
+    /** Rows held in {@code b} (as read by {@link #readRows}) as class labels. */
+    Tensor labelsOf(ByteBuffer b) {
+        checkLabels();
+        return dtype == DType.INT32 ? Tensor.labels(b.asIntBuffer()) : Tensor.labels(b.asLongBuffer());
+    }
+
+    void checkLabels() {
         if (!dtype.isInteger()) {
             throw new IllegalArgumentException(name + ": dtype " + dtype.id() + " cannot hold class labels (class labels must be "
                     + "integers: save them as int32 or int64)");
@@ -288,8 +355,6 @@ public final class ArrayFile implements ArraySource {
         if (rowLength != 1) {
             throw new IllegalArgumentException(name + ": labels must be one per row, got shape " + Arrays.toString(shape));
         }
-        ByteBuffer b = map(fromRow, count);
-        return dtype == DType.INT32 ? Tensor.labels(b.asIntBuffer()) : Tensor.labels(b.asLongBuffer());
     }
 
     private long[] chunkShape(int count) {

@@ -182,6 +182,40 @@ public final class StreamingEvaluation {
             bytesPerRow += s.rowBytes();
         }
 
+        // files are read ahead, in parallel, while the engine computes (see ReadAhead); the losses see the same
+        // chunks either way. Not for whole matrices (read once, whole) nor for a loss that takes the whole range
+        // as one chunk (its rows are off the chunk schedule)
+        List<ReadAhead> ahead = new ArrayList<>();
+        // -Dlosskit.readAhead=false: the reads of the synchronous pass, for comparison (scripts/bench-eval.sh)
+        if (plans.stream().noneMatch(p -> p.unsplittable) && to > from
+                && !"false".equals(System.getProperty("losskit.readAhead"))) {
+            Map<String, ArraySource> wrapped = new java.util.LinkedHashMap<>();
+            for (Map.Entry<String, ArraySource> e : slots.entrySet()) {
+                ArraySource s = e.getValue();
+                if (s instanceof ArrayFile f && !isWholeMatrix(losses, e.getKey())) {
+                    ReadAhead r = new ReadAhead(f, from, to, chunk);
+                    ahead.add(r);
+                    s = r;
+                }
+                wrapped.put(e.getKey(), s);
+            }
+            if (weights instanceof ArrayFile f) {
+                ReadAhead r = new ReadAhead(f, from, to, chunk);
+                ahead.add(r);
+                weights = r;
+            }
+            slots = wrapped;
+        }
+        try {
+            ahead.forEach(ReadAhead::start);
+            return run(engine, plans, slots, weights, opt, n, from, to, chunk, bytesPerRow);
+        } finally {
+            ahead.forEach(ReadAhead::close);
+        }
+    }
+
+    private static Outcome run(LossEngine engine, List<Plan> plans, Map<String, ArraySource> slots, ArraySource weights,
+                               Options opt, long n, long from, long to, long chunk, long bytesPerRow) {
         Plan head = plans.get(0);
         NpyWriter lossesOut = opt.lossesOut() == null ? null
                 : new NpyWriter(opt.lossesOut(), new long[]{head.lossesPerRow(slots) * (to - from)}, opt.outputs());
