@@ -208,6 +208,26 @@ public final class ArrayFile implements ArraySource {
         readAt(b, dataOffset + offset, offset / Math.max(1, rowLength * dtype.bytes));
     }
 
+    /**
+     * Maps rows [fromRow, fromRow + count) of a file (not a stream) read-only; the caller unmaps it. The file's
+     * size is checked first, so a file cut short since it was opened is an error here, not a fault later.
+     */
+    java.nio.MappedByteBuffer mapRows(long fromRow, int count) {
+        long at = dataOffset + fromRow * rowLength * dtype.bytes;
+        int bytes = chunkBytes(count);
+        try {
+            if (channel.size() < at + bytes) {
+                throw new IllegalArgumentException(name + ": file ended at byte " + channel.size() + " while reading row "
+                        + fromRow + " (was it truncated while being read?)");
+            }
+            java.nio.MappedByteBuffer m = channel.map(FileChannel.MapMode.READ_ONLY, at, bytes);
+            m.order(ByteOrder.LITTLE_ENDIAN);
+            return m;
+        } catch (IOException e) {
+            throw new UncheckedIOException(name + ": " + e.getMessage(), e);
+        }
+    }
+
     private ByteBuffer map(long fromRow, int count) {
         long bytes = chunkBytes(count);
         if (fromRow == chunkRow && count == chunkCount) {

@@ -13,29 +13,29 @@ import java.util.concurrent.atomic.AtomicInteger;
 import losskit.api.Tensor;
 
 /**
- * Reads a file's chunks ahead of the evaluation, on background threads, so that reading overlaps compute
- * and runs in parallel across files and within a chunk.
+ * Brings a file's chunks in ahead of the evaluation, on background threads, so that reading overlaps compute
+ * and runs in parallel across files.
  *
  * <p>The streaming evaluation walks a fixed schedule — rows {@code [from, to)} in chunks of {@code chunk}
  * rows, front to back — so the chunks it will ask for are known. Each file gets a ring of {@link #DEPTH}
- * chunk buffers: while the evaluation computes on chunk k (a view of one buffer), chunks k+1 … k+DEPTH−1
- * are being read into the others; asking for chunk k+1 frees chunk k's buffer, which then takes chunk
- * k+DEPTH. A chunk of a file is read as several positional reads of {@link #PART_BYTES} or more, each a task
- * of a shared pool, so two files — or one big chunk — are read by several threads at once (the page cache
- * copies at a few GB/s per thread; one thread per run was the bottleneck). Integer and float64 files are
- * converted to float32 by the same tasks. A pipe (standard input) is read by one task per chunk, each after
- * the previous one, so its bytes still come in order. Memory is DEPTH chunks per file (plus the converted
- * floats), whatever the file size.
+ * slots: while the evaluation computes on chunk k, chunks k+1 … k+DEPTH−1 are being brought in; asking for
+ * chunk k+1 frees chunk k's slot, which then takes chunk k+DEPTH. Memory is DEPTH chunks per file whatever
+ * the file size.
  *
- * <p><b>Why reads into buffers, not views of memory maps.</b> Views of mapped files would save the copy
- * out of the page cache, but (1) Java 17 cannot unmap a mapping when asked: every mapped page stays mapped
- * (and counted in the process's resident set) until a GC frees the buffer, so memory would grow with the
- * file, not with the chunk; (2) the page faults would then be taken by the engine's compute threads, in
- * the middle of the arithmetic, so reading and computing would take turns again unless a thread touched
- * every page ahead — which costs what a read does; (3) a cold file read by parallel positional reads keeps
- * several requests queued at the device, where faulting in a map issues readahead-sized requests one
- * fault at a time. Measured on the bench machine (docs/BENCHMARKS.md, "losskit eval throughput") the
- * read-ahead pass is within the page-cache copy rate, so the copy is not what limits it.
+ * <p><b>Mapped views for float files, reads for the rest.</b> A float32 (float16, bfloat16) file's chunk is
+ * mapped and handed to the engine as a view, without a copy: a pool thread maps it and faults its pages in
+ * ({@link java.nio.MappedByteBuffer#load}: madvise WILLNEED, then a touch per page — on a cold file this is
+ * the read, queued ahead), and when the slot takes another chunk the mapping is unmapped at once
+ * ({@code Unsafe.invokeCleaner}; waiting for a GC to unmap would let the mapped pages grow with the file).
+ * This measured faster than reading into buffers on the bench machine (docs/BENCHMARKS.md, "losskit eval
+ * throughput": warm mse 5.1 GB/s on views vs 2.9 GB/s reading ahead into buffers, with 2 cores): the copy
+ * out of the page cache costs CPU time that, on a machine whose cores are all computing, is not hidden by
+ * overlap. Integer and float64 files (converted to float32) and pipes are read with positional reads (a
+ * file's chunk in parts of {@link #PART_BYTES} or more, each a task of the shared pool, converted by the
+ * same tasks), and a pipe by one task per chunk, each after the previous, so its bytes come in order.
+ * {@code -Dlosskit.map=false} reads every file (for comparison), as does a JVM without {@code sun.misc.Unsafe}.
+ * A file cut short while it is read is an error when its next chunk is mapped; cut inside a mapped chunk,
+ * the access would fault (as with any mapped file).
  *
  * <p>The values are the same bits as without read-ahead: the rows of each chunk are the same, and the
  * evaluation merges chunk partials in the same order.
@@ -69,7 +69,46 @@ final class ReadAhead implements ArraySource {
     /** The last read scheduled, for a stream's reads to follow one another. */
     private CompletableFuture<Void> last = CompletableFuture.completedFuture(null);
 
+    /**
+     * Deterministic unmapping (sun.misc.Unsafe#invokeCleaner, jdk.unsupported), or null where it is not
+     * there: then files are read into buffers rather than mapped.
+     */
+    private static final java.lang.reflect.Method UNMAP;
+    private static final Object UNSAFE;
+
+    static {
+        java.lang.reflect.Method m = null;
+        Object u = null;
+        if (!"false".equals(System.getProperty("losskit.map"))) {
+            try {
+                Class<?> c = Class.forName("sun.misc.Unsafe");
+                java.lang.reflect.Field f = c.getDeclaredField("theUnsafe");
+                f.setAccessible(true);
+                u = f.get(null);
+                m = c.getMethod("invokeCleaner", ByteBuffer.class);
+            } catch (ReflectiveOperationException | RuntimeException e) {
+                m = null;
+                u = null;
+            }
+        }
+        UNMAP = m;
+        UNSAFE = u;
+    }
+
+    private static void unmap(java.nio.MappedByteBuffer m) {
+        try {
+            UNMAP.invoke(UNSAFE, m);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("unmapping a chunk failed", e);
+        }
+    }
+
+    /** Whether this file's chunks are mapped and viewed (float32/float16/bfloat16 files) rather than read. */
+    private final boolean maps;
+
     private static final class Slot {
+        /** The chunk's mapping, when mapped: unmapped when the slot takes another chunk or the file is closed. */
+        java.nio.MappedByteBuffer mapped;
         ByteBuffer bytes;
         FloatBuffer floats;
         long index = -1;
@@ -83,6 +122,7 @@ final class ReadAhead implements ArraySource {
         this.to = to;
         this.chunk = chunk;
         this.chunks = to <= from ? 0 : (to - from + chunk - 1) / chunk;
+        this.maps = UNMAP != null && !file.streamed() && !file.converts();
         for (int i = 0; i < DEPTH; i++) {
             ring[i] = new Slot();
         }
@@ -120,6 +160,23 @@ final class ReadAhead implements ArraySource {
         long row = from + k * chunk;
         int count = (int) Math.min(chunk, to - row);
         int bytes = file.chunkBytes(count);
+        if (s.mapped != null) {
+            // the chunk this slot held (k − DEPTH) is done with: the evaluation has moved past it
+            unmap(s.mapped);
+            s.mapped = null;
+        }
+        if (maps) {
+            s.index = k;
+            s.count = count;
+            // mapped, and its pages faulted in (load(): madvise WILLNEED, then a touch per page) on a pool thread,
+            // so the engine's threads take no page faults and a cold file's reads are under way ahead
+            s.ready = CompletableFuture.runAsync(() -> {
+                java.nio.MappedByteBuffer m = file.mapRows(row, count);
+                s.mapped = m;
+                m.load();
+            }, POOL);
+            return;
+        }
         if (s.bytes == null || s.bytes.capacity() < bytes) {
             s.bytes = ByteBuffer.allocateDirect(Math.max(bytes, 64)).order(ByteOrder.LITTLE_ENDIAN);
         }
@@ -217,6 +274,9 @@ final class ReadAhead implements ArraySource {
         if (s == null) {
             return file.floats(fromRow, count);
         }
+        if (s.mapped != null) {
+            return file.floatsOf(s.mapped.duplicate().order(ByteOrder.LITTLE_ENDIAN), count, null);
+        }
         ByteBuffer b = s.bytes.duplicate().clear().limit(file.chunkBytes(count)).slice().order(ByteOrder.LITTLE_ENDIAN);
         return file.floatsOf(b, count, s.floats);
     }
@@ -227,6 +287,9 @@ final class ReadAhead implements ArraySource {
         Slot s = await(fromRow, count);
         if (s == null) {
             return file.labels(fromRow, count);
+        }
+        if (s.mapped != null) {
+            return file.labelsOf(s.mapped.duplicate().order(ByteOrder.LITTLE_ENDIAN));
         }
         ByteBuffer b = s.bytes.duplicate().clear().limit(file.chunkBytes(count)).slice().order(ByteOrder.LITTLE_ENDIAN);
         return file.labelsOf(b);
@@ -265,6 +328,12 @@ final class ReadAhead implements ArraySource {
     public void close() {
         if (!file.streamed()) {
             drain();
+        }
+        for (Slot s : ring) {
+            if (s.mapped != null) {
+                unmap(s.mapped);
+                s.mapped = null;
+            }
         }
     }
 }
