@@ -522,7 +522,9 @@ final class FastVectorTerms {
      * float operations in its order (cold: l, ∂x or ∂v not finite with x, t, v finite).
      */
     private static FastTwin gaussian(String key, float eps, boolean full) {
-        Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, vh, tmpB, r) -> {
+        // v̂ into r[0] (free until the error pass)
+        Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
+            float[] vh = r[0];
             for (int k = 0; k < n; k += L) {
                 FloatVector v = FloatVector.fromArray(F, a, ao + k);
                 if (!v.compare(GE, 0f).allTrue()) {
@@ -533,13 +535,11 @@ final class FastVectorTerms {
             }
             return true;
         };
-        // log v̂ as a float pair: hi over v̂ (the formula recomputes v̂ from v), lo beside it
+        // log v̂ as a float pair, hi into tmpA and lo into tmpB, by FastVectorMath.logPair (FastMath.logPair's
+        // bits; this pass called the scalar FastMath.logPair per element before, which took most of the twin's
+        // time: FAST gaussian-nll ~3x EXACT's time)
         Pass logPair = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
-            for (int k = 0; k < n; k++) {
-                long p = FastMath.logPair(lh[k]);
-                lh[k] = FastMath.hiOf(p);
-                ll[k] = FastMath.loOf(p);
-            }
+            FastVectorMath.logPair(r[0], 0, lh, 0, ll, 0, n);
             return true;
         };
         // The formula as short passes (it was one of 553 bytes: C2 reached its node budget
