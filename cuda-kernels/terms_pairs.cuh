@@ -195,7 +195,7 @@ LK_ROW_TERM(PairContrastive) {
  * p: ~(|p − 1| + 3)/2 ulp): where it cancels below 2^-5 of |gap| + |gneg| (general p: 2^-5·(|p − 1| + 3)/5), so
  * that the fast error stays below ~80 ulp ≈ 5e-6 of the result, the column is recomputed in float64 from the exact
  * pairs and the float64 distances by lk_triplet_cold, out of line (the column loop stays float32; general p:
- * ±e^{(p−1)(ln|w| − ln d)} with ln d per row). p = 1's derivatives are ±1, whose difference is exact.
+ * ±e^{(p−1)·ln(|w|/d)}). p = 1's derivatives are ±1, whose difference is exact.
  */
 #define LK_TRIPLET_CANCEL 0x1p-5f
 
@@ -231,6 +231,8 @@ __device__ __forceinline__ void lk_triplet_w(float x, float y, float eps, bool s
  * below 2^-49), times p as a pair (the product's error by fma), e^ by lk_exp_pairf; hi + lo widened and added in
  * float64 (the accumulation's add). wh = 0, ±∞ or NaN give |wh| itself (0^p = 0, ∞^p = ∞ for p > 0).
  */
+__device__ __noinline__ double lk_triplet_powp_wide(float wh, float wl, float p);
+
 __device__ __forceinline__ double lk_triplet_powp(float wh, float wl, float p) {
     const float a = fabsf(wh);
     const bool ok = a > 0.0f && a < INFINITY;
@@ -241,6 +243,7 @@ __device__ __forceinline__ double lk_triplet_powp(float wh, float wl, float p) {
     ll = __fadd_rn(ll, __fdiv_rn(al, as));
     const float yh = __fmul_rn(p, lh);
     const float yl = __fadd_rn(__fmaf_rn(p, lh, -yh), __fmul_rn(p, ll));
+    if (!(fabsf(yh) <= 64.0f)) return lk_triplet_powp_wide(wh, wl, p);
     float eh, el;
     lk_exp_pairf(yh, yl, eh, el);
     return __dadd_rn((double)(ok ? eh : a), (double)(ok ? el : 0.0f));
@@ -250,14 +253,19 @@ __device__ __forceinline__ double lk_triplet_powp(float wh, float wl, float p) {
 #define LK_TRIPLET_INV_LN2 0x1.71547652b82fep0
 
 /*
- * ln x for a finite float64 x > 0 to ~2^-44 of |ln x| (FastPairTerms.Triplet.lnWide): x = 2^e·m, m ∈ [1, 2) by
+ * ln x for a finite float64 x > 0 to ~2^-44 of |ln m| + 2^-53 |e| (FastPairTerms.Triplet.lnWide): x = 2^e·m, m ∈ [√½, √2) by
  * its bits, ln m = lk_log_pairf(mf) + (m − mf)/mf (mf = m rounded to float, the remainder exact), plus e·ln 2.
  * Per row (the root, ln d) and in the cold path: out of line.
  */
 __device__ __noinline__ double lk_triplet_ln(double x) {
-    const long long bits = __double_as_longlong(x);
-    const int e = (int)((bits >> 52) & 0x7ff) - 1023;
-    const double m = __longlong_as_double((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
+    const bool sub = x < 0x1p-1000;
+    const long long bits = __double_as_longlong(sub ? (lkd(x) * lkd(0x1p600)).v : x);
+    const int e1 = (int)((bits >> 52) & 0x7ff) - (sub ? 1623 : 1023);
+    const double m1 = __longlong_as_double((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
+    /* m in [√½, √2), so that ln x near 1 keeps float64's accuracy relative to itself */
+    const bool half = m1 >= 0x1.6a09e667f3bcdp0;
+    const double m = half ? (lkd(m1) * lkd(0.5)).v : m1;
+    const int e = half ? e1 + 1 : e1;
     const float mf = lk_tof(m);
     float lh, ll;
     lk_log_pairf(mf, lh, ll);
@@ -283,6 +291,20 @@ __device__ __noinline__ double lk_triplet_exp(double y) {
     const double s1 = __longlong_as_double((long long)(k1 + 1023) << 52);
     const double s2 = __longlong_as_double((long long)(k - k1 + 1023) << 52);
     return ((lkd((double)eh) + lkd((double)el)) * lkd(s1) * lkd(s2)).v;
+}
+
+/*
+ * |w|^p in float64 over float64's range, for the columns whose |w|^p leaves [e^-64, e^64] (lk_exp_pairf's pair is
+ * accurate above 2^-102 only, float ends at 2^128): e^{p·ln|w|}, ln|w| from the pair as lk_triplet_powp
+ * (FastPairTerms.Triplet.powWide). Out of line: the column loop calls it, rarely.
+ */
+__device__ __noinline__ double lk_triplet_powp_wide(float wh, float wl, float p) {
+    const float a = fabsf(wh);
+    const float al = wh < 0.0f ? -wl : wl;
+    float lh, ll;
+    lk_log_pairf(a, lh, ll);
+    const lkd lw = lkd((double)lh) + (lkd((double)ll) + lkd((double)al) / lkd((double)a));
+    return lk_triplet_exp((lkd((double)p) * lw).v);
 }
 
 /* S^{1/p} for the float64 sum S = Σ|w|^p: e^{ln S / p} (0, ∞ and NaN as they are). */
@@ -316,20 +338,17 @@ __device__ __forceinline__ float lk_triplet_ddist_fast(float p, bool squared, fl
 
 /*
  * ∂d/∂u_j in float64 from the pair w and the float64 distance d (the cold path; 0 at d = 0, as EXACT); general p:
- * sign(w)·(|w|/d)^{p−1} = ±e^{(p−1)(ln|w| − ln d)}, ld = ln d (the row's), ln|w| from the pair as lk_triplet_powp.
+ * sign(w)·r^{p−1} = ±e^{(p−1)·ln r}, r = |w|/d in float64 (w = wh + wl exact), ln r by lk_triplet_ln (exact to
+ * float64 near r = 1, where both terms of a cancelling anchor gradient sit when one column dominates both distances).
  */
-__device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double d, double ld, float p, bool squared) {
+__device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double d, float p, bool squared) {
     const lkd w = lkd((double)wh) + lkd((double)wl);
     if (squared) return lkd(2.0) * w;
     if (d == 0) return lkd(0.0);
     if (p == 2.0f) return w / lkd(d);
     const float a = fabsf(wh);
     if (!(a > 0.0f && a < INFINITY)) return lkd(a == 0.0f && p > 1.0f ? 0.0 : (double)NAN);
-    const float al = wh < 0.0f ? -wl : wl;
-    float lh, ll;
-    lk_log_pairf(a, lh, ll);
-    const lkd lw = lkd((double)lh) + (lkd((double)ll) + lkd((double)al) / lkd((double)a));
-    const double v = lk_triplet_exp(((lkd((double)p) - lkd(1.0)) * (lw - lkd(ld))).v);
+    const double v = lk_triplet_exp(((lkd((double)p) - lkd(1.0)) * lkd(lk_triplet_ln((lk_abs(w) / lkd(d)).v))).v);
     return lkd(wh < 0.0f ? -v : v);
 }
 
@@ -339,13 +358,13 @@ __device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double 
  * (FastPairTerms.Triplet.cold); g is the row's float32 gradient factor, already in a register (the float64 one
  * would be recomputed from gradFactor·s at the call, a float64 multiply in the column loop).
  */
-__device__ __noinline__ float lk_triplet_cold(float a, float pos, float neg, double dap, double dneg, double ldap,
-                                              double ldneg, float g, int useSwap, float p, float eps, int squared) {
+__device__ __noinline__ float lk_triplet_cold(float a, float pos, float neg, double dap, double dneg, float g, int useSwap,
+                                              float p, float eps, int squared) {
     float wh, wl;
     lk_triplet_w(a, pos, eps, squared != 0, wh, wl);
-    const lkd gap = lk_triplet_ddist_wide(wh, wl, dap, ldap, p, squared != 0);
+    const lkd gap = lk_triplet_ddist_wide(wh, wl, dap, p, squared != 0);
     lk_triplet_w(useSwap ? pos : a, neg, eps, squared != 0, wh, wl);
-    const lkd gneg = lk_triplet_ddist_wide(wh, wl, dneg, ldneg, p, squared != 0);
+    const lkd gneg = lk_triplet_ddist_wide(wh, wl, dneg, p, squared != 0);
     return (float)(useSwap ? lkd((double)g) * (-gap - gneg) : lkd((double)g) * (gap - gneg)).v;
 }
 
@@ -453,8 +472,6 @@ struct PairTriplet {
                 /* p = 1's derivatives are ±1: their difference is exact */
                 const bool coldable = squared || p != 1.0f;
                 const bool general = !squared && p != 1.0f && p != 2.0f;
-                const double ldap = general && dap > 0.0 && dap < INFINITY ? lk_triplet_ln(dap) : 0.0;
-                const double ldan = general && dan > 0.0 && dan < INFINITY ? lk_triplet_ln(dan) : 0.0;
                 const lkd iap = lkd(1.0) / lkd(dap);
                 const lkd ian = lkd(1.0) / lkd(dan);
                 const float iaph = lk_tof(iap.v);
@@ -478,12 +495,12 @@ struct PairTriplet {
                     const float mag = __fmul_rn(cancel, __fadd_rn(fabsf(gap), fabsf(gneg)));
                     if (r.ga != nullptr) {
                         float v = useSwap ? gap : __fsub_rn(gap, gneg);
-                        if (coldable && !useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, ldap, ldan, r.g.v, 0, p, eps, squared);
+                        if (coldable && !useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 0, p, eps, squared);
                         lk_store1(r.ga, r.dtga, j, v);
                     }
                     if (r.gb != nullptr) {
                         float v = __fsub_rn(-gap, useSwap ? gneg : 0.0f);
-                        if (coldable && useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, ldap, ldan, r.g.v, 1, p, eps, squared);
+                        if (coldable && useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 1, p, eps, squared);
                         lk_store1(r.gb, r.dtgb, j, v);
                     }
                     if (r.gc != nullptr) lk_store1(r.gc, r.dtgc, j, gneg);

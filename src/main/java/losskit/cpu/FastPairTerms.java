@@ -237,7 +237,9 @@ final class FastPairTerms {
          * |w|^p for the pair w = wh + wl to ~2^-38 relative (general p, terms_pairs.cuh lk_triplet_powp): log|w| =
          * logPair(|wh|) + wl'/|wh| (wl' = wl with wh's sign taken off; the dropped −(wl'/|wh|)²/2 is below 2^-49),
          * times p as a pair (the product's error by fma), e^ by expPair, hi + lo in float64. wh = 0, ±∞ or NaN give
-         * |wh| itself (0^p = 0, ∞^p = ∞ for p &gt; 0).
+         * |wh| itself (0^p = 0, ∞^p = ∞ for p &gt; 0). Where |w|^p leaves [e^-64, e^64] (expPair's pair is accurate
+         * above 2^-102 only, and float ends at 2^128) the column goes to {@link #powWide} (rare: p = 3 keeps |w| in
+         * [2^-30, 2^30] hot).
          */
         static double powPair(float wh, float wl, float p) {
             float a = Math.abs(wh);
@@ -249,22 +251,43 @@ final class FastPairTerms {
             float ll = FastMath.loOf(lp) + al / as;
             float yh = p * lh;
             float yl = Math.fma(p, lh, -yh) + p * ll;
+            if (!(Math.abs(yh) <= 64f)) {
+                return powWide(wh, wl, p);
+            }
             long e = FastMath.expPair(yh, yl);
             return (double) (ok ? FastMath.hiOf(e) : a) + (double) (ok ? FastMath.loOf(e) : 0f);
+        }
+
+        /**
+         * |w|^p in float64 over float64's range (lk_triplet_powp_wide, out of line): e^{p·ln|w|}, ln|w| from the pair
+         * as in {@link #powPair}, by {@link #expWide}.
+         */
+        static double powWide(float wh, float wl, float p) {
+            float a = Math.abs(wh);
+            float al = wh < 0f ? -wl : wl;
+            long lp = FastMath.logPair(a);
+            double lw = (double) FastMath.hiOf(lp) + ((double) FastMath.loOf(lp) + (double) al / (double) a);
+            return expWide((double) p * lw);
         }
 
         /** ln 2 and 1/ln 2 in float64. */
         static final double LN2 = 0x1.62e42fefa39efp-1;
         static final double INV_LN2 = 0x1.71547652b82fep0;
+        static final double SQRT2 = 0x1.6a09e667f3bcdp0;
 
         /**
-         * ln x for a finite float64 x &gt; 0 to ~2^-44 absolute (per |ln x|; lk_triplet_ln): x = 2^e·m, m ∈ [1, 2) by
+         * ln x for a finite float64 x &gt; 0 to ~2^-44 of |ln m| + 2^-53 |e| (lk_triplet_ln): x = 2^e·m, m ∈ [√½, √2) by
          * its bits, ln m = logPair(mf) + (m − mf)/mf (mf = m rounded to float, the remainder exact), plus e·ln 2.
          */
         static double lnWide(double x) {
-            long bits = Double.doubleToRawLongBits(x);
-            int e = (int) ((bits >>> 52) & 0x7ff) - 1023;
-            double m = Double.longBitsToDouble((bits & 0x000f_ffff_ffff_ffffL) | 0x3ff0_0000_0000_0000L);
+            boolean sub = x < 0x1p-1000;
+            long bits = Double.doubleToRawLongBits(sub ? x * 0x1p600 : x);
+            int e1 = (int) ((bits >>> 52) & 0x7ff) - (sub ? 1623 : 1023);
+            double m1 = Double.longBitsToDouble((bits & 0x000f_ffff_ffff_ffffL) | 0x3ff0_0000_0000_0000L);
+            // m in [√½, √2), so that ln x near 1 keeps float64's accuracy relative to itself
+            boolean half = m1 >= SQRT2;
+            double m = half ? m1 * 0.5 : m1;
+            int e = half ? e1 + 1 : e1;
             float mf = (float) m;
             long lp = FastMath.logPair(mf);
             return ((double) FastMath.hiOf(lp) + ((double) FastMath.loOf(lp) + (m - (double) mf) / (double) mf))
@@ -332,10 +355,11 @@ final class FastPairTerms {
         }
 
         /**
-         * ∂d/∂u_j in float64 from the pair w (the cold path's twin of {@link #ddist}); ld = ln d for general p, whose
-         * derivative sign(w)·(|w|/d)^{p−1} is e^{(p−1)(ln|w| − ln d)}, ln|w| from the pair as in {@link #powPair}.
+         * ∂d/∂u_j in float64 from the pair w (the cold path's twin of {@link #ddist}); general p: sign(w)·r^{p−1} =
+         * ±e^{(p−1)·ln r}, r = |w|/d in float64 (w = wh + wl exact), ln r by {@link #lnWide} (exact to float64 near
+         * r = 1, where both terms of a cancelling anchor gradient sit when one column dominates both distances).
          */
-        private double ddistWide(float wh, float wl, double d, double ld) {
+        private double ddistWide(float wh, float wl, double d) {
             double w = (double) wh + (double) wl;
             if (squared) {
                 return 2.0 * w;
@@ -350,10 +374,7 @@ final class FastPairTerms {
             if (!(a > 0f && a < Float.POSITIVE_INFINITY)) {
                 return a == 0f && p > 1f ? 0.0 : Double.NaN;
             }
-            float al = wh < 0f ? -wl : wl;
-            long lp = FastMath.logPair(a);
-            double lw = (double) FastMath.hiOf(lp) + ((double) FastMath.loOf(lp) + (double) al / (double) a);
-            double v = expWide(((double) p - 1.0) * (lw - ld));
+            double v = expWide(((double) p - 1.0) * lnWide(Math.abs(w) / d));
             return wh < 0f ? -v : v;
         }
 
@@ -362,12 +383,11 @@ final class FastPairTerms {
          * j in float64 from the exact pairs w, where the float32 terms cancel (terms_pairs.cuh lk_triplet_cold; g the
          * row's float32 gradient factor).
          */
-        float cold(float a, float pos, float neg, double dap, double dneg, double ldap, double ldneg, float g,
-                boolean useSwap, float[] w) {
+        float cold(float a, float pos, float neg, double dap, double dneg, float g, boolean useSwap, float[] w) {
             pair(a, pos, eps, squared, w);
-            double gap = ddistWide(w[0], w[1], dap, ldap);
+            double gap = ddistWide(w[0], w[1], dap);
             pair(useSwap ? pos : a, neg, eps, squared, w);
-            double gneg = ddistWide(w[0], w[1], dneg, ldneg);
+            double gneg = ddistWide(w[0], w[1], dneg);
             double gd = g;
             return (float) (useSwap ? gd * (-gap - gneg) : gd * (gap - gneg));
         }
@@ -399,8 +419,6 @@ final class FastPairTerms {
                 // p = 1's derivatives are ±1: their difference is exact
                 boolean coldable = squared || p != 1f;
                 boolean general = !squared && p != 1f && p != 2f;
-                double ldap = general && dap > 0.0 && dap < Double.POSITIVE_INFINITY ? lnWide(dap) : 0.0;
-                double ldan = general && dan > 0.0 && dan < Double.POSITIVE_INFINITY ? lnWide(dan) : 0.0;
                 // general p's float32 derivative errs by ~(|p − 1| + 3)/2 ulp (ddist): the threshold scales with it
                 // (2^-5 at p = 3), so the worst cancelled result keeps ~80 ulp (5e-6) for every p
                 float cancel = general ? CANCEL * ((Math.abs(p - 1f) + 3f) / 5f) : CANCEL;
@@ -416,12 +434,12 @@ final class FastPairTerms {
                     if (r.ga != null) {
                         float v = useSwap ? gap : gap - gneg;
                         r.ga[r.gao + j] = coldable && !useSwap && Math.abs(v) < mag
-                                ? cold(a, pos, neg, dap, dan, ldap, ldan, r.g, false, r.ftmp3) : v;
+                                ? cold(a, pos, neg, dap, dan, r.g, false, r.ftmp3) : v;
                     }
                     if (r.gb != null) {
                         float v = -gap - (useSwap ? gneg : 0f);
                         r.gb[r.gbo + j] = coldable && useSwap && Math.abs(v) < mag
-                                ? cold(a, pos, neg, dap, dan, ldap, ldan, r.g, true, r.ftmp3) : v;
+                                ? cold(a, pos, neg, dap, dan, r.g, true, r.ftmp3) : v;
                     }
                     if (r.gc != null) {
                         r.gc[r.gco + j] = gneg;
