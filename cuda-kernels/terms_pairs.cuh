@@ -183,14 +183,19 @@ LK_ROW_TERM(PairContrastive) {
  * a loss of 1e-7·d. So w is formed as an exact float pair (lk_triplet_w: TwoSum of x − y, TwoSum with eps, the low
  * parts normalised by Fast2Sum) and summed to float64 accuracy: p = 2 and squared take w² = wh·(wh + 2wl) (dropping
  * wl², 2^-48 of w²) as one fma in float64, exact but for its rounding — float64 per column only as the one fma and
- * add of the accumulation (PtxFastArithmeticTest); p = 1 takes |w| = |wh| + sign(wh)·wl, one float64 add. The
- * margin enters only this float64 row arithmetic and is taken unrounded (eps, a column operand, as float32).
- * Gradients: ∂d/∂u_j in float32 from wh (w/d; general p as sign(w)·(|w|/d)^{p−1}, a ratio ≤ 1, so huge inputs
- * give no ∞/∞). The anchor's gradient gap − gneg (with swap the positive's, −gap − gneg) is a difference of two
- * O(1) terms, each with ~2 ulp of float32 error: where it cancels below 2^-5 of |gap| + |gneg| (so that the fast
- * error stays below 2^-19·32 ≈ 4e-6 of the result) the column is recomputed in float64 from the exact pairs and
- * the float64 distances by lk_triplet_cold, out of line (the column loop stays float32). p = 1's derivatives are
- * ±1, whose difference is exact.
+ * add of the accumulation (PtxFastArithmeticTest); p = 1 takes |w| = |wh| + sign(wh)·wl, one float64 add; general
+ * p takes |w|^p as a float pair from the pair logarithm and exponential (lk_triplet_powp, float32 operations only,
+ * ~2^-38), widened and added, and the root S^{1/p} per row in float64 as e^{ln S/p} from the same pair functions
+ * (lk_triplet_ln, lk_triplet_exp: ~2^-40; the float32 power's few ulp of Σ|w|^p and of its root were 1e-6 of d,
+ * all of a loss near the hinge). The margin enters only this float64 row arithmetic and is taken unrounded (eps, a
+ * column operand, as float32).
+ * Gradients: ∂d/∂u_j in float32 (w/d from wh; general p as sign(w)·q^{p−1}, q = |w|/d ≤ 1 formed from the pair w
+ * and 1/d as a float pair with one rounding, so huge inputs give no ∞/∞). The anchor's gradient gap − gneg (with
+ * swap the positive's, −gap − gneg) is a difference of two O(1) terms, each with ~2 ulp of float32 error (general
+ * p: ~(|p − 1| + 3)/2 ulp): where it cancels below 2^-5 of |gap| + |gneg| (general p: 2^-5·(|p − 1| + 3)/5), so
+ * that the fast error stays below ~80 ulp ≈ 5e-6 of the result, the column is recomputed in float64 from the exact
+ * pairs and the float64 distances by lk_triplet_cold, out of line (the column loop stays float32; general p:
+ * ±e^{(p−1)·ln(|w|/d)}). p = 1's derivatives are ±1, whose difference is exact.
  */
 #define LK_TRIPLET_CANCEL 0x1p-5f
 
@@ -220,12 +225,131 @@ __device__ __forceinline__ void lk_triplet_w(float x, float y, float eps, bool s
     wl = fin ? l : 0.0f;
 }
 
-/* ∂d/∂u_j in float64 from the pair w and the float64 distance d (the cold path; 0 at d = 0, as EXACT). */
-__device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double d, bool squared) {
+/*
+ * General p (not 1, 2, squared): |w|^p per column to ~2^-38 relative (FastPairTerms.Triplet.powPair), float32
+ * only: log|w| = lk_log_pairf(|wh|) + wl'/|wh| (wl' = wl with wh's sign taken off; the dropped −(wl'/|wh|)²/2 is
+ * below 2^-49), times p as a pair (the product's error by fma), e^ by lk_exp_pairf; hi + lo widened and added in
+ * float64 (the accumulation's add). wh = 0, ±∞ or NaN give |wh| itself (0^p = 0, ∞^p = ∞ for p > 0).
+ */
+__device__ __noinline__ double lk_triplet_powp_wide(float wh, float wl, float p);
+
+__device__ __forceinline__ double lk_triplet_powp(float wh, float wl, float p) {
+    const float a = fabsf(wh);
+    const bool ok = a > 0.0f && a < INFINITY;
+    const float as = ok ? a : 1.0f;
+    const float al = ok ? (wh < 0.0f ? -wl : wl) : 0.0f;
+    float lh, ll;
+    lk_log_pairf(as, lh, ll);
+    ll = __fadd_rn(ll, __fdiv_rn(al, as));
+    const float yh = __fmul_rn(p, lh);
+    const float yl = __fadd_rn(__fmaf_rn(p, lh, -yh), __fmul_rn(p, ll));
+    if (!(fabsf(yh) <= 64.0f)) return lk_triplet_powp_wide(wh, wl, p);
+    float eh, el;
+    lk_exp_pairf(yh, yl, eh, el);
+    return __dadd_rn((double)(ok ? eh : a), (double)(ok ? el : 0.0f));
+}
+
+#define LK_TRIPLET_LN2 0x1.62e42fefa39efp-1
+#define LK_TRIPLET_INV_LN2 0x1.71547652b82fep0
+
+/*
+ * ln x for a finite float64 x > 0 to ~2^-44 of |ln m| + 2^-53 |e| (FastPairTerms.Triplet.lnWide): x = 2^e·m, m ∈ [√½, √2) by
+ * its bits, ln m = lk_log_pairf(mf) + (m − mf)/mf (mf = m rounded to float, the remainder exact), plus e·ln 2.
+ * Per row (the root, ln d) and in the cold path: out of line.
+ */
+__device__ __noinline__ double lk_triplet_ln(double x) {
+    const bool sub = x < 0x1p-1000;
+    const long long bits = __double_as_longlong(sub ? (lkd(x) * lkd(0x1p600)).v : x);
+    const int e1 = (int)((bits >> 52) & 0x7ff) - (sub ? 1623 : 1023);
+    const double m1 = __longlong_as_double((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL);
+    /* m in [√½, √2), so that ln x near 1 keeps float64's accuracy relative to itself */
+    const bool half = m1 >= 0x1.6a09e667f3bcdp0;
+    const double m = half ? (lkd(m1) * lkd(0.5)).v : m1;
+    const int e = half ? e1 + 1 : e1;
+    const float mf = lk_tof(m);
+    float lh, ll;
+    lk_log_pairf(mf, lh, ll);
+    return ((lkd((double)lh) + (lkd((double)ll) + (lkd(m) - lkd((double)mf)) / lkd((double)mf)))
+            + lkd((double)e) * lkd(LK_TRIPLET_LN2)).v;
+}
+
+/*
+ * e^y for a float64 y to ~2^-40 relative (FastPairTerms.Triplet.expWide): y = k·ln 2 + t (k = 0 for |y| < 64),
+ * t split into a float pair for lk_exp_pairf, hi + lo, scaled by 2^k in two exact steps; y clamped to ±800.
+ */
+__device__ __noinline__ double lk_triplet_exp(double y) {
+    if (y != y) return y;
+    const double yc = y > 800.0 ? 800.0 : (y < -800.0 ? -800.0 : y);
+    const double kd = fabs(yc) < 64.0 ? 0.0 : rint((lkd(yc) * lkd(LK_TRIPLET_INV_LN2)).v);
+    const lkd t = lkd(yc) - lkd(kd) * lkd(LK_TRIPLET_LN2);
+    const float th = lk_tof(t.v);
+    const float tl = lk_tof((t - lkd((double)th)).v);
+    float eh, el;
+    lk_exp_pairf(th, tl, eh, el);
+    const int k = (int)kd;
+    const int k1 = k >> 1;
+    const double s1 = __longlong_as_double((long long)(k1 + 1023) << 52);
+    const double s2 = __longlong_as_double((long long)(k - k1 + 1023) << 52);
+    return ((lkd((double)eh) + lkd((double)el)) * lkd(s1) * lkd(s2)).v;
+}
+
+/*
+ * |w|^p in float64 over float64's range, for the columns whose |w|^p leaves [e^-64, e^64] (lk_exp_pairf's pair is
+ * accurate above 2^-102 only, float ends at 2^128): e^{p·ln|w|}, ln|w| from the pair as lk_triplet_powp
+ * (FastPairTerms.Triplet.powWide). Out of line: the column loop calls it, rarely.
+ */
+__device__ __noinline__ double lk_triplet_powp_wide(float wh, float wl, float p) {
+    const float a = fabsf(wh);
+    const float al = wh < 0.0f ? -wl : wl;
+    float lh, ll;
+    lk_log_pairf(a, lh, ll);
+    const lkd lw = lkd((double)lh) + (lkd((double)ll) + lkd((double)al) / lkd((double)a));
+    return lk_triplet_exp((lkd((double)p) * lw).v);
+}
+
+/* S^{1/p} for the float64 sum S = Σ|w|^p: e^{ln S / p} (0, ∞ and NaN as they are). */
+__device__ __forceinline__ double lk_triplet_root(double s, float p) {
+    if (!(s > 0.0 && s < INFINITY)) return s;
+    return lk_triplet_exp((lkd(lk_triplet_ln(s)) / lkd((double)p)).v);
+}
+
+/*
+ * FAST ∂d/∂u_j in float32 from the pair w (FastPairTerms.Triplet.ddist), dT = d as float, ih + il = 1/d as a
+ * float pair (general p): w/d for p = 2 from wh; general p sign(w)·q^{p−1} with q = |w|/d = (a + al)·(ih + il)
+ * rounded once (a·ih's error by fma, the low products added to it), so only q's rounding (0.5 ulp, times |p − 1|)
+ * and the power's (≤ 1 ulp) reach the result. A d too small for a float reciprocal takes |wh|/dT.
+ */
+__device__ __forceinline__ float lk_triplet_ddist_fast(float p, bool squared, float wh, float wl, float dT, float ih, float il) {
+    if (squared) return __fmul_rn(2.0f, wh);
+    if (p == 1.0f) return jsignum(lkf(wh)).v;
+    if (dT == 0.0f) return 0.0f;
+    if (p == 2.0f) return __fdiv_rn(wh, dT);
+    const float a = fabsf(wh);
+    float q;
+    if (ih < INFINITY) {
+        const float al = wh < 0.0f ? -wl : wl;
+        const float qh = __fmul_rn(a, ih);
+        q = __fadd_rn(qh, __fadd_rn(__fmaf_rn(a, ih, -qh), __fmaf_rn(a, il, __fmul_rn(al, ih))));
+    } else {
+        q = __fdiv_rn(a, dT);
+    }
+    return __fmul_rn(jsignum(lkf(wh)).v, lk_powf(q, __fsub_rn(p, 1.0f)));
+}
+
+/*
+ * ∂d/∂u_j in float64 from the pair w and the float64 distance d (the cold path; 0 at d = 0, as EXACT); general p:
+ * sign(w)·r^{p−1} = ±e^{(p−1)·ln r}, r = |w|/d in float64 (w = wh + wl exact), ln r by lk_triplet_ln (exact to
+ * float64 near r = 1, where both terms of a cancelling anchor gradient sit when one column dominates both distances).
+ */
+__device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double d, float p, bool squared) {
     const lkd w = lkd((double)wh) + lkd((double)wl);
     if (squared) return lkd(2.0) * w;
     if (d == 0) return lkd(0.0);
-    return w / lkd(d);
+    if (p == 2.0f) return w / lkd(d);
+    const float a = fabsf(wh);
+    if (!(a > 0.0f && a < INFINITY)) return lkd(a == 0.0f && p > 1.0f ? 0.0 : (double)NAN);
+    const double v = lk_triplet_exp(((lkd((double)p) - lkd(1.0)) * lkd(lk_triplet_ln((lk_abs(w) / lkd(d)).v))).v);
+    return lkd(wh < 0.0f ? -v : v);
 }
 
 /*
@@ -235,12 +359,12 @@ __device__ __forceinline__ lkd lk_triplet_ddist_wide(float wh, float wl, double 
  * would be recomputed from gradFactor·s at the call, a float64 multiply in the column loop).
  */
 __device__ __noinline__ float lk_triplet_cold(float a, float pos, float neg, double dap, double dneg, float g, int useSwap,
-                                              float eps, int squared) {
+                                              float p, float eps, int squared) {
     float wh, wl;
     lk_triplet_w(a, pos, eps, squared != 0, wh, wl);
-    const lkd gap = lk_triplet_ddist_wide(wh, wl, dap, squared != 0);
+    const lkd gap = lk_triplet_ddist_wide(wh, wl, dap, p, squared != 0);
     lk_triplet_w(useSwap ? pos : a, neg, eps, squared != 0, wh, wl);
-    const lkd gneg = lk_triplet_ddist_wide(wh, wl, dneg, squared != 0);
+    const lkd gneg = lk_triplet_ddist_wide(wh, wl, dneg, p, squared != 0);
     return (float)(useSwap ? lkd((double)g) * (-gap - gneg) : lkd((double)g) * (gap - gneg)).v;
 }
 
@@ -295,7 +419,7 @@ struct PairTriplet {
         return v == 1 ? lk_load1(r.b, r.dtb, j) : lk_load1(r.c, r.dtc, j);
     }
 
-    /* FAST: d(u, v) to float64 accuracy from the pairs w (general p: Σ|w|^p and its root by the float32 power). */
+    /* FAST: d(u, v) to float64 accuracy from the pairs w (general p: lk_triplet_powp per column, lk_triplet_root). */
     __device__ static __forceinline__ double distFast(const RowCtx<lkf>& r, float p, float eps, bool squared, int u, int v) {
         const bool two = squared || p == 2.0f;
         const bool one = !squared && p == 1.0f;
@@ -313,21 +437,13 @@ struct PairTriplet {
                                : lk_row_sum(r.len, r.lane, [&](int64_t j) -> double {
                                      float wh, wl;
                                      lk_triplet_w(fastX(r, u, j), fastY(r, v, j), eps, squared, wh, wl);
-                                     return (double)lk_powf(fabsf(wh), p);
+                                     return lk_triplet_powp(wh, wl, p);
                                  });
         if (squared || one) return s;
         if (two) return lk_sqrt(lkd(s)).v;
-        return (double)lk_powf((float)s, __fdiv_rn(1.0f, p));
+        return lk_triplet_root(s, p);
     }
 
-    /* FAST ∂d/∂u_j in float32 from wh, dT = d as float. */
-    __device__ static __forceinline__ float ddistFast(float p, bool squared, float wh, float dT) {
-        if (squared) return __fmul_rn(2.0f, wh);
-        if (p == 1.0f) return jsignum(lkf(wh)).v;
-        if (dT == 0.0f) return 0.0f;
-        if (p == 2.0f) return __fdiv_rn(wh, dT);
-        return __fmul_rn(jsignum(lkf(wh)).v, lk_powf(__fdiv_rn(fabsf(wh), dT), __fsub_rn(p, 1.0f)));
-    }
 
     template <class T>
     __device__ static __forceinline__ double eval(const RowCtx<T>& r, const LkParams& P, unsigned long long& bad) {
@@ -353,25 +469,38 @@ struct PairTriplet {
                 const float kg = lk_pin(z.v >= 0 ? r.g.v : 0.0f);
                 const float dapT = lk_tof(dap);
                 const float danT = lk_tof(dan);
-                const bool coldable = squared || p == 2.0f;
+                /* p = 1's derivatives are ±1: their difference is exact */
+                const bool coldable = squared || p != 1.0f;
+                const bool general = !squared && p != 1.0f && p != 2.0f;
+                const lkd iap = lkd(1.0) / lkd(dap);
+                const lkd ian = lkd(1.0) / lkd(dan);
+                const float iaph = lk_tof(iap.v);
+                const float iapl = lk_tof((iap - lkd((double)iaph)).v);
+                const float ianh = lk_tof(ian.v);
+                const float ianl = lk_tof((ian - lkd((double)ianh)).v);
+                /* general p's float32 derivative errs by ~(|p − 1| + 3)/2 ulp (lk_triplet_ddist_fast): the threshold
+                 * scales with it (2^-5 at p = 3), so the worst cancelled result keeps ~80 ulp (5e-6) for every p */
+                const float cancel = general
+                        ? __fmul_rn(LK_TRIPLET_CANCEL, __fdiv_rn(__fadd_rn(fabsf(__fsub_rn(p, 1.0f)), 3.0f), 5.0f))
+                        : LK_TRIPLET_CANCEL;
                 LK_COLS(j) {
                     const float a = lk_load1(r.a, r.dta, j);
                     const float pos = lk_load1(r.b, r.dtb, j);
                     const float neg = lk_load1(r.c, r.dtc, j);
                     float wh, wl;
                     lk_triplet_w(a, pos, eps, squared, wh, wl);
-                    const float gap = __fmul_rn(kg, ddistFast(p, squared, wh, dapT));
+                    const float gap = __fmul_rn(kg, lk_triplet_ddist_fast(p, squared, wh, wl, dapT, iaph, iapl));
                     lk_triplet_w(useSwap ? pos : a, neg, eps, squared, wh, wl);
-                    const float gneg = __fmul_rn(kg, ddistFast(p, squared, wh, danT));
-                    const float mag = __fmul_rn(LK_TRIPLET_CANCEL, __fadd_rn(fabsf(gap), fabsf(gneg)));
+                    const float gneg = __fmul_rn(kg, lk_triplet_ddist_fast(p, squared, wh, wl, danT, ianh, ianl));
+                    const float mag = __fmul_rn(cancel, __fadd_rn(fabsf(gap), fabsf(gneg)));
                     if (r.ga != nullptr) {
                         float v = useSwap ? gap : __fsub_rn(gap, gneg);
-                        if (coldable && !useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 0, eps, squared);
+                        if (coldable && !useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 0, p, eps, squared);
                         lk_store1(r.ga, r.dtga, j, v);
                     }
                     if (r.gb != nullptr) {
                         float v = __fsub_rn(-gap, useSwap ? gneg : 0.0f);
-                        if (coldable && useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 1, eps, squared);
+                        if (coldable && useSwap && fabsf(v) < mag) v = lk_triplet_cold(a, pos, neg, dap, dan, r.g.v, 1, p, eps, squared);
                         lk_store1(r.gb, r.dtgb, j, v);
                     }
                     if (r.gc != nullptr) lk_store1(r.gc, r.dtgc, j, gneg);

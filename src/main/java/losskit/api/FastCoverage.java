@@ -21,11 +21,6 @@ public final class FastCoverage {
      */
     public static String pendingReason(Loss loss, Form form) {
         return switch (form.termKey(loss.id())) {
-            case "triplet" -> {
-                double p = loss.real(Param.P);
-                yield p == 1.0 || p == 2.0 ? null
-                        : "the p-norm's float32 power loses the accuracy the anchor gradient needs for p other than 1 and 2";
-            }
             default -> null;
         };
     }

@@ -157,8 +157,9 @@ final class FastPairTerms {
     }
 
     // triplet: d(u, v) = ‖u − v + eps‖_p (‖u − v‖₂² when squared), l = max(margin + d(a,p) − d⁻, 0); w as exact float
-    // pairs, |w|^p summed to float64 accuracy, the anchor (swap: positive) gradient recomputed in float64 where its two
-    // terms cancel (terms_pairs.cuh PairTriplet derives each form)
+    // pairs, |w|^p summed to float64 accuracy (general p: powPair, the pair log/exp) and its root in float64 (root),
+    // the anchor (swap: positive) gradient recomputed in float64 where its two terms cancel (terms_pairs.cuh
+    // PairTriplet derives each form)
     static final class Triplet implements FastRowTerm {
         /** A gradient whose two terms cancel below this share of their magnitudes goes to {@link #cold}. */
         static final float CANCEL = 0x1p-5f;
@@ -219,7 +220,7 @@ final class FastPairTerms {
                 } else if (one) {
                     r.cols[j] = (double) Math.abs(h) + (double) (h < 0f ? -l : l);
                 } else {
-                    r.cols[j] = (double) FastMath.pow(Math.abs(h), p);
+                    r.cols[j] = powPair(h, l, p);
                 }
             }
             double s = r.sum();
@@ -229,11 +230,106 @@ final class FastPairTerms {
             if (two) {
                 return Math.sqrt(s);
             }
-            return FastMath.pow((float) s, 1f / p);
+            return root(s, p);
         }
 
-        /** ∂d(u, v)/∂u_j in float32 from w's high part (dT = d as float). */
-        private float ddist(float wh, float dT) {
+        /**
+         * |w|^p for the pair w = wh + wl to ~2^-38 relative (general p, terms_pairs.cuh lk_triplet_powp): log|w| =
+         * logPair(|wh|) + wl'/|wh| (wl' = wl with wh's sign taken off; the dropped −(wl'/|wh|)²/2 is below 2^-49),
+         * times p as a pair (the product's error by fma), e^ by expPair, hi + lo in float64. wh = 0, ±∞ or NaN give
+         * |wh| itself (0^p = 0, ∞^p = ∞ for p &gt; 0). Where |w|^p leaves [e^-64, e^64] (expPair's pair is accurate
+         * above 2^-102 only, and float ends at 2^128) the column goes to {@link #powWide} (rare: p = 3 keeps |w| in
+         * [2^-30, 2^30] hot).
+         */
+        static double powPair(float wh, float wl, float p) {
+            float a = Math.abs(wh);
+            boolean ok = a > 0f && a < Float.POSITIVE_INFINITY;
+            float as = ok ? a : 1f;
+            float al = ok ? (wh < 0f ? -wl : wl) : 0f;
+            long lp = FastMath.logPair(as);
+            float lh = FastMath.hiOf(lp);
+            float ll = FastMath.loOf(lp) + al / as;
+            float yh = p * lh;
+            float yl = Math.fma(p, lh, -yh) + p * ll;
+            if (!(Math.abs(yh) <= 64f)) {
+                return powWide(wh, wl, p);
+            }
+            long e = FastMath.expPair(yh, yl);
+            return (double) (ok ? FastMath.hiOf(e) : a) + (double) (ok ? FastMath.loOf(e) : 0f);
+        }
+
+        /**
+         * |w|^p in float64 over float64's range (lk_triplet_powp_wide, out of line): e^{p·ln|w|}, ln|w| from the pair
+         * as in {@link #powPair}, by {@link #expWide}.
+         */
+        static double powWide(float wh, float wl, float p) {
+            float a = Math.abs(wh);
+            float al = wh < 0f ? -wl : wl;
+            long lp = FastMath.logPair(a);
+            double lw = (double) FastMath.hiOf(lp) + ((double) FastMath.loOf(lp) + (double) al / (double) a);
+            return expWide((double) p * lw);
+        }
+
+        /** ln 2 and 1/ln 2 in float64. */
+        static final double LN2 = 0x1.62e42fefa39efp-1;
+        static final double INV_LN2 = 0x1.71547652b82fep0;
+        static final double SQRT2 = 0x1.6a09e667f3bcdp0;
+
+        /**
+         * ln x for a finite float64 x &gt; 0 to ~2^-44 of |ln m| + 2^-53 |e| (lk_triplet_ln): x = 2^e·m, m ∈ [√½, √2) by
+         * its bits, ln m = logPair(mf) + (m − mf)/mf (mf = m rounded to float, the remainder exact), plus e·ln 2.
+         */
+        static double lnWide(double x) {
+            boolean sub = x < 0x1p-1000;
+            long bits = Double.doubleToRawLongBits(sub ? x * 0x1p600 : x);
+            int e1 = (int) ((bits >>> 52) & 0x7ff) - (sub ? 1623 : 1023);
+            double m1 = Double.longBitsToDouble((bits & 0x000f_ffff_ffff_ffffL) | 0x3ff0_0000_0000_0000L);
+            // m in [√½, √2), so that ln x near 1 keeps float64's accuracy relative to itself
+            boolean half = m1 >= SQRT2;
+            double m = half ? m1 * 0.5 : m1;
+            int e = half ? e1 + 1 : e1;
+            float mf = (float) m;
+            long lp = FastMath.logPair(mf);
+            return ((double) FastMath.hiOf(lp) + ((double) FastMath.loOf(lp) + (m - (double) mf) / (double) mf))
+                    + (double) e * LN2;
+        }
+
+        /**
+         * e^y for a float64 y to ~2^-40 relative (lk_triplet_exp): y = k·ln 2 + t (k = 0 for |y| &lt; 64), t split into
+         * a float pair for expPair, hi + lo, scaled by 2^k in two exact steps. y clamped to ±800 (beyond float64).
+         */
+        static double expWide(double y) {
+            if (y != y) {
+                return y;
+            }
+            double yc = y > 800.0 ? 800.0 : (y < -800.0 ? -800.0 : y);
+            double kd = Math.abs(yc) < 64.0 ? 0.0 : Math.rint(yc * INV_LN2);
+            double t = yc - kd * LN2;
+            float th = (float) t;
+            float tl = (float) (t - (double) th);
+            long ep = FastMath.expPair(th, tl);
+            int k = (int) kd;
+            int k1 = k >> 1;
+            double s1 = Double.longBitsToDouble((long) (k1 + 1023) << 52);
+            double s2 = Double.longBitsToDouble((long) (k - k1 + 1023) << 52);
+            return ((double) FastMath.hiOf(ep) + (double) FastMath.loOf(ep)) * s1 * s2;
+        }
+
+        /** S^{1/p} for the float64 sum S = Σ|w|^p: e^{ln S / p} (0, ∞ and NaN as they are). */
+        static double root(double s, float p) {
+            if (!(s > 0.0 && s < Double.POSITIVE_INFINITY)) {
+                return s;
+            }
+            return expWide(lnWide(s) / (double) p);
+        }
+
+        /**
+         * ∂d(u, v)/∂u_j in float32 from the pair w (dT = d as float; general p also ih + il = 1/d as a float pair):
+         * w/d for p = 2 from wh; general p sign(w)·q^{p−1} with q = |w|/d = (a + al)·(ih + il) rounded once (a·ih's
+         * error by fma, the low products added to it), so only q's rounding (0.5 ulp, times p − 1) and the power's
+         * (≤ 1 ulp) reach the result. A d too small for a float reciprocal takes |wh|/dT.
+         */
+        private float ddist(float wh, float wl, float dT, float ih, float il) {
             if (squared) {
                 return 2f * wh;
             }
@@ -246,10 +342,23 @@ final class FastPairTerms {
             if (p == 2f) {
                 return wh / dT;
             }
-            return FastOps.signum(wh) * FastMath.pow(Math.abs(wh) / dT, p - 1f);
+            float a = Math.abs(wh);
+            float q;
+            if (ih < Float.POSITIVE_INFINITY) {
+                float al = wh < 0f ? -wl : wl;
+                float qh = a * ih;
+                q = qh + (Math.fma(a, ih, -qh) + Math.fma(a, il, al * ih));
+            } else {
+                q = a / dT;
+            }
+            return FastOps.signum(wh) * FastMath.pow(q, p - 1f);
         }
 
-        /** ∂d/∂u_j in float64 from the pair w (the cold path's twin of {@link #ddist}). */
+        /**
+         * ∂d/∂u_j in float64 from the pair w (the cold path's twin of {@link #ddist}); general p: sign(w)·r^{p−1} =
+         * ±e^{(p−1)·ln r}, r = |w|/d in float64 (w = wh + wl exact), ln r by {@link #lnWide} (exact to float64 near
+         * r = 1, where both terms of a cancelling anchor gradient sit when one column dominates both distances).
+         */
         private double ddistWide(float wh, float wl, double d) {
             double w = (double) wh + (double) wl;
             if (squared) {
@@ -258,7 +367,15 @@ final class FastPairTerms {
             if (d == 0) {
                 return 0;
             }
-            return w / d;
+            if (p == 2f) {
+                return w / d;
+            }
+            float a = Math.abs(wh);
+            if (!(a > 0f && a < Float.POSITIVE_INFINITY)) {
+                return a == 0f && p > 1f ? 0.0 : Double.NaN;
+            }
+            double v = expWide(((double) p - 1.0) * lnWide(Math.abs(w) / d));
+            return wh < 0f ? -v : v;
         }
 
         /**
@@ -292,17 +409,28 @@ final class FastPairTerms {
                 float kg = z >= 0 ? r.g : 0f;
                 float dapT = (float) dap;
                 float danT = (float) dan;
+                double iap = 1.0 / dap;
+                double ian = 1.0 / dan;
+                float iaph = (float) iap;
+                float iapl = (float) (iap - (double) iaph);
+                float ianh = (float) ian;
+                float ianl = (float) (ian - (double) ianh);
                 float[] w = r.ftmp;
-                boolean coldable = squared || p == 2f;
+                // p = 1's derivatives are ±1: their difference is exact
+                boolean coldable = squared || p != 1f;
+                boolean general = !squared && p != 1f && p != 2f;
+                // general p's float32 derivative errs by ~(|p − 1| + 3)/2 ulp (ddist): the threshold scales with it
+                // (2^-5 at p = 3), so the worst cancelled result keeps ~80 ulp (5e-6) for every p
+                float cancel = general ? CANCEL * ((Math.abs(p - 1f) + 3f) / 5f) : CANCEL;
                 for (int j = 0; j < r.len; j++) {
                     float a = r.a(j);
                     float pos = r.b(j);
                     float neg = r.c(j);
                     pair(a, pos, eps, squared, w);
-                    float gap = kg * ddist(w[0], dapT);
+                    float gap = kg * ddist(w[0], w[1], dapT, iaph, iapl);
                     pair(useSwap ? pos : a, neg, eps, squared, w);
-                    float gneg = kg * ddist(w[0], danT);
-                    float mag = CANCEL * (Math.abs(gap) + Math.abs(gneg));
+                    float gneg = kg * ddist(w[0], w[1], danT, ianh, ianl);
+                    float mag = cancel * (Math.abs(gap) + Math.abs(gneg));
                     if (r.ga != null) {
                         float v = useSwap ? gap : gap - gneg;
                         r.ga[r.gao + j] = coldable && !useSwap && Math.abs(v) < mag
