@@ -95,6 +95,9 @@ final class ReadAhead implements ArraySource {
         UNSAFE = u;
     }
 
+    /** Whether a mapped chunk's pages are faulted in ahead ({@code -Dlosskit.mapLoad=false}: by the engine, as it reads). */
+    private static final boolean LOAD = !"false".equals(System.getProperty("losskit.mapLoad"));
+
     private static void unmap(java.nio.MappedByteBuffer m) {
         try {
             UNMAP.invoke(UNSAFE, m);
@@ -173,7 +176,9 @@ final class ReadAhead implements ArraySource {
             s.ready = CompletableFuture.runAsync(() -> {
                 java.nio.MappedByteBuffer m = file.mapRows(row, count);
                 s.mapped = m;
-                m.load();
+                if (LOAD) {
+                    m.load();
+                }
             }, POOL);
             return;
         }
