@@ -22,7 +22,7 @@ import jdk.incubator.vector.VectorMask;
  * committed per row exactly as the scalar loop does, so 16-bit inputs and outputs are widened and rounded in
  * the same places.
  *
- * <p>A row runs in chunks of {@link FastVectorMath#CHUNK} elements (the twin's scratch rows stay in L1). Anything
+ * <p>A row runs in chunks of {@link FastTwin#chunk()} elements (the twin's scratch rows stay in L1). Anything
  * unusual sends the rest of the row, from the chunk where it happened, to {@link FastElementwiseLoop#elements}
  * (the scalar definition of an element): an invalid weight or, with {@code checkFinite}, a non-finite input in
  * the chunk; a twin that declines (an element needing the term's float64 cold path or a domain rejection).
@@ -35,7 +35,6 @@ import jdk.incubator.vector.VectorMask;
  * {@link FastVectorMath}: a vector left out of line is boxed). Only loaded with the Vector API ({@link Simd}).
  */
 final class FastVectorLoop implements FastElementwiseBlock {
-    private static final int CHUNK = FastVectorMath.CHUNK;
     private static final int L = FastVectorMath.L;
     private static final float INF = Float.POSITIVE_INFINITY;
 
@@ -66,6 +65,7 @@ final class FastVectorLoop implements FastElementwiseBlock {
         float[] d = gx == null ? null : s.twin[1];
         float[] dAux = gv == null ? null : s.twin[2];
         TermOut o = new TermOut();
+        int chunk = twin.chunk();
         for (long row = from; row < to; row += CanonicalSum.EW_LANES) {
             int cnt = (int) Math.min(CanonicalSum.EW_LANES, to - row);
             x.load(row, cnt);
@@ -88,7 +88,7 @@ final class FastVectorLoop implements FastElementwiseBlock {
             int nv = cnt - cnt % L;
             int k = 0;
             while (k < nv) {
-                int m = Math.min(CHUNK, nv - k);
+                int m = Math.min(chunk, nv - k);
                 if (!chunk(j, s, row, k, m, x, t, v, w, gx, gv, out, l, d, dAux, accL, accW)) {
                     break;
                 }
@@ -146,17 +146,11 @@ final class FastVectorLoop implements FastElementwiseBlock {
         }
         // the gradients first: a float32 product that overflows for a finite ∂ is the scalar code's (its float64
         // product, FastElementwiseJob.grad); the scalar code then rewrites these outputs from k
-        if (gx != null) {
-            gradient(d, wa, wo, j.gfHi, j.gfExp, gx.arr, gx.off + k, m);
-            if (overflowed(d, gx.arr, gx.off + k, m)) {
-                return false;
-            }
+        if (gx != null && !gradient(d, wa, wo, j.gfHi, j.gfExp, gx.arr, gx.off + k, m)) {
+            return false;
         }
-        if (gv != null) {
-            gradient(dAux, wa, wo, j.gfHi, j.gfExp, gv.arr, gv.off + k, m);
-            if (overflowed(dAux, gv.arr, gv.off + k, m)) {
-                return false;
-            }
+        if (gv != null && !gradient(dAux, wa, wo, j.gfHi, j.gfExp, gv.arr, gv.off + k, m)) {
+            return false;
         }
         accumulate(l, wa, wo, accL, accW, k, m);
         if (out != null) {
@@ -214,9 +208,39 @@ final class FastVectorLoop implements FastElementwiseBlock {
     /**
      * The FAST gradient {@link FastElementwiseJob#grad}: (s·∂)·gfHi in float32, then the exact power of two when
      * the factor's exponent is outside float32's (rare: the scalar scalb per element). Without weights s = 1 and
-     * 1·∂ = ∂ exactly.
+     * 1·∂ = ∂ exactly. Returns false where a product came out ±∞ for a finite ∂ (the scalar code's case). With
+     * gfExp = 0 (the usual factor) the test is made on the vector just stored, in the same loop (a separate
+     * pass re-reading g and ∂ cost the memory-bound losses a measurable share of their time).
      */
-    private static void gradient(float[] d, float[] w, int wo, float gfHi, int gfExp, float[] g, int go, int m) {
+    private static boolean gradient(float[] d, float[] w, int wo, float gfHi, int gfExp, float[] g, int go, int m) {
+        if (gfExp != 0) {
+            gradientScaled(d, w, wo, gfHi, gfExp, g, go, m);
+            return !overflowed(d, g, go, m);
+        }
+        if (w == null) {
+            for (int i = 0; i < m; i += L) {
+                FloatVector dv = FloatVector.fromArray(FastVectorMath.F, d, i);
+                FloatVector gv = dv.mul(gfHi);
+                gv.intoArray(g, go + i);
+                if (gv.abs().compare(EQ, INF).and(dv.abs().compare(LT, INF)).anyTrue()) {
+                    return false;
+                }
+            }
+        } else {
+            for (int i = 0; i < m; i += L) {
+                FloatVector dv = FloatVector.fromArray(FastVectorMath.F, d, i);
+                FloatVector gv = FloatVector.fromArray(FastVectorMath.F, w, wo + i).mul(dv).mul(gfHi);
+                gv.intoArray(g, go + i);
+                if (gv.abs().compare(EQ, INF).and(dv.abs().compare(LT, INF)).anyTrue()) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** {@link #gradient} for gfExp ≠ 0: the float32 products, then scalb per element. */
+    private static void gradientScaled(float[] d, float[] w, int wo, float gfHi, int gfExp, float[] g, int go, int m) {
         if (w == null) {
             for (int i = 0; i < m; i += L) {
                 FloatVector.fromArray(FastVectorMath.F, d, i).mul(gfHi).intoArray(g, go + i);
@@ -227,10 +251,8 @@ final class FastVectorLoop implements FastElementwiseBlock {
                         .mul(gfHi).intoArray(g, go + i);
             }
         }
-        if (gfExp != 0) {
-            for (int i = 0; i < m; i++) {
-                g[go + i] = FastMath.scalb(g[go + i], gfExp);
-            }
+        for (int i = 0; i < m; i++) {
+            g[go + i] = FastMath.scalb(g[go + i], gfExp);
         }
     }
 

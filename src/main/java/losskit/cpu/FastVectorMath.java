@@ -7,6 +7,17 @@ import static losskit.cpu.FastMath.E1;
 import static losskit.cpu.FastMath.E2;
 import static losskit.cpu.FastMath.E3;
 import static losskit.cpu.FastMath.E4;
+import static losskit.cpu.FastMath.G11;
+import static losskit.cpu.FastMath.G13;
+import static losskit.cpu.FastMath.G15;
+import static losskit.cpu.FastMath.G17;
+import static losskit.cpu.FastMath.G3H;
+import static losskit.cpu.FastMath.G3L;
+import static losskit.cpu.FastMath.G5H;
+import static losskit.cpu.FastMath.G5L;
+import static losskit.cpu.FastMath.G7H;
+import static losskit.cpu.FastMath.G7L;
+import static losskit.cpu.FastMath.G9;
 import static losskit.cpu.FastMath.EXPM1_LO;
 import static losskit.cpu.FastMath.EXP_HI;
 import static losskit.cpu.FastMath.EXP_LO;
@@ -14,6 +25,7 @@ import static losskit.cpu.FastMath.L2H;
 import static losskit.cpu.FastMath.L2H13;
 import static losskit.cpu.FastMath.L2L;
 import static losskit.cpu.FastMath.L2L13;
+import static losskit.cpu.FastMath.L2LL13;
 import static losskit.cpu.FastMath.LOG2E;
 import static losskit.cpu.FastMath.Q0;
 import static losskit.cpu.FastMath.Q1;
@@ -139,10 +151,12 @@ final class FastVectorMath {
         (x, xo, y, out, oo, s, m) -> log1pSpecials(x, xo, out, oo, m)};
     private static final Pass[] POW = {
         (x, xo, y, out, oo, s, m) -> logReduce(x, xo, s.a, s.b, s.c, m),
-        (x, xo, y, out, oo, s, m) -> logPair(s.a, s.b, s.c, s.d, s.e, m),
+        (x, xo, y, out, oo, s, m) -> logPairCubic(s.a, s.b, s.d, s.e, m),
+        (x, xo, y, out, oo, s, m) -> logPairSum(s.a, s.b, s.c, s.d, s.e, m),
         (x, xo, y, out, oo, s, m) -> powProduct(s.d, s.e, y, s.a, s.b, m),
         (x, xo, y, out, oo, s, m) -> expCore(s.a, s.b, s.c, s.d, s.k, m),
-        (x, xo, y, out, oo, s, m) -> powFinish(x, xo, y, s.c, s.d, s.k, out, oo, m)};
+        (x, xo, y, out, oo, s, m) -> powScale(s.c, s.d, s.k, s.e, m),
+        (x, xo, y, out, oo, s, m) -> powSpecials(x, xo, y, s.e, out, oo, m)};
 
     private static void run(Pass[] passes, float[] x, int xOff, float y, float[] out, int outOff, int n) {
         Scratch s = SCRATCH.get();
@@ -177,6 +191,49 @@ final class FastVectorMath {
     /** out[outOff + i] = FastMath.log1p(x[xOff + i]) for i &lt; n, n a multiple of L. */
     static void log1p(float[] x, int xOff, float[] out, int outOff, int n) {
         run(LOG1P, x, xOff, 0f, out, outOff, n);
+    }
+
+    /**
+     * One pass of {@link #logPair(float[], int, float[], int, float[], int, int)} over a chunk: {@link Pass} with
+     * two outputs (hi and lo rows). Called from one call site, {@link #runPair}, for the same reason.
+     */
+    @FunctionalInterface
+    private interface PairPass {
+        void run(float[] x, int xOff, float[] hi, int hiOff, float[] lo, int loOff, Scratch s, int m);
+    }
+
+    /**
+     * FastMath.logPair: log's reduction (sh, sl, e) and rounding (hi, before the special cases); logTail's
+     * W(z) in four passes of one pair Horner step each (wh, wl); 2s·W + e·ln 2 (A + Al over wh, wl); then
+     * lo = (A − hi) + Al and the special cases. Split where log and tanh are, for C2's node budget.
+     */
+    private static final PairPass[] LOG_PAIR = {
+        (x, xo, hi, ho, lo, lo2, s, m) -> logReduce(x, xo, s.a, s.b, s.c, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logSum(s.a, s.b, s.c, hi, ho, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logTailW7(s.a, s.b, s.d, s.e, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logTailStep(s.a, s.b, G5H, G5L, s.d, s.e, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logTailStep(s.a, s.b, G3H, G3L, s.d, s.e, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logTailStep(s.a, s.b, 1f, 0f, s.d, s.e, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logTailSum(s.a, s.b, s.c, s.d, s.e, m),
+        (x, xo, hi, ho, lo, lo2, s, m) -> logPairFinish(x, xo, s.d, s.e, hi, ho, lo, lo2, m)};
+
+    private static void runPair(PairPass[] passes, float[] x, int xOff, float[] hi, int hiOff, float[] lo, int loOff,
+                                int n) {
+        Scratch s = SCRATCH.get();
+        for (int c = 0; c < n; c += CHUNK) {
+            int m = Math.min(CHUNK, n - c);
+            for (PairPass p : passes) {
+                p.run(x, xOff + c, hi, hiOff + c, lo, loOff + c, s, m);
+            }
+        }
+    }
+
+    /**
+     * hi[hiOff + i] = FastMath.hiOf(p), lo[loOff + i] = FastMath.loOf(p), p = FastMath.logPair(x[xOff + i]), for
+     * i &lt; n, n a multiple of L. hi must not overlap x (the special cases read x after hi is written); lo may.
+     */
+    static void logPair(float[] x, int xOff, float[] hi, int hiOff, float[] lo, int loOff, int n) {
+        runPair(LOG_PAIR, x, xOff, hi, hiOff, lo, loOff, n);
     }
 
     /** out[outOff + i] = FastMath.pow(x[xOff + i], y) for i &lt; n, n a multiple of L. */
@@ -343,11 +400,13 @@ final class FastVectorMath {
         }
     }
 
-    /** FastMath.pow after y·log x: FastMath.expDD's result, then pow's special cases in their order. */
-    private static void powFinish(float[] xa, int xOff, float y, float[] qhIn, float[] qlIn, int[] kIn, float[] out,
-            int outOff, int n) {
-        float atZero = y > 0f ? 0f : INF;
-        float atInf = y > 0f ? INF : 0f;
+    /**
+     * FastMath.pow after y·log x: FastMath.expDD's result (before pow's special cases) into a scratch row. With
+     * {@link #powSpecials} this was one pass of 357 bytes, which C2 at times compiled past its node budget
+     * (boxing: FAST focal-logits 160 MB per 10^7-element call after other losses had run); the result goes
+     * through a row, not through out, because pow may run in place (out = x) and the special cases read x.
+     */
+    private static void powScale(float[] qhIn, float[] qlIn, int[] kIn, float[] resOut, int n) {
         for (int i = 0; i < n; i += L) {
             FloatVector qh = FloatVector.fromArray(F, qhIn, i);
             FloatVector ql = FloatVector.fromArray(F, qlIn, i);
@@ -358,7 +417,16 @@ final class FastVectorMath {
             IntVector k1 = k.lanewise(ASHR, 1);
             FloatVector s1 = k1.add(127).lanewise(LSHL, 23).reinterpretAsFloats();
             FloatVector s2 = k.sub(k1).add(127).lanewise(LSHL, 23).reinterpretAsFloats();
-            res = res.mul(s1).mul(s2);
+            res.mul(s1).mul(s2).intoArray(resOut, i);
+        }
+    }
+
+    /** FastMath.pow's special cases in their order, over {@link #powScale}'s result. */
+    private static void powSpecials(float[] xa, int xOff, float y, float[] resIn, float[] out, int outOff, int n) {
+        float atZero = y > 0f ? 0f : INF;
+        float atInf = y > 0f ? INF : 0f;
+        for (int i = 0; i < n; i += L) {
+            FloatVector res = FloatVector.fromArray(F, resIn, i);
             FloatVector x = FloatVector.fromArray(F, xa, xOff + i);
             FloatVector yv = c(y);
             // (no ?: between vectors or masks here: C2 boxes a vector merged from two paths)
@@ -474,19 +542,112 @@ final class FastVectorMath {
         }
     }
 
-    /** FastMath.logDD after the reduction: log x = lh + ll. */
-    private static void logPair(float[] shIn, float[] slIn, float[] efIn, float[] lhOut, float[] llOut, int n) {
+    /**
+     * FastMath.logTail's W(z), first step: z = s² as a pair (z, zl), the float P(z), then fmaPair(P, 0, z, zl, G7)
+     * into (wh, wl). One pair Horner step per pass, each recomputing (z, zl) from s (the same operations, so the
+     * same bits): two steps in one pass came to 322 bytes, near the size where C2 starts boxing.
+     */
+    private static void logTailW7(float[] shIn, float[] slIn, float[] whOut, float[] wlOut, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector sh = FloatVector.fromArray(F, shIn, i);
+            FloatVector sl = FloatVector.fromArray(F, slIn, i);
+            FloatVector z = sh.mul(sh);
+            FloatVector zl = c(2f).mul(sh).fma(sl, sh.fma(sh, z.neg()));
+            FloatVector p = c(G17).fma(z, c(G15)).fma(z, c(G13)).fma(z, c(G11)).fma(z, c(G9));
+            FloatVector ph = p.mul(z);
+            FloatVector pl = p.fma(z, ph.neg()).add(p.mul(zl).add(c(0f).mul(z)));
+            FloatVector wh = c(G7H).add(ph);
+            c(G7H).sub(wh).add(ph).add(c(G7L).add(pl)).intoArray(wlOut, i);
+            wh.intoArray(whOut, i);
+        }
+    }
+
+    /** FastMath.logTail's W(z), a later step: (wh, wl) = fmaPair(wh, wl, z, zl, ch, cl), in place. */
+    private static void logTailStep(float[] shIn, float[] slIn, float ch, float cl, float[] wh, float[] wl, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector sh = FloatVector.fromArray(F, shIn, i);
+            FloatVector sl = FloatVector.fromArray(F, slIn, i);
+            FloatVector z = sh.mul(sh);
+            FloatVector zl = c(2f).mul(sh).fma(sl, sh.fma(sh, z.neg()));
+            FloatVector ah = FloatVector.fromArray(F, wh, i);
+            FloatVector al = FloatVector.fromArray(F, wl, i);
+            FloatVector ph = ah.mul(z);
+            FloatVector pl = ah.fma(z, ph.neg()).add(ah.mul(zl).add(al.mul(z)));
+            FloatVector vh = c(ch).add(ph);
+            c(ch).sub(vh).add(ph).add(c(cl).add(pl)).intoArray(wl, i);
+            vh.intoArray(wh, i);
+        }
+    }
+
+    /** FastMath.logTail, the sum: 2s·W + e·ln 2 as the pair (A, Al), over (wh, wl). */
+    private static void logTailSum(float[] shIn, float[] slIn, float[] efIn, float[] wh, float[] wl, int n) {
         for (int i = 0; i < n; i += L) {
             FloatVector sh = FloatVector.fromArray(F, shIn, i);
             FloatVector sl = FloatVector.fromArray(F, slIn, i);
             FloatVector ef = FloatVector.fromArray(F, efIn, i);
+            FloatVector w = FloatVector.fromArray(F, wh, i);
+            FloatVector wlo = FloatVector.fromArray(F, wl, i);
+            FloatVector s2 = c(2f).mul(sh);
+            FloatVector ph = s2.mul(w);
+            FloatVector pl = s2.fma(w, ph.neg()).add(s2.mul(wlo).add(c(2f).mul(sl).mul(w)));
+            FloatVector eh = ef.mul(L2H13);
+            FloatVector mh = ef.mul(L2L13);
+            FloatVector ml = ef.fma(c(L2L13), mh.neg());
+            FloatVector h1 = eh.add(ph);
+            FloatVector err1 = ph.sub(h1.sub(eh));
+            FloatVector h2 = h1.add(mh);
+            FloatVector err2 = mh.sub(h2.sub(h1));
+            err1.add(err2).add(pl.add(ef.fma(c(L2LL13), ml))).intoArray(wl, i);
+            h2.intoArray(wh, i);
+        }
+    }
+
+    /** FastMath.logPair's end: lo = (A − hi) + Al, then the special cases of both (hi holds log's rounding). */
+    private static void logPairFinish(float[] xa, int xOff, float[] ah, float[] al, float[] hi, int hiOff, float[] lo,
+                                      int loOff, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector x = FloatVector.fromArray(F, xa, xOff + i);
+            FloatVector res = FloatVector.fromArray(F, hi, hiOff + i);
+            FloatVector rest = FloatVector.fromArray(F, ah, i).sub(res).add(FloatVector.fromArray(F, al, i));
+            VectorMask<Float> inf = x.compare(EQ, INF);
+            VectorMask<Float> zero = x.compare(EQ, 0f);
+            VectorMask<Float> nan = x.compare(LT, 0f).or(x.test(IS_NAN));
+            res.blend(x, inf).blend(-INF, zero).blend(Float.NaN, nan).intoArray(hi, hiOff + i);
+            rest.blend(0f, inf).blend(0f, zero).blend(Float.NaN, nan).intoArray(lo, loOff + i);
+        }
+    }
+
+    /**
+     * FastMath.logDD after the reduction, first part: the cubic term C3·s³ as the pair (t3, t3l). logDD was one
+     * pass of 383 bytes, which C2 at times compiled past its node budget and boxed (FAST focal-logits, through
+     * pow, 160 MB per 10^7-element call after other losses had run); {@link #logPairSum} recomputes z, s³ and
+     * the polynomial from sh (the same operations, so the same bits).
+     */
+    private static void logPairCubic(float[] shIn, float[] slIn, float[] t3Out, float[] t3lOut, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector sh = FloatVector.fromArray(F, shIn, i);
+            FloatVector sl = FloatVector.fromArray(F, slIn, i);
             FloatVector z = sh.mul(sh);
             FloatVector zl = sh.fma(sh, z.neg());
-            FloatVector q = c(Q3).fma(z, c(Q2)).fma(z, c(Q1)).fma(z, c(Q0));
             FloatVector s3 = z.mul(sh);
             FloatVector s3l = z.fma(sh, s3.neg()).add(zl.fma(sh, c(3f).mul(z).mul(sl)));
             FloatVector t3 = c(C3H).mul(s3);
-            FloatVector t3l = c(C3H).fma(s3, t3.neg()).add(c(C3L).fma(s3, c(C3H).mul(s3l)));
+            c(C3H).fma(s3, t3.neg()).add(c(C3L).fma(s3, c(C3H).mul(s3l))).intoArray(t3lOut, i);
+            t3.intoArray(t3Out, i);
+        }
+    }
+
+    /** FastMath.logDD, second part: log x = lh + ll, over (t3, t3l). */
+    private static void logPairSum(float[] shIn, float[] slIn, float[] efIn, float[] lhInOut, float[] llInOut, int n) {
+        for (int i = 0; i < n; i += L) {
+            FloatVector sh = FloatVector.fromArray(F, shIn, i);
+            FloatVector sl = FloatVector.fromArray(F, slIn, i);
+            FloatVector ef = FloatVector.fromArray(F, efIn, i);
+            FloatVector t3 = FloatVector.fromArray(F, lhInOut, i);
+            FloatVector t3l = FloatVector.fromArray(F, llInOut, i);
+            FloatVector z = sh.mul(sh);
+            FloatVector q = c(Q3).fma(z, c(Q2)).fma(z, c(Q1)).fma(z, c(Q0));
+            FloatVector s3 = z.mul(sh);
             FloatVector t5 = s3.mul(z).mul(q);
             FloatVector eh = ef.mul(L2H13);
             FloatVector el = ef.mul(L2L13);
@@ -497,8 +658,8 @@ final class FastVectorMath {
             FloatVector err2 = t3.sub(hi2.sub(hi));
             FloatVector lo = err1.add(err2).add(el.add(c(2f).fma(sl, t3l).add(t5)));
             FloatVector lh = hi2.add(lo);
-            lh.intoArray(lhOut, i);
-            lo.sub(lh.sub(hi2)).intoArray(llOut, i);
+            lh.intoArray(lhInOut, i);
+            lo.sub(lh.sub(hi2)).intoArray(llInOut, i);
         }
     }
 

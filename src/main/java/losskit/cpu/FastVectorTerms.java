@@ -6,6 +6,7 @@ import static jdk.incubator.vector.VectorOperators.GT;
 import static jdk.incubator.vector.VectorOperators.IS_NAN;
 import static jdk.incubator.vector.VectorOperators.LE;
 import static jdk.incubator.vector.VectorOperators.LT;
+import static jdk.incubator.vector.VectorOperators.NE;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
@@ -48,11 +49,26 @@ final class FastVectorTerms {
     private FastVectorTerms() {
     }
 
-    /** One pass of a twin over n elements (the {@link FastTwin#eval} arguments); false: the chunk goes scalar. */
+    /** Extra scratch rows of a chunk beyond the {@link FastTwin#eval} arguments' tmpA and tmpB. */
+    static final int ROW_COUNT = 6;
+
+    /**
+     * Per-thread extra scratch rows ({@link #ROW_COUNT} of {@link FastVectorMath#CHUNK}): they let the long
+     * formulas (bce-logits, gaussian-nll, focal-logits) run as several short passes, each pass's
+     * intermediates stored as float32 and loaded back by the next, which rounds nothing (a float32 value
+     * round-trips through a float[] exactly), so the bits stay the term's.
+     */
+    private static final ThreadLocal<float[][]> ROWS =
+            ThreadLocal.withInitial(() -> new float[ROW_COUNT][FastVectorMath.CHUNK]);
+
+    /**
+     * One pass of a twin over n elements (the {@link FastTwin#eval} arguments, and r: {@link #ROW_COUNT} extra
+     * scratch rows of at least n); false: the chunk goes scalar.
+     */
     @FunctionalInterface
     interface Pass {
         boolean run(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d, float[] dAux,
-                    float[] tmpA, float[] tmpB);
+                    float[] tmpA, float[] tmpB, float[][] r);
     }
 
     /** A twin: its passes in order, from one call site for all of them. */
@@ -65,11 +81,26 @@ final class FastVectorTerms {
             this.passes = passes;
         }
 
+        /**
+         * A single-pass twin (mse, mae, huber, ...) reads x, t and a and writes only l and d — no tmp rows, no
+         * extra rows — so it takes the skeleton's whole row ({@link CanonicalSum#EW_LANES} = 2048, the length of
+         * its l and d rows) per call: for these memory-bound losses the per-chunk work of the skeleton (the twin
+         * dispatch, the gradient and overflow passes, the lane sums) at 512 elements was a large part of the
+         * time (FAST mse ~2x EXACT, whose single-pass twins take 2048 for the same reason). Twins of several
+         * passes use scratch rows of {@link FastVectorMath#CHUNK}.
+         */
+        @Override
+        public int chunk() {
+            return passes.length == 1 ? CanonicalSum.EW_LANES : FastVectorMath.CHUNK;
+        }
+
         @Override
         public boolean eval(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
                             float[] dAux, float[] tmpA, float[] tmpB) {
+            // single-pass twins use no extra rows (see chunk()); the ThreadLocal lookup was ~4 % of FAST mse's samples
+            float[][] r = passes.length == 1 ? null : ROWS.get();
             for (Pass p : passes) {
-                if (!p.run(x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB)) {
+                if (!p.run(x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r)) {
                     return false;
                 }
             }
@@ -116,7 +147,7 @@ final class FastVectorTerms {
 
     // mse, rmse: l = e², ∂ = 2e (cold: |e| > 2^62 with x and t finite)
     private static boolean mse(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
-                               float[] dAux, float[] tmpA, float[] tmpB) {
+                               float[] dAux, float[] tmpA, float[] tmpB, float[][] r) {
         for (int k = 0; k < n; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -134,7 +165,7 @@ final class FastVectorTerms {
 
     // mae: l = |e|, ∂ = e > 0 ? 1 : e < 0 ? −1 : 0 (NaN: 0) (cold: e overflows)
     private static boolean mae(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
-                               float[] dAux, float[] tmpA, float[] tmpB) {
+                               float[] dAux, float[] tmpA, float[] tmpB, float[][] r) {
         for (int k = 0; k < n; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -153,7 +184,7 @@ final class FastVectorTerms {
     // huber: e = x − t; |e| ≤ δ: ∂ = e, l = (½e)·e; else ∂ = δ·signum(e), l = δ(|e| − ½δ) (cold: l overflows)
     private static Pass huber(float delta) {
         float halfDelta = 0.5f * delta;
-        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -178,7 +209,7 @@ final class FastVectorTerms {
     // smooth-l1: |e| < β: q = e/β, ∂ = q, l = (½e)·q; else ∂ = signum(e), l = |e| − ½β (cold: e overflows)
     private static Pass smoothL1(float beta) {
         float halfBeta = 0.5f * beta;
-        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -203,7 +234,7 @@ final class FastVectorTerms {
     private static Pass quantile(float tau) {
         float tauM1 = tau - 1f;
         float oneMinusTau = 1f - tau;
-        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -229,7 +260,7 @@ final class FastVectorTerms {
 
     // hinge: t = ±1 (else rejected: scalar); m = 1 − t·x, l = max(0, m), ∂ = t·x ≥ 1 ? 0 : −t
     private static boolean hinge(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l, float[] d,
-                                 float[] dAux, float[] tmpA, float[] tmpB) {
+                                 float[] dAux, float[] tmpA, float[] tmpB, float[][] r) {
         for (int k = 0; k < n; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -249,7 +280,7 @@ final class FastVectorTerms {
 
     // squared-hinge: t = ±1; m = max(0, 1 − t·x), ∂ = (−2t)·m, l = m² (cold: m² overflows with x finite)
     private static boolean squaredHinge(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l,
-                                        float[] d, float[] dAux, float[] tmpA, float[] tmpB) {
+                                        float[] d, float[] dAux, float[] tmpA, float[] tmpB, float[][] r) {
         for (int k = 0; k < n; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -272,7 +303,7 @@ final class FastVectorTerms {
 
     // wasserstein: t = ±1; l = t·x, ∂ = t
     private static boolean wasserstein(float[] x, int xo, float[] t, int to, float[] a, int ao, int n, float[] l,
-                                       float[] d, float[] dAux, float[] tmpA, float[] tmpB) {
+                                       float[] d, float[] dAux, float[] tmpA, float[] tmpB, float[][] r) {
         for (int k = 0; k < n; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -289,7 +320,7 @@ final class FastVectorTerms {
 
     // contrastive (distance d ≥ 0, y ∈ {0, 1}): h = max(0, m − d), ∂ = (2y)d − (2(1−y))h, l = (yd)d + ((1−y)h)h
     private static Pass contrastive(float margin) {
-        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+        return (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector dv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector yv = FloatVector.fromArray(F, t, to + k);
@@ -319,7 +350,7 @@ final class FastVectorTerms {
      * NaN, rare), e^{−2|e|} and its log1p and the selection. Every lane's l is the term's branch.
      */
     private static FastTwin logCosh(String key) {
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB) -> {
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
@@ -334,28 +365,28 @@ final class FastVectorTerms {
             }
             return true;
         };
-        Pass tanh = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB) -> {
+        Pass tanh = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
             if (d != null) {
                 FastVectorMath.tanh(d, 0, d, 0, n); // in place: each pass reads a lane before writing it
             }
             return true;
         };
-        Pass expm1 = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB) -> {
+        Pass expm1 = (x, xo, t, to, a, ao, n, l, d, dAux, ae, tmpB, r) -> {
             FastVectorMath.expm1(ae, 0, ae, 0, n);
             return true;
         };
-        Pass ratio = (x, xo, t, to, a, ao, n, l, d, dAux, m, u) -> {
+        Pass ratio = (x, xo, t, to, a, ao, n, l, d, dAux, m, u, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector mv = FloatVector.fromArray(F, m, k);
                 mv.mul(mv).div(c(2f).add(c(2f).mul(mv))).intoArray(u, k);
             }
             return true;
         };
-        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, u) -> {
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, u, r) -> {
             FastVectorMath.log1p(u, 0, l, 0, n); // log1p is not in place: its last pass reads its input again
             return true;
         };
-        Pass far = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+        Pass far = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq, r) -> {
             if (!anyFar(x, xo, t, to, n)) {
                 return true;
             }
@@ -400,56 +431,102 @@ final class FastVectorTerms {
         // broadcast vector with ?: would merge vectors from two paths, which C2 boxes
         float[] pwRow = new float[FastVectorMath.CHUNK];
         java.util.Arrays.fill(pwRow, pwConst);
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB) -> {
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(q, k);
             }
             return true;
         };
-        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB) -> {
+        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
             FastVectorMath.exp(q, 0, q, 0, n);
             return true;
         };
-        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq, r) -> {
             FastVectorMath.log1p(q, 0, lq, 0, n);
             return true;
         };
-        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq) -> {
+        // The formula as five short passes (it was one of 406 bytes: C2 reached its node budget
+        // (NodeCountInliningCutoff) parsing it, left the Vector API calls after that point out of line and boxed
+        // every vector crossing them: 130 MB per 10^7-element call, slower than EXACT). Each lane's operations and
+        // their order are the term's; the intermediates pass through float32 rows, exactly.
+        // l = (1 − t)·softplus(x) + (pw·t)·softplus(−x)
+        Pass value = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq, r) -> {
             float[] pa = a == null ? pwRow : a;
             int po = a == null ? 0 : ao;
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
-                FloatVector qv = FloatVector.fromArray(F, q, k);
                 FloatVector lqv = FloatVector.fromArray(F, lq, k);
                 FloatVector pw = FloatVector.fromArray(F, pa, po + k);
                 FloatVector nx = xv.neg();
                 // FastOps.max(v, 0): v if NaN or v ≥ 0 (−0 kept), else 0
                 FloatVector spx = c(0f).blend(xv, xv.compare(LT, 0f).not()).add(lqv);
                 FloatVector spn = c(0f).blend(nx, nx.compare(LT, 0f).not()).add(lqv);
-                VectorMask<Float> pos = xv.compare(GE, 0f);
-                FloatVector den = c(1f).add(qv);
-                FloatVector sig = qv.blend(1f, pos).div(den);
-                FloatVector sigN = c(1f).blend(qv, pos).div(den);
                 FloatVector pwt = pw.mul(tv);
                 FloatVector omt = c(1f).sub(tv);
-                FloatVector lv = omt.mul(spx).add(pwt.mul(spn));
-                FloatVector da = omt.mul(sig);
-                FloatVector db = pwt.mul(sigN);
-                FloatVector dv = da.sub(db);
-                VectorMask<Float> cancels = dv.abs().compare(LT,
-                        da.abs().add(db.abs()).mul(FastElementwiseTerms.BCE_LOGITS_CANCEL));
-                if (finite(lv).and(finite(dv)).not().or(cancels).and(finite(xv)).and(finite(tv)).and(finite(pw)).anyTrue()) {
+                omt.mul(spx).add(pwt.mul(spn)).intoArray(l, k);
+            }
+            return true;
+        };
+        // σ(x) into tmpB (log1p(q) is no longer needed), σ(−x) into tmpA over q (each lane read before written)
+        Pass sigmas = (x, xo, t, to, a, ao, n, l, d, dAux, q, sigRow, r) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector qv = FloatVector.fromArray(F, q, k);
+                VectorMask<Float> pos = xv.compare(GE, 0f);
+                FloatVector den = c(1f).add(qv);
+                qv.blend(1f, pos).div(den).intoArray(sigRow, k);
+                c(1f).blend(qv, pos).div(den).intoArray(q, k);
+            }
+            return true;
+        };
+        // da = (1 − t)·σ(x) over σ(x), db = (pw·t)·σ(−x) over σ(−x), ∂ = da − db into d (or a row: the cold
+        // test reads ∂ even when no gradient is wanted)
+        Pass gradient = (x, xo, t, to, a, ao, n, l, d, dAux, sigN, sig, r) -> {
+            float[] pa = a == null ? pwRow : a;
+            int po = a == null ? 0 : ao;
+            float[] dd = d != null ? d : r[0];
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector pw = FloatVector.fromArray(F, pa, po + k);
+                FloatVector da = c(1f).sub(tv).mul(FloatVector.fromArray(F, sig, k));
+                FloatVector db = pw.mul(tv).mul(FloatVector.fromArray(F, sigN, k));
+                da.intoArray(sig, k);
+                db.intoArray(sigN, k);
+                da.sub(db).intoArray(dd, k);
+            }
+            return true;
+        };
+        // the cold test, part one: ∂ not finite, or |∂| below BCE_LOGITS_CANCEL of |da| + |db|, as 1/0 in tmpB
+        Pass cancels = (x, xo, t, to, a, ao, n, l, d, dAux, db, da, r) -> {
+            float[] dd = d != null ? d : r[0];
+            for (int k = 0; k < n; k += L) {
+                FloatVector dv = FloatVector.fromArray(F, dd, k);
+                FloatVector dav = FloatVector.fromArray(F, da, k);
+                FloatVector dbv = FloatVector.fromArray(F, db, k);
+                VectorMask<Float> cancel = dv.abs().compare(LT,
+                        dav.abs().add(dbv.abs()).mul(FastElementwiseTerms.BCE_LOGITS_CANCEL));
+                c(0f).blend(1f, finite(dv).not().or(cancel)).intoArray(da, k);
+            }
+            return true;
+        };
+        // part two: (l not finite, or part one) with x, t and pw finite — then the chunk goes scalar
+        Pass cold = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, flags, r) -> {
+            float[] pa = a == null ? pwRow : a;
+            int po = a == null ? 0 : ao;
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector pw = FloatVector.fromArray(F, pa, po + k);
+                VectorMask<Float> bad = finite(FloatVector.fromArray(F, l, k)).not()
+                        .or(FloatVector.fromArray(F, flags, k).compare(NE, 0f));
+                if (bad.and(finite(xv)).and(finite(tv)).and(finite(pw)).anyTrue()) {
                     return false;
-                }
-                lv.intoArray(l, k);
-                if (d != null) {
-                    dv.intoArray(d, k);
                 }
             }
             return true;
         };
-        return new Twin(key, argument, exp, log1p, formula);
+        return new Twin(key, argument, exp, log1p, value, sigmas, gradient, cancels, cold);
     }
 
     /*
@@ -459,7 +536,9 @@ final class FastVectorTerms {
      * float operations in its order (cold: l, ∂x or ∂v not finite with x, t, v finite).
      */
     private static FastTwin gaussian(String key, float eps, boolean full) {
-        Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, vh, tmpB) -> {
+        // v̂ into r[0] (free until the error pass)
+        Pass variance = (x, xo, t, to, a, ao, n, l, d, dAux, tmpA, tmpB, r) -> {
+            float[] vh = r[0];
             for (int k = 0; k < n; k += L) {
                 FloatVector v = FloatVector.fromArray(F, a, ao + k);
                 if (!v.compare(GE, 0f).allTrue()) {
@@ -470,59 +549,152 @@ final class FastVectorTerms {
             }
             return true;
         };
-        // log v̂ as a float pair: hi over v̂ (the formula recomputes v̂ from v), lo beside it
-        Pass logPair = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll) -> {
-            for (int k = 0; k < n; k++) {
-                long p = FastMath.logPair(lh[k]);
-                lh[k] = FastMath.hiOf(p);
-                ll[k] = FastMath.loOf(p);
-            }
+        // log v̂ as a float pair, hi into tmpA and lo into tmpB, by FastVectorMath.logPair (FastMath.logPair's
+        // bits; this pass called the scalar FastMath.logPair per element before, which took most of the twin's
+        // time: FAST gaussian-nll ~3x EXACT's time)
+        Pass logPair = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            FastVectorMath.logPair(r[0], 0, lh, 0, ll, 0, n);
             return true;
         };
-        Pass formula = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll) -> {
+        // The formula as short passes (it was one of 553 bytes: C2 reached its node budget
+        // (NodeCountInliningCutoff) parsing it, left the Vector API calls after that point — finite(), c(),
+        // mul, div — out of line and boxed every vector crossing them: 884 MB per 10^7-element call, 5x EXACT's
+        // time). Each lane's operations and their order are the term's; the intermediates pass through float32
+        // rows, exactly. Rows: r[0] eh, then ph, then s; r[1] el, then pl, then the low part; qh in d (or r[2]:
+        // the cold test reads it); r[3] ql; ∂v in dAux (or r[4]); r[5] the cold test's first part.
+        // e = x − t as eh + el (TwoSum)
+        Pass error = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] ehRow = r[0];
+            float[] elRow = r[1];
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
-                FloatVector v = FloatVector.fromArray(F, a, ao + k);
-                FloatVector vh = c(eps).blend(v, v.compare(GE, eps));
                 FloatVector eh = xv.sub(tv);
                 FloatVector tb = eh.sub(xv);
-                FloatVector el = xv.sub(eh.sub(tb)).add(tv.neg().sub(tb));
+                eh.intoArray(ehRow, k);
+                xv.sub(eh.sub(tb)).add(tv.neg().sub(tb)).intoArray(elRow, k);
+            }
+            return true;
+        };
+        // q = e/v̂ as qh + ql
+        Pass quotient = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] ehRow = r[0];
+            float[] elRow = r[1];
+            float[] qhRow = d != null ? d : r[2];
+            float[] qlRow = r[3];
+            for (int k = 0; k < n; k += L) {
+                FloatVector v = FloatVector.fromArray(F, a, ao + k);
+                FloatVector vh = c(eps).blend(v, v.compare(GE, eps));
+                FloatVector eh = FloatVector.fromArray(F, ehRow, k);
                 FloatVector qh = eh.div(vh);
-                FloatVector ql = qh.neg().fma(vh, eh).add(el).div(vh);
+                qh.intoArray(qhRow, k);
+                qh.neg().fma(vh, eh).add(FloatVector.fromArray(F, elRow, k)).div(vh).intoArray(qlRow, k);
+            }
+            return true;
+        };
+        // ∂v = ½((1/v̂ − qh²) + (low parts))
+        Pass varianceGradient = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] qhRow = d != null ? d : r[2];
+            float[] qlRow = r[3];
+            float[] daRow = dAux != null ? dAux : r[4];
+            for (int k = 0; k < n; k += L) {
+                FloatVector v = FloatVector.fromArray(F, a, ao + k);
+                FloatVector vh = c(eps).blend(v, v.compare(GE, eps));
+                FloatVector qh = FloatVector.fromArray(F, qhRow, k);
+                FloatVector ql = FloatVector.fromArray(F, qlRow, k);
                 FloatVector ih = c(1f).div(vh);
                 FloatVector il = ih.neg().fma(vh, c(1f)).div(vh);
                 FloatVector sh = qh.mul(qh);
                 FloatVector sl = qh.fma(qh, sh.neg()).add(c(2f).mul(qh).mul(ql));
-                FloatVector da = c(0.5f).mul(ih.sub(sh).add(il.sub(sl)));
-                FloatVector lhv = FloatVector.fromArray(F, lh, k);
+                c(0.5f).mul(ih.sub(sh).add(il.sub(sl))).intoArray(daRow, k);
+            }
+            return true;
+        };
+        // e·q as ph + pl, over eh and el
+        Pass product = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] ehRow = r[0];
+            float[] elRow = r[1];
+            float[] qhRow = d != null ? d : r[2];
+            float[] qlRow = r[3];
+            for (int k = 0; k < n; k += L) {
+                FloatVector eh = FloatVector.fromArray(F, ehRow, k);
+                FloatVector el = FloatVector.fromArray(F, elRow, k);
+                FloatVector qh = FloatVector.fromArray(F, qhRow, k);
+                FloatVector ql = FloatVector.fromArray(F, qlRow, k);
                 FloatVector ph = eh.mul(qh);
-                FloatVector pl = eh.fma(qh, ph.neg()).add(eh.mul(ql).add(el.mul(qh)));
+                ph.intoArray(ehRow, k);
+                eh.fma(qh, ph.neg()).add(eh.mul(ql).add(el.mul(qh))).intoArray(elRow, k);
+            }
+            return true;
+        };
+        // s = log v̂ + ph (TwoSum) and its low part, over ph and pl
+        Pass sum = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] sRow = r[0];
+            float[] lowRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                FloatVector lhv = FloatVector.fromArray(F, lh, k);
+                FloatVector ph = FloatVector.fromArray(F, sRow, k);
+                FloatVector pl = FloatVector.fromArray(F, lowRow, k);
                 FloatVector sv = lhv.add(ph);
                 FloatVector bb = sv.sub(lhv);
-                FloatVector low = lhv.sub(sv.sub(bb)).add(ph.sub(bb)).add(FloatVector.fromArray(F, ll, k)).add(pl);
-                if (full) {
-                    FloatVector s2 = sv.add(LOG_2PI_HI);
-                    FloatVector b2 = s2.sub(sv);
-                    low = low.add(sv.sub(s2.sub(b2)).add(c(LOG_2PI_HI).sub(b2))).add(LOG_2PI_LO);
-                    sv = s2;
-                }
-                FloatVector lv = c(0.5f).mul(sv.add(low));
-                if (finite(lv).and(finite(qh)).and(finite(da)).not().and(finite(xv)).and(finite(tv)).and(finite(v))
-                        .anyTrue()) {
+                sv.intoArray(sRow, k);
+                lhv.sub(sv.sub(bb)).add(ph.sub(bb)).add(FloatVector.fromArray(F, ll, k)).add(pl).intoArray(lowRow, k);
+            }
+            return true;
+        };
+        // full: + log 2π (TwoSum), in place (a pass of its own rather than a branch inside the sum)
+        Pass log2pi = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] sRow = r[0];
+            float[] lowRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                FloatVector sv = FloatVector.fromArray(F, sRow, k);
+                FloatVector s2 = sv.add(LOG_2PI_HI);
+                FloatVector b2 = s2.sub(sv);
+                FloatVector low = FloatVector.fromArray(F, lowRow, k);
+                low.add(sv.sub(s2.sub(b2)).add(c(LOG_2PI_HI).sub(b2))).add(LOG_2PI_LO).intoArray(lowRow, k);
+                s2.intoArray(sRow, k);
+            }
+            return true;
+        };
+        // l = ½(s + low)
+        Pass value = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] sRow = r[0];
+            float[] lowRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                c(0.5f).mul(FloatVector.fromArray(F, sRow, k).add(FloatVector.fromArray(F, lowRow, k))).intoArray(l, k);
+            }
+            return true;
+        };
+        // the cold test, part one: l, ∂x or ∂v not finite, as 1/0 in r[5]
+        Pass notFinite = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] qhRow = d != null ? d : r[2];
+            float[] daRow = dAux != null ? dAux : r[4];
+            float[] flags = r[5];
+            for (int k = 0; k < n; k += L) {
+                VectorMask<Float> ok = finite(FloatVector.fromArray(F, l, k))
+                        .and(finite(FloatVector.fromArray(F, qhRow, k)))
+                        .and(finite(FloatVector.fromArray(F, daRow, k)));
+                c(0f).blend(1f, ok.not()).intoArray(flags, k);
+            }
+            return true;
+        };
+        // part two: that with x, t and v finite — then the chunk goes scalar
+        Pass cold = (x, xo, t, to, a, ao, n, l, d, dAux, lh, ll, r) -> {
+            float[] flags = r[5];
+            for (int k = 0; k < n; k += L) {
+                VectorMask<Float> bad = FloatVector.fromArray(F, flags, k).compare(NE, 0f);
+                if (bad.and(finite(FloatVector.fromArray(F, x, xo + k))).and(finite(FloatVector.fromArray(F, t, to + k)))
+                        .and(finite(FloatVector.fromArray(F, a, ao + k))).anyTrue()) {
                     return false;
-                }
-                lv.intoArray(l, k);
-                if (d != null) {
-                    qh.intoArray(d, k);
-                }
-                if (dAux != null) {
-                    da.intoArray(dAux, k);
                 }
             }
             return true;
         };
-        return new Twin(key, variance, logPair, formula);
+        return full
+                ? new Twin(key, variance, logPair, error, quotient, varianceGradient, product, sum, log2pi, value,
+                        notFinite, cold)
+                : new Twin(key, variance, logPair, error, quotient, varianceGradient, product, sum, value, notFinite,
+                        cold);
     }
 
     /*
@@ -530,54 +702,78 @@ final class FastVectorTerms {
      * σ = (x ≥ 0 ? 1 : ex)/(1 + ex), σ₋ = (x ≥ 0 ? ex : 1)/(1 + ex), ce = (1−t)(max(x,0) + lq) + t(max(−x,0) + lq),
      * q = σ(1−t) + σ₋t, mod = q^γ, dmod = γ = 0 ? 0 : (−γ·q^{γ−1})(2t − 1), αₜ by the alpha mode;
      * l = (αₜ·mod)·ce, ∂ = αₜ((dmod·σσ₋)·ce + mod·dce), dce = (1−t)σ − tσ₋. Passes: −|x|, exp, log1p into tmpB;
-     * ce into tmpB and q into l; dmod into d (q^{γ−1} by FastVectorMath.pow, or zeros for γ = 0); mod in place of
-     * q (pow reads each lane before writing it); the result.
+     * σ and σ₋ into r[0], r[1]; ce into tmpB; q into l; dmod into d (q^{γ−1} by FastVectorMath.pow, or zeros for
+     * γ = 0); mod in place of q (pow reads each lane before writing it); αₜ into tmpA; dce and σσ₋ over σ and σ₋;
+     * ∂; l. The last three were one pass of 292 bytes and ce and q one of 249: C2 compiled them past its node
+     * budget (NodeCountInliningCutoff) whenever other twins' code had run first, left Vector API calls out of line
+     * and boxed (160 MB per 10^7-element call after bce-logits); short passes stay within it in any order.
      */
     private static FastTwin focalLogits(String key, Loss loss) {
         float gamma = (float) loss.real(Param.GAMMA);
         float alpha = (float) loss.real(Param.ALPHA);
         AlphaMode mode = loss.get(Param.ALPHA_MODE);
-        // αₜ: BALANCED per lane, UNIFORM α, NONE 1 — chosen by an all-true or all-false mask, not by a ?: between
-        // vectors (which C2 boxes)
+        // αₜ: BALANCED per lane, UNIFORM α, NONE 1 (the alphaT pass)
         boolean constantAlpha = mode != AlphaMode.BALANCED;
         float alphaConst = mode == AlphaMode.UNIFORM ? alpha : 1f;
         float oneMinusAlpha = 1f - alpha;
         float gammaM1 = gamma - 1f;
         float negGamma = -gamma;
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(ex, k);
             }
             return true;
         };
-        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB) -> {
+        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB, r) -> {
             FastVectorMath.exp(ex, 0, ex, 0, n);
             return true;
         };
-        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq) -> {
+        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq, r) -> {
             FastVectorMath.log1p(ex, 0, lq, 0, n);
             return true;
         };
-        Pass ceAndQ = (x, xo, t, to, a, ao, n, q, d, dAux, ex, lqThenCe) -> {
+        // σ into r[0], σ₋ into r[1] (computed once here; the gradient reads them again)
+        Pass sigmas = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq, r) -> {
+            float[] sigRow = r[0];
+            float[] sigNRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                FloatVector xv = FloatVector.fromArray(F, x, xo + k);
+                FloatVector e = FloatVector.fromArray(F, ex, k);
+                VectorMask<Float> pos = xv.compare(GE, 0f);
+                FloatVector den = c(1f).add(e);
+                e.blend(1f, pos).div(den).intoArray(sigRow, k);
+                c(1f).blend(e, pos).div(den).intoArray(sigNRow, k);
+            }
+            return true;
+        };
+        // ce in place of log1p(ex)
+        Pass crossEntropy = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lqThenCe, r) -> {
             for (int k = 0; k < n; k += L) {
                 FloatVector xv = FloatVector.fromArray(F, x, xo + k);
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
-                FloatVector e = FloatVector.fromArray(F, ex, k);
                 FloatVector lq = FloatVector.fromArray(F, lqThenCe, k);
-                VectorMask<Float> pos = xv.compare(GE, 0f);
-                FloatVector den = c(1f).add(e);
-                FloatVector sig = e.blend(1f, pos).div(den);
-                FloatVector sigN = c(1f).blend(e, pos).div(den);
                 FloatVector nx = xv.neg();
                 FloatVector omt = c(1f).sub(tv);
                 FloatVector spx = c(0f).blend(xv, xv.compare(LT, 0f).not()).add(lq);
                 FloatVector spn = c(0f).blend(nx, nx.compare(LT, 0f).not()).add(lq);
                 omt.mul(spx).add(tv.mul(spn)).intoArray(lqThenCe, k);
+            }
+            return true;
+        };
+        // q = σ(1−t) + σ₋t into l
+        Pass probability = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce, r) -> {
+            float[] sigRow = r[0];
+            float[] sigNRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                FloatVector omt = c(1f).sub(tv);
+                FloatVector sig = FloatVector.fromArray(F, sigRow, k);
+                FloatVector sigN = FloatVector.fromArray(F, sigNRow, k);
                 sig.mul(omt).add(sigN.mul(tv)).intoArray(q, k);
             }
             return true;
         };
-        Pass dmod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+        Pass dmod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce, r) -> {
             if (d == null) {
                 return true;
             }
@@ -592,34 +788,69 @@ final class FastVectorTerms {
             }
             return true;
         };
-        Pass mod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce) -> {
+        Pass mod = (x, xo, t, to, a, ao, n, q, d, dAux, ex, ce, r) -> {
             FastVectorMath.pow(q, 0, gamma, q, 0, n);
             return true;
         };
-        Pass result = (x, xo, t, to, a, ao, n, mods, d, dAux, ex, ce) -> {
-            VectorMask<Float> constAt = F.maskAll(constantAlpha);
+        // αₜ into tmpA (e^{−|x|} is no longer needed): the constant, or BALANCED's αt + (1−α)(1−t) per lane — two
+        // passes chosen here rather than a ?: between vectors (which C2 boxes)
+        Pass alphaT = constantAlpha
+                ? (x, xo, t, to, a, ao, n, mods, d, dAux, at, ce, r) -> {
+                    java.util.Arrays.fill(at, 0, n, alphaConst);
+                    return true;
+                }
+                : (x, xo, t, to, a, ao, n, mods, d, dAux, at, ce, r) -> {
+                    for (int k = 0; k < n; k += L) {
+                        FloatVector tv = FloatVector.fromArray(F, t, to + k);
+                        FloatVector omt = c(1f).sub(tv);
+                        c(alpha).mul(tv).add(c(oneMinusAlpha).mul(omt)).intoArray(at, k);
+                    }
+                    return true;
+                };
+        // dce = (1−t)σ − tσ₋ over σ, σσ₋ over σ₋ (each lane read before written)
+        Pass dce = (x, xo, t, to, a, ao, n, mods, d, dAux, at, ce, r) -> {
+            if (d == null) {
+                return true;
+            }
+            float[] sigRow = r[0];
+            float[] sigNRow = r[1];
             for (int k = 0; k < n; k += L) {
                 FloatVector tv = FloatVector.fromArray(F, t, to + k);
                 FloatVector omt = c(1f).sub(tv);
-                FloatVector at = c(alpha).mul(tv).add(c(oneMinusAlpha).mul(omt)).blend(alphaConst, constAt);
-                FloatVector m = FloatVector.fromArray(F, mods, k);
-                FloatVector cev = FloatVector.fromArray(F, ce, k);
-                if (d != null) {
-                    FloatVector xv = FloatVector.fromArray(F, x, xo + k);
-                    FloatVector e = FloatVector.fromArray(F, ex, k);
-                    VectorMask<Float> pos = xv.compare(GE, 0f);
-                    FloatVector den = c(1f).add(e);
-                    FloatVector sig = e.blend(1f, pos).div(den);
-                    FloatVector sigN = c(1f).blend(e, pos).div(den);
-                    FloatVector dce = omt.mul(sig).sub(tv.mul(sigN));
-                    FloatVector dpdx = sig.mul(sigN);
-                    FloatVector dm = FloatVector.fromArray(F, d, k);
-                    at.mul(dm.mul(dpdx).mul(cev).add(m.mul(dce))).intoArray(d, k);
-                }
-                at.mul(m).mul(cev).intoArray(mods, k);
+                FloatVector sig = FloatVector.fromArray(F, sigRow, k);
+                FloatVector sigN = FloatVector.fromArray(F, sigNRow, k);
+                omt.mul(sig).sub(tv.mul(sigN)).intoArray(sigRow, k);
+                sig.mul(sigN).intoArray(sigNRow, k);
             }
             return true;
         };
-        return new Twin(key, argument, exp, log1p, ceAndQ, dmod, mod, result);
+        // ∂ = αₜ((dmod·σσ₋)·ce + mod·dce), over dmod; before l overwrites mod
+        Pass gradient = (x, xo, t, to, a, ao, n, mods, d, dAux, at, ce, r) -> {
+            if (d == null) {
+                return true;
+            }
+            float[] dceRow = r[0];
+            float[] dpdxRow = r[1];
+            for (int k = 0; k < n; k += L) {
+                FloatVector atv = FloatVector.fromArray(F, at, k);
+                FloatVector dm = FloatVector.fromArray(F, d, k);
+                FloatVector cev = FloatVector.fromArray(F, ce, k);
+                FloatVector m = FloatVector.fromArray(F, mods, k);
+                FloatVector dpdx = FloatVector.fromArray(F, dpdxRow, k);
+                FloatVector dcev = FloatVector.fromArray(F, dceRow, k);
+                atv.mul(dm.mul(dpdx).mul(cev).add(m.mul(dcev))).intoArray(d, k);
+            }
+            return true;
+        };
+        // l = (αₜ·mod)·ce, over mod
+        Pass value = (x, xo, t, to, a, ao, n, mods, d, dAux, at, ce, r) -> {
+            for (int k = 0; k < n; k += L) {
+                FloatVector atv = FloatVector.fromArray(F, at, k);
+                atv.mul(FloatVector.fromArray(F, mods, k)).mul(FloatVector.fromArray(F, ce, k)).intoArray(mods, k);
+            }
+            return true;
+        };
+        return new Twin(key, argument, exp, log1p, sigmas, crossEntropy, probability, dmod, mod, alphaT, dce, gradient,
+                value);
     }
 }

@@ -105,6 +105,28 @@ public class FastVectorMathTest {
     }
 
     @Test
+    void logPair() {
+        float[] x = inputs(9, 0, 3, RANDOM);
+        float[] hi = new float[x.length];
+        float[] lo = new float[x.length];
+        FastVectorMath.logPair(x, 0, hi, 0, lo, 0, x.length);
+        sameBits("logPair hi", x, hi, v -> FastMath.hiOf(FastMath.logPair(v)), 0);
+        sameBits("logPair lo", x, lo, v -> FastMath.loOf(FastMath.logPair(v)), 0);
+        // offsets that are not multiples of L, lo in place over x
+        float[] hi2 = new float[x.length];
+        float[] lo2 = x.clone();
+        int n = (x.length - 3) / L * L;
+        FastVectorMath.logPair(lo2, 3, hi2, 3, lo2, 3, n);
+        for (int i = 3; i < 3 + n; i++) {
+            long p = FastMath.logPair(x[i]);
+            assertTrue(Float.floatToRawIntBits(FastMath.hiOf(p)) == Float.floatToRawIntBits(hi2[i])
+                    && Float.floatToRawIntBits(FastMath.loOf(p)) == Float.floatToRawIntBits(lo2[i])
+                    || Float.isNaN(FastMath.hiOf(p)) && Float.isNaN(hi2[i]) && Float.isNaN(lo2[i]),
+                    "logPair at offset 3, index " + i + ": " + Float.toHexString(x[i]));
+        }
+    }
+
+    @Test
     void tanh() {
         check("tanh", FastVectorMath::tanh, FastMath::tanh, -3, 3, 6);
     }
