@@ -283,8 +283,9 @@ __device__ __forceinline__ double lk_cold_exp(float x) {
  * poisson-nll (p0 = logInput, p1 = full, p2 = eps):
  * logInput: l = e^x − t·x, ∂ = e^x − t; else l = x − t·log(x + eps), ∂ = 1 − t/(x + eps).
  * full adds Stirling's t·log t − t + ½log(2πt) where t > 1 (PyTorch's mask).
- * FAST, finite inputs in the domain: near the optimum (e^x ≈ t, t·x; x + eps ≈ t; x ≈ t·log(x + eps); Stirling's
- * t·log t against t·x) every form subtracts nearly equal terms, so they are carried as float pairs: e^x by
+ * FAST: the plain float32 forms, unless (finite inputs in the domain) l is below ½ of the magnitudes it subtracts
+ * or ∂ below 2⁻⁵ of its terms: near the optimum (e^x ≈ t, t·x; x + eps ≈ t; x ≈ t·log(x + eps); Stirling's
+ * t·log t against t·x) every form subtracts nearly equal terms, so there they are carried as float pairs: e^x by
  * lk_exp_pairf, t·x and t·log exact by fma, x + eps by TwoSum with log(x + eps) = log xh + xl/xh
  * (lk_log_pairf) and t/(x + eps) = qh + (t − qh·xh − qh·xl)/xh, log 2π + log t by TwoSum; the sums by TwoSum,
  * their low parts added once before the final rounding (float32 alone lost 1e-4 of the per-sample loss and
@@ -293,6 +294,10 @@ __device__ __forceinline__ double lk_cold_exp(float x) {
  * logs from the pair functions.
  */
 #define LK_LOG_2PI 1.8378770664093453
+/* pairs where |l| < ½ of the magnitudes it subtracts (the plain forms' ~4·2⁻²⁴ of them would pass 1e-6 of l)
+   or |∂| < 2⁻⁵ of its terms (FastElementwiseTerms.POISSON_CANCEL_L/_D) */
+#define LK_POISSON_CANCEL_L 0.5f
+#define LK_POISSON_CANCEL_D 0x1p-5f
 /* log 2π as a float pair (hi its float32 rounding, lo the rest): FastElementwiseTerms.LOG_2PI_HI/_LO */
 #define LK_LOG_2PI_HI 0x1.d67f1cp0f
 #define LK_LOG_2PI_LO 0x1.0c97d6p-25f
@@ -301,8 +306,40 @@ LK_EW_TERM_COLD(EwPoissonNll) {
     const bool full = P.pf[1] != 0.0f;
     const T eps = LK_P(2);
     if constexpr (LK_FAST) {
-        if (lk_isfinite(x) && lk_isfinite(t) && (logInput || x + eps > T(0.0))) {
-            const float xv = x.v, tv = t.v;
+        /* the plain float32 forms, and the magnitudes of what they subtract */
+        const float xv = x.v, tv = t.v;
+        float lp, dp, mag, dmag;
+        if (logInput) {
+            const float ex = lk_expf(xv);
+            const float tx = __fmul_rn(tv, xv);
+            dp = __fsub_rn(ex, tv);
+            lp = __fsub_rn(ex, tx);
+            mag = __fadd_rn(ex, fabsf(tx));
+            dmag = __fadd_rn(ex, fabsf(tv));
+        } else {
+            const float xe = __fadd_rn(xv, eps.v);
+            const float q = __fdiv_rn(tv, xe);
+            const float tl = __fmul_rn(tv, lk_logf(xe));
+            dp = __fsub_rn(1.0f, q);
+            lp = __fsub_rn(xv, tl);
+            /* + |t|: x + eps rounds by up to 2⁻²⁴ of itself, which moves t·log(x + eps) by up to 2⁻²⁴·|t| */
+            mag = __fadd_rn(__fadd_rn(fabsf(xv), fabsf(tl)), fabsf(tv));
+            dmag = __fadd_rn(1.0f, fabsf(q));
+        }
+        if (full && tv > 1.0f) {
+            const float tlt = __fmul_rn(tv, lk_logf(tv));
+            const float h = __fmul_rn(0.5f, lk_logf(__fmul_rn((float)LK_TWO_PI, tv)));
+            lp = __fadd_rn(lp, __fadd_rn(__fsub_rn(tlt, tv), h));
+            mag = __fadd_rn(__fadd_rn(__fadd_rn(mag, fabsf(tlt)), tv), fabsf(h));
+        }
+        o.d = T(dp);
+        if (!(lk_isfinite(x) && lk_isfinite(t) && (logInput || x + eps > T(0.0)))
+            || (lk_isfinite(lkf(lp)) && lk_isfinite(lkf(dp)) && fabsf(lp) >= __fmul_rn(LK_POISSON_CANCEL_L, mag)
+                && fabsf(dp) >= __fmul_rn(LK_POISSON_CANCEL_D, dmag))) {
+            return T(lp);
+        }
+        /* near the optimum the plain forms cancel: the float pairs */
+        {
             float s, low, dd;
             if (logInput) {
                 float eh, el;

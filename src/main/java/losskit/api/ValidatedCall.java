@@ -45,10 +45,7 @@ public final class ValidatedCall {
         this.precision = precision;
     }
 
-    /**
-     * The precision the terms are evaluated in: the loss's, else the engine's — EXACT for a form whose FAST terms
-     * are still pending ({@link FastCoverage}).
-     */
+    /** The precision the terms are evaluated in (the loss's, else the engine's). */
     public Precision precision() {
         return precision;
     }
@@ -369,7 +366,7 @@ public final class ValidatedCall {
                     + loss.reduction().id() + " (expected none)");
         }
         return new ValidatedCall(loss, form, slots, weights, gradients, losses, rows, rowLength, classes,
-                deviceGradients, deviceLosses, inputs.stream(), FastCoverage.termsPrecision(loss, form, precision));
+                deviceGradients, deviceLosses, inputs.stream(), precision);
     }
 
     /**

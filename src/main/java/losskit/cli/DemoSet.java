@@ -132,11 +132,15 @@ final class DemoSet {
         Form form = d.forms().get(0);
         Tensor rowsTensor = Tensor.of(classProbs, rows, classes);
         return switch (d.id()) {
-            case "msle", "poisson-nll" -> Inputs.of(positivePred, positiveTarget);
+            case "msle" -> Inputs.of(positivePred, positiveTarget);
+            // logInput=true (the default): the prediction is the log of the rate
+            case "poisson-nll" -> Inputs.of(poissonInput(d), positiveTarget);
             case "gaussian-nll" -> Inputs.of(pred, target).with("var", variance);
             case "bce", "focal" -> Inputs.of(probs, labels01);
             case "bce-logits", "focal-logits" -> Inputs.of(logits, labels01);
-            case "hinge", "squared-hinge", "wasserstein" -> Inputs.of(logits, labelsPm1);
+            case "hinge", "squared-hinge" -> Inputs.of(logits, labelsPm1);
+            // the critic loss t·p is lower when p opposes t: a good critic scores -logit
+            case "wasserstein" -> Inputs.of(negated(logits), labelsPm1);
             case "cross-entropy", "multi-margin" -> Inputs.of(Tensor.of(classLogits, rows, classes), Tensor.labels(classLabels));
             case "nll" -> Inputs.of(Tensor.of(classLogProbs, rows, classes), Tensor.labels(classLabels));
             case "sparse-categorical-cross-entropy", "log-loss" -> Inputs.of(rowsTensor, Tensor.labels(classLabels));
@@ -155,7 +159,7 @@ final class DemoSet {
                     .with("keys", unitRows(head(x2, batch() * dim)), batch(), dim);
             // 512 hidden states against a 1000-word classifier, never holding the 512×1000 logits at once
             case "linear-cross-entropy" -> Inputs.empty().with("hidden", head(x1, batch() * dim), batch(), dim)
-                    .with("weight", head(x3, classes * 10 * dim), classes * 10, dim)
+                    .with("weight", trainedWeight(), classes * 10, dim)
                     .with("target", Tensor.labels(vocabularyLabels()));
             default -> form.family() == losskit.api.Family.ELEMENTWISE ? Inputs.of(pred, target) : null;
         };
@@ -209,6 +213,124 @@ final class DemoSet {
         java.util.Map<String, losskit.io.ArraySource> m = new java.util.LinkedHashMap<>();
         in.tensors().forEach((k, v) -> m.put(k, new losskit.io.MemorySource("demo:" + k, v)));
         return m;
+    }
+
+    /**
+     * The demo inputs of a loss with its prediction replaced by an uninformed one, a model that knows only the
+     * averages: the mean prediction, the base rate, zero logits (uniform probabilities), unrelated embeddings.
+     * The loss of that model is what the demo's value is measured against ("what is a good value of this
+     * loss?"); {@code null} where no prediction can be told apart from the data (entropy, triplet).
+     */
+    Inputs baselineFor(LossDefinition d) {
+        int cells = rows * classes;
+        Tensor uniformProbs = Tensor.of(filled(cells, 1f / classes), rows, classes);
+        float baseRate = mean(labels01);
+        return switch (d.id()) {
+            case "msle" -> Inputs.of(filled(n, mean(positivePred)), positiveTarget);
+            case "poisson-nll" -> Inputs.of(filled(n, mean(poissonInput(d))), positiveTarget);
+            case "gaussian-nll" -> Inputs.of(filled(n, mean(pred)), target).with("var", filled(n, variance(target)));
+            case "bce", "focal" -> Inputs.of(filled(n, baseRate), labels01);
+            case "bce-logits", "focal-logits" -> Inputs.of(filled(n, (float) Math.log(baseRate / (1 - baseRate))), labels01);
+            case "hinge", "squared-hinge", "wasserstein" -> Inputs.of(new float[n], labelsPm1);
+            case "cross-entropy", "multi-margin" -> Inputs.of(Tensor.of(new float[cells], rows, classes), Tensor.labels(classLabels));
+            case "nll" -> Inputs.of(Tensor.of(filled(cells, (float) -Math.log(classes)), rows, classes), Tensor.labels(classLabels));
+            case "sparse-categorical-cross-entropy", "log-loss" -> Inputs.of(uniformProbs, Tensor.labels(classLabels));
+            case "categorical-cross-entropy", "kl-divergence", "distribution-cross-entropy" ->
+                    Inputs.of(uniformProbs, Tensor.of(softTargets, rows, classes));
+            case "entropy", "triplet" -> null;
+            case "cosine-proximity" -> Inputs.of(Tensor.of(x1, rows, dim), Tensor.of(x3, rows, dim));
+            case "cosine-embedding" -> Inputs.empty().with("x1", x1, rows, dim).with("x2", x3, rows, dim)
+                    .with("target", pairPm1);
+            case "contrastive" -> Inputs.empty().with("distance", filled(rows, mean(distances))).with("target", pair01);
+            case "dice", "tversky" -> Inputs.of(Tensor.of(filled(rows * dim, 0.5f), rows, dim), Tensor.of(masks, rows, dim));
+            case "info-nce" -> Inputs.empty().with("queries", unitRows(head(x1, batch() * dim)), batch(), dim)
+                    .with("keys", unitRows(head(x3, batch() * dim)), batch(), dim);
+            case "linear-cross-entropy" -> Inputs.empty().with("hidden", head(x1, batch() * dim), batch(), dim)
+                    .with("weight", new float[classes * 10 * dim], classes * 10, dim)
+                    .with("target", Tensor.labels(vocabularyLabels()));
+            default -> d.forms().get(0).family() == losskit.api.Family.ELEMENTWISE ? Inputs.of(filled(n, mean(pred)), target) : null;
+        };
+    }
+
+    /** The predicted rates as poisson-nll reads them: their logs under logInput=true (its default). */
+    private float[] poissonInput(LossDefinition d) {
+        boolean log = d.params().stream().filter(p -> p.param() == losskit.api.Param.LOG_INPUT)
+                .map(p -> (Boolean) p.fallback()).findFirst().orElse(false);
+        if (!log) {
+            return positivePred;
+        }
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) {
+            a[i] = (float) Math.log(positivePred[i]);
+        }
+        return a;
+    }
+
+    private static float[] negated(float[] a) {
+        float[] b = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            b[i] = -a[i];
+        }
+        return b;
+    }
+
+    /**
+     * A classifier that has learnt something: each vocabulary word's weight row leans (0.1×) toward the hidden
+     * states labelled with it, over the random rows (sd 0.3), so the true word's logit stands out of the others
+     * (a random weight would make the demo's linear-cross-entropy worse than guessing).
+     */
+    private float[] trainedWeight() {
+        int words = classes * 10;
+        float[] w = head(x3, words * dim);
+        for (int i = 0; i < w.length; i++) {
+            w[i] *= 0.3f;
+        }
+        long[] y = vocabularyLabels();
+        for (int i = 0; i < y.length; i++) {
+            for (int j = 0; j < dim; j++) {
+                w[(int) y[i] * dim + j] += 0.1f * x1[i * dim + j];
+            }
+        }
+        return w;
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        java.util.Arrays.fill(a, v);
+        return a;
+    }
+
+    private static float mean(float[] a) {
+        double s = 0;
+        for (float v : a) {
+            s += v;
+        }
+        return (float) (s / a.length);
+    }
+
+    private static float variance(float[] a) {
+        double m = mean(a);
+        double s = 0;
+        for (float v : a) {
+            s += (v - m) * (v - m);
+        }
+        return (float) (s / a.length);
+    }
+
+    /** What the demo data is and how to read its values, for the table's header. */
+    String explain() {
+        return String.format(java.util.Locale.ROOT, String.join("%n",
+                "The demo data is synthetic (seeded, the same on every run):",
+                "  regression  %,d targets uniform in [-1.5, 1.5]; prediction = target + Gaussian noise (sd 0.3)",
+                "  binary      %,d labels, 40%% positive; logits +-1.2 + noise (sd 1.5); probabilities = sigmoid",
+                "  classes     %,d rows x %d classes; logits = noise (sd 1) + 3 on the true class",
+                "  embeddings  %,d pairs x %d; similar pairs (half) = x + noise (sd 0.3), the others unrelated",
+                "Lower is better for every loss. 'uninformed' is the same loss for a model that knows only the",
+                "averages (mean prediction, base rate, uniform probabilities, unrelated embeddings): a useful model",
+                "is well below it; 0 is perfect for most losses (the log-likelihood ones can go below 0). entropy",
+                "measures confidence, not correctness, and triplet has no such model: '-'.",
+                "Timings of this small set are not throughput: measure that with 'losskit bench'."),
+                n, n, rows, classes, rows, dim) + String.format("%n");
     }
 
     /** What the demo set is, for the report header. */

@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * Exit codes: 0 success, 2 bad input or usage (the message names file, loss, argument, index, value),
  * 1 anything else.
  */
-@Command(name = "losskit", mixinStandardHelpOptions = true, version = "LossKit 0.1.0",
+@Command(name = "losskit", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = "Loss functions, value and gradient, on the CPU and NVIDIA GPUs.",
         subcommands = {LossKitCli.Eval.class, LossKitCli.Merge.class, LossKitCli.Info.class, LossKitCli.ListLosses.class,
                 Bench.class, CommandLine.HelpCommand.class},
@@ -162,7 +162,7 @@ public final class LossKitCli implements Callable<Integer> {
         Path gradOut;
         @Option(names = "--per-class", description = "Per-class loss and count for classification losses.")
         boolean perClass;
-        @Option(names = "--plot", paramLabel = "FILE.png|FILE.svg", description = "Per-sample loss distribution (per-class bars with --per-class) of the first loss.")
+        @Option(names = "--plot", paramLabel = "FILE.png|FILE.svg", description = "One panel per loss: the distribution of its per-sample losses (mean and median marked), or with --per-class its classes as bars, worst first, labelled with mean loss and rows.")
         Path plot;
         @Option(names = "--shard", paramLabel = "i/n", description = "Evaluate rows [i·N/n, (i+1)·N/n) only; the JSON report then holds exact partials for 'losskit merge'.")
         String shard;
@@ -221,11 +221,20 @@ public final class LossKitCli implements Callable<Integer> {
                 String title;
                 Map<String, Object> extra = new LinkedHashMap<>();
                 extra.put("precision", engine.precision().id());
+                Map<Loss, Double> uninformed = null;
                 if (demo) {
                     DemoSet set = new DemoSet(size, Math.max(1, size / 100), 100, 64, 2026);
-                    title = "LossKit — " + set.describe();
+                    title = "LossKit — " + set.describe() + "\n" + set.explain();
                     o = evalDemo(engine, set, todo, chunk);
+                    uninformed = new LinkedHashMap<>();
+                    for (LossOutcome l : o.losses()) {
+                        losskit.api.Inputs base = set.baselineFor(l.loss().definition());
+                        uninformed.put(l.loss(), base == null ? Double.NaN : uninformedValue(engine, l.loss(), base));
+                    }
                     extra.put("inputs", Map.of("demo", set.describe()));
+                    Map<String, Object> ref = new LinkedHashMap<>();
+                    uninformed.forEach((k, v) -> ref.put(k.toString(), Double.isNaN(v) ? null : v));
+                    extra.put("uninformed", ref);
                 } else {
                     if (todo.isEmpty()) {
                         throw new IllegalArgumentException("no --loss given (or use --demo)");
@@ -256,6 +265,12 @@ public final class LossKitCli implements Callable<Integer> {
                             names.put("weights", w.name());
                         }
                         extra.put("inputs", names);
+                        Map<String, String> specs = new LinkedHashMap<>();
+                        specs.put("input", pred);
+                        specs.put("target", target);
+                        specs.putAll(slots);
+                        specs.put("weights", weights);
+                        extra.put("files", fileFacts(specs));
                         title = "LossKit — " + String.join(", ", names.values());
                         try (Progress bar = new Progress(progress, rowsBytes(sources, w, from, to), todo.stream().map(Loss::id).toList())) {
                             o = StreamingEvaluation.run(engine, todo, sources, w, new StreamingEvaluation.Options(chunk,
@@ -270,14 +285,14 @@ public final class LossKitCli implements Callable<Integer> {
                     }
                 }
                 if (plot != null && !o.losses().isEmpty()) {
-                    Plots.write(plot, o.losses().get(0), perClass, batch);
+                    Plots.write(plot, o.losses(), perClass, batch);
                 }
                 String perSample = outLosses == null ? null : outLosses.toString();
                 String text = switch (format) {
                     case "json" -> Report.json(Report.document(engine.selectionReason(), o, extra, perSample));
                     case "csv" -> Report.csv(o, perSample);
                     default -> Report.table(title, engine.selectionReason() + "; precision " + engine.precision().id(), o,
-                            perClass, perSample);
+                            perClass, perSample, uninformed);
                 };
                 if (out != null) {
                     AtomicOutput.writeString(out, text, batch);
@@ -289,6 +304,48 @@ public final class LossKitCli implements Callable<Integer> {
                 }
             }
             return 0;
+        }
+
+        /**
+         * Each input file's path, size and modification time as read: a report kept beside a model says which
+         * version of the predictions it describes (a file rewritten later has another size or time). Standard
+         * input and pipes have neither ({@code "stream": true}).
+         */
+        static List<Map<String, Object>> fileFacts(Map<String, String> specs) {
+            List<Map<String, Object>> out = new ArrayList<>();
+            specs.forEach((slot, spec) -> {
+                if (spec == null) {
+                    return;
+                }
+                int hash = spec.lastIndexOf('#');
+                String file = hash < 0 ? spec : spec.substring(0, hash);
+                Map<String, Object> f = new LinkedHashMap<>();
+                f.put("slot", slot);
+                f.put("path", file.equals("-") ? "-" : Path.of(file).toAbsolutePath().normalize().toString());
+                Path path = Path.of(file);
+                if (!file.equals("-") && Files.isRegularFile(path)) {
+                    try {
+                        f.put("bytes", Files.size(path));
+                        f.put("modified", Files.getLastModifiedTime(path).toInstant().toString());
+                    } catch (IOException e) {
+                        f.put("error", e.toString());
+                    }
+                } else {
+                    f.put("stream", true);
+                }
+                out.add(f);
+            });
+            return out;
+        }
+
+        /** The demo's reference value; a reference that cannot be computed is shown as "-", it does not fail the demo. */
+        private static double uninformedValue(LossEngine engine, Loss loss, losskit.api.Inputs base) {
+            try {
+                return engine.evaluate(loss, base).value();
+            } catch (RuntimeException e) {
+                LOG.debug("no uninformed reference for {}: {}", loss, e.toString());
+                return Double.NaN;
+            }
         }
 
         private static Optional<Path> opt(Path p) {
@@ -360,7 +417,7 @@ public final class LossKitCli implements Callable<Integer> {
                     continue;
                 }
                 Outcome one = StreamingEvaluation.run(engine, List.of(loss), src, null, new StreamingEvaluation.Options(
-                        chunkRows, 0, -1, null, null, perClass, plot != null && all.isEmpty(), null));
+                        chunkRows, 0, -1, null, null, perClass, plot != null, null));
                 all.addAll(one.losses());
                 bytes += one.bytes();
                 seconds += one.seconds();
@@ -655,13 +712,14 @@ public final class LossKitCli implements Callable<Integer> {
         @Override
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
-            out.printf("LossKit 0.1.0 on Java %s (%s), %d CPU cores%n", System.getProperty("java.version"),
+            out.printf("LossKit %s on Java %s (%s), %d CPU cores%n", Version.VERSION, System.getProperty("java.version"),
                     System.getProperty("java.vm.name"), Runtime.getRuntime().availableProcessors());
             try (LossEngine cpu = LossEngine.create(BackendChoice.CPU)) {
                 out.println("cpu:  available — " + cpu.backend().describe());
             }
             out.println("PTX:  " + (LossKitCli.class.getResource("/losskit/ptx") != null ? "bundled in this build"
-                    : "this build has no PTX (nvcc was not found at build time)"));
+                    : "this build has no PTX (nvcc was not found at build time, or scripts/losskit found no CUDA driver "
+                    + "and skipped it: -Dlosskit.skip.ptx=true)"));
             try (var cuda = CudaBackend.open(1)) {
                 out.println("cuda: available — " + cuda.describe());
             } catch (RuntimeException | LinkageError e) {

@@ -37,6 +37,12 @@ final class FastElementwiseTerms {
      * float32 errors (~5 units of 2⁻²⁴ each) would pass 1e-5 of ∂ below ~2⁻⁵·Σ.
      */
     static final float BCE_LOGITS_CANCEL = 0x1p-4f;
+    /**
+     * poisson-nll takes its float pairs where |l| is below ½ of the magnitudes it subtracts (the plain forms'
+     * ~4 units of 2⁻²⁴ of them would pass 1e-6 of l) or |∂| below 2⁻⁵ of its terms (1e-5 of ∂).
+     */
+    static final float POISSON_CANCEL_L = 0.5f;
+    static final float POISSON_CANCEL_D = 0x1p-5f;
     /** PyTorch's backward floor for p(1−p). */
     private static final float BCE_FLOOR = 1e-12f;
 
@@ -285,8 +291,9 @@ final class FastElementwiseTerms {
         return v;
     }
 
-    // poisson-nll: e^x − t·x, or x − t·log(x + eps); full adds Stirling where t > 1. Finite inputs in the domain:
-    // float pairs (the CUDA term's comment derives them); cold: a finite result beyond float32
+    // poisson-nll: e^x − t·x, or x − t·log(x + eps); full adds Stirling where t > 1. Where the plain float32 forms
+    // cancel (finite inputs in the domain): float pairs (the CUDA term's comment derives them); cold: a finite
+    // result beyond float32
     static final class Poisson implements FastElementwiseTerm {
         private final boolean logInput;
         private final boolean full;
@@ -300,9 +307,39 @@ final class FastElementwiseTerms {
 
         @Override
         public float eval(float x, float t, float a, TermOut o) {
-            if (!(finite(x) && finite(t)) || (!logInput && !(x + eps > 0f))) {
-                return plain(x, t, o);
+            // the plain float32 forms, and the magnitudes of what they subtract
+            float l;
+            float mag;
+            float dmag;
+            if (logInput) {
+                float ex = FastMath.exp(x);
+                float tx = t * x;
+                o.fd = ex - t;
+                l = ex - tx;
+                mag = ex + Math.abs(tx);
+                dmag = ex + Math.abs(t);
+            } else {
+                float xe = x + eps;
+                float q = t / xe;
+                float tl = t * FastMath.log(xe);
+                o.fd = 1f - q;
+                l = x - tl;
+                // + |t|: x + eps rounds by up to 2⁻²⁴ of itself, which moves t·log(x + eps) by up to 2⁻²⁴·|t|
+                mag = Math.abs(x) + Math.abs(tl) + Math.abs(t);
+                dmag = 1f + Math.abs(q);
             }
+            if (full && t > 1f) {
+                float tlt = t * FastMath.log(t);
+                float h = 0.5f * FastMath.log((float) TWO_PI * t);
+                l += tlt - t + h;
+                mag = mag + Math.abs(tlt) + t + Math.abs(h);
+            }
+            if (!(finite(x) && finite(t)) || (!logInput && !(x + eps > 0f))
+                    || finite(l) && finite(o.fd) && Math.abs(l) >= POISSON_CANCEL_L * mag
+                    && Math.abs(o.fd) >= POISSON_CANCEL_D * dmag) {
+                return l;
+            }
+            // near the optimum the plain forms cancel: the float pairs
             float s;
             float low;
             if (logInput) {
@@ -357,26 +394,9 @@ final class FastElementwiseTerms {
                 low = (low + ((s - (s3 - b3)) + (h - b3))) + 0.5f * hl;
                 s = s3;
             }
-            float l = s + low;
+            l = s + low;
             if (!finite(l) || !finite(o.fd)) {
                 return o.toCold();
-            }
-            return l;
-        }
-
-        /** The plain float32 forms, for non-finite inputs and x + eps ≤ 0 (±∞ and NaN as the float64 oracle's). */
-        private float plain(float x, float t, TermOut o) {
-            float l;
-            if (logInput) {
-                float ex = FastMath.exp(x);
-                o.fd = ex - t;
-                l = ex - t * x;
-            } else {
-                o.fd = 1f - t / (x + eps);
-                l = x - t * FastMath.log(x + eps);
-            }
-            if (full && t > 1f) {
-                l += t * FastMath.log(t) - t + 0.5f * FastMath.log((float) TWO_PI * t);
             }
             return l;
         }

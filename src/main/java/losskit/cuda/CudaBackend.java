@@ -72,7 +72,8 @@ public final class CudaBackend implements LossBackend {
         for (String m : modules) {
             if (!ModuleLoader.bundled(m)) {
                 throw new UnsupportedOperationException("this build has no PTX (" + ModuleLoader.PTX_DIR + m
-                        + ".ptx is not on the classpath: build with nvcc, see scripts/build-ptx.sh)");
+                        + ".ptx is not on the classpath: build with nvcc, see scripts/build-ptx.sh; scripts/losskit "
+                        + "leaves it out where it finds no CUDA driver, and rebuilds with it once one is installed)");
             }
         }
         CudaDevice dev = CudaDevice.open(device, poolCap);

@@ -14,11 +14,17 @@ public final class Histogram {
     private long nonFinite;
     private long below;
     private long above;
+    private double sum;
+    private long finite;
 
     public void add(double v) {
         if (!Double.isFinite(v)) {
             nonFinite++;
-        } else if (v == 0) {
+            return;
+        }
+        sum += v;
+        finite++;
+        if (v == 0) {
             zero++;
         } else if (v < 0) {
             negative++;
@@ -32,6 +38,47 @@ public final class Histogram {
                 bins[(int) Math.floor((e - MIN_EXP) * PER_DECADE)]++;
             }
         }
+    }
+
+    /** The finite values added. */
+    public long count() {
+        return finite;
+    }
+
+    /** Their unweighted mean (NaN when there are none): exact, not binned. */
+    public double mean() {
+        return finite == 0 ? Double.NaN : sum / finite;
+    }
+
+    /**
+     * The {@code q} quantile of the finite values, approximate: the geometric middle of the bin holding it, so
+     * within a factor 10^(1/16) (±15%) of the true one; 0 when it falls on the exact zeros; NaN when it falls
+     * among the negative values (not binned) or there are no values. Outside 1e-8..1e8, that bound.
+     */
+    public double quantile(double q) {
+        if (finite == 0) {
+            return Double.NaN;
+        }
+        long rank = Math.min(finite - 1, (long) Math.floor(q * finite));
+        long seen = negative;
+        if (rank < seen) {
+            return Double.NaN;
+        }
+        seen += zero;
+        if (rank < seen) {
+            return 0;
+        }
+        seen += below;
+        if (rank < seen) {
+            return lowerEdge(0);
+        }
+        for (int i = 0; i < bins.length; i++) {
+            seen += bins[i];
+            if (rank < seen) {
+                return Math.sqrt(lowerEdge(i) * lowerEdge(i + 1));
+            }
+        }
+        return lowerEdge(bins.length);
     }
 
     public long[] bins() {

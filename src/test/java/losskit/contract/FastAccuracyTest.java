@@ -14,7 +14,6 @@ import java.util.TreeMap;
 import java.util.function.Function;
 import java.util.stream.Stream;
 import losskit.api.Family;
-import losskit.api.FastCoverage;
 import losskit.api.Inputs;
 import losskit.api.Loss;
 import losskit.api.LossEngine;
@@ -24,7 +23,6 @@ import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.api.Slot;
 import losskit.api.Tensor;
-import losskit.api.ValidatedCall;
 import losskit.cases.LossCases;
 import losskit.cases.LossCases.Variant;
 import losskit.cpu.CpuPaths;
@@ -52,8 +50,6 @@ class FastAccuracyTest {
     /** loss id → worst {value, losses, gradient} relative error, and the region that gave each. */
     private final Map<String, double[]> worst = new TreeMap<>();
     private final Map<String, String[]> where = new TreeMap<>();
-    /** Forms that run their EXACT terms under FAST (FastCoverage), with the reason: their error is 0 by construction. */
-    private final Map<String, String> pendingWhy = new TreeMap<>();
 
     @BeforeAll
     void open() {
@@ -68,8 +64,6 @@ class FastAccuracyTest {
         StringBuilder b = new StringBuilder("| loss | value | per-sample losses | gradient | worst value in |\n|---|---|---|---|---|\n");
         worst.forEach((id, e) -> b.append(String.format("| `%s` | %.1e | %.1e | %.1e | %s |%n", id, e[0], e[1], e[2],
                 where.get(id)[0])));
-        pendingWhy.forEach((id, why) -> b.append(String.format("%n† `%s`: FAST runs its EXACT (float64) terms: %s.%n",
-                id.replace(" †", ""), why)));
         Files.createDirectories(Path.of("target"));
         Files.writeString(Path.of("target/fast-accuracy.md"), b.toString());
         System.out.println("FAST against EXACT, worst relative error per loss (target/fast-accuracy.md):\n" + b);
@@ -96,53 +90,13 @@ class FastAccuracyTest {
         return tests.stream();
     }
 
-    /**
-     * A form whose FAST terms are pending (FastCoverage) runs its EXACT terms when FAST is asked for: the call
-     * reports EXACT and gives the EXACT engine's bits (value and every gradient); every other form reports FAST.
-     */
-    @TestFactory
-    Stream<DynamicTest> pendingFormsRunTheirExactTerms() {
-        List<DynamicTest> tests = new ArrayList<>();
-        long seed = 77_000;
-        for (Variant v : LossCases.variants()) {
-            if (v.form().family() == Family.MATRIX) {
-                continue;
-            }
-            long s = seed++;
-            tests.add(DynamicTest.dynamicTest(v.toString(), () -> {
-                boolean ew = v.form().family() == Family.ELEMENTWISE;
-                Inputs in = LossCases.inputs(v, ew ? 301 : 9, ew ? 1 : LossCases.columns(v, 17), s, true);
-                boolean pending = FastCoverage.pendingReason(v.loss(), v.form()) != null;
-                assertEquals(pending ? Precision.EXACT : Precision.FAST,
-                        ValidatedCall.validate(v.loss(), in, true, Precision.FAST).precision(), v + ": terms precision");
-                if (pending) {
-                    LossResult f = fast.compute(v.loss(), in);
-                    LossResult e = exact.compute(v.loss(), in);
-                    assertEquals(Double.doubleToRawLongBits(e.value()), Double.doubleToRawLongBits(f.value()), v + ": value bits");
-                    for (String slot : e.gradientTensors().keySet()) {
-                        float[] fg = f.gradientArray(slot);
-                        float[] eg = e.gradientArray(slot);
-                        for (int i = 0; i < eg.length; i++) {
-                            assertEquals(Float.floatToRawIntBits(eg[i]), Float.floatToRawIntBits(fg[i]), v + ": d/d" + slot + "[" + i + "]");
-                        }
-                    }
-                }
-            }));
-        }
-        return tests.stream();
-    }
-
     private record Region(String name, Inputs inputs) {
     }
 
     private void measure(Variant v, Region r) {
         LossResult e = exact.compute(v.loss(), r.inputs);
         LossResult f = fast.compute(v.loss(), r.inputs);
-        String pending = FastCoverage.pendingReason(v.loss(), v.form());
-        String id = pending == null ? v.loss().id() : v.form().termKey(v.loss().id()) + " †";
-        if (pending != null) {
-            pendingWhy.put(id, pending);
-        }
+        String id = v.loss().id();
         double[] w = worst.computeIfAbsent(id, k -> new double[3]);
         String[] at = where.computeIfAbsent(id, k -> new String[]{"", "", ""});
         StringBuilder problems = new StringBuilder();

@@ -14,7 +14,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
-import losskit.api.FastCoverage;
 import losskit.api.HalfFloats;
 import losskit.api.Inputs;
 import losskit.api.Loss;
@@ -342,9 +341,6 @@ class FastVectorTermsTest {
         List<DynamicTest> tests = new ArrayList<>();
         long seed = 100;
         for (Loss base : twinned()) {
-            if (FastCoverage.pendingReason(base, base.definition().forms().get(0)) != null) {
-                continue; // a form still on its EXACT terms under FAST (FastCoverage): its twin is not used by calls
-            }
             for (Reduction red : base.definition().reductions()) {
                 Loss loss = base.reduction(red);
                 for (Data kind : Data.values()) {
