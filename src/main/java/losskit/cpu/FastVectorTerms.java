@@ -71,6 +71,25 @@ final class FastVectorTerms {
                     float[] tmpA, float[] tmpB, float[][] r);
     }
 
+    /*
+     * The logit losses' first passes (bce-logits, focal-logits): q = e^{−|x|} into tmpA, then log1p(q) into tmpB
+     * (FastElementwiseTerms' q and lq, lane for lane).
+     */
+    private static final Pass LOGIT_Q = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
+        for (int k = 0; k < n; k += L) {
+            FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(q, k);
+        }
+        return true;
+    };
+    private static final Pass LOGIT_EXP = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
+        FastVectorMath.exp(q, 0, q, 0, n);
+        return true;
+    };
+    private static final Pass LOGIT_LOG1P = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq, r) -> {
+        FastVectorMath.log1p(q, 0, lq, 0, n);
+        return true;
+    };
+
     /** A twin: its passes in order, from one call site for all of them. */
     static final class Twin implements FastTwin {
         final String key;
@@ -431,20 +450,6 @@ final class FastVectorTerms {
         // broadcast vector with ?: would merge vectors from two paths, which C2 boxes
         float[] pwRow = new float[FastVectorMath.CHUNK];
         java.util.Arrays.fill(pwRow, pwConst);
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
-            for (int k = 0; k < n; k += L) {
-                FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(q, k);
-            }
-            return true;
-        };
-        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, q, tmpB, r) -> {
-            FastVectorMath.exp(q, 0, q, 0, n);
-            return true;
-        };
-        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, q, lq, r) -> {
-            FastVectorMath.log1p(q, 0, lq, 0, n);
-            return true;
-        };
         // The formula as five short passes (it was one of 406 bytes: C2 reached its node budget
         // (NodeCountInliningCutoff) parsing it, left the Vector API calls after that point out of line and boxed
         // every vector crossing them: 130 MB per 10^7-element call, slower than EXACT). Each lane's operations and
@@ -526,7 +531,7 @@ final class FastVectorTerms {
             }
             return true;
         };
-        return new Twin(key, argument, exp, log1p, value, sigmas, gradient, cancels, cold);
+        return new Twin(key, LOGIT_Q, LOGIT_EXP, LOGIT_LOG1P, value, sigmas, gradient, cancels, cold);
     }
 
     /*
@@ -718,20 +723,6 @@ final class FastVectorTerms {
         float oneMinusAlpha = 1f - alpha;
         float gammaM1 = gamma - 1f;
         float negGamma = -gamma;
-        Pass argument = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB, r) -> {
-            for (int k = 0; k < n; k += L) {
-                FloatVector.fromArray(F, x, xo + k).abs().neg().intoArray(ex, k);
-            }
-            return true;
-        };
-        Pass exp = (x, xo, t, to, a, ao, n, l, d, dAux, ex, tmpB, r) -> {
-            FastVectorMath.exp(ex, 0, ex, 0, n);
-            return true;
-        };
-        Pass log1p = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq, r) -> {
-            FastVectorMath.log1p(ex, 0, lq, 0, n);
-            return true;
-        };
         // σ into r[0], σ₋ into r[1] (computed once here; the gradient reads them again)
         Pass sigmas = (x, xo, t, to, a, ao, n, l, d, dAux, ex, lq, r) -> {
             float[] sigRow = r[0];
@@ -850,7 +841,7 @@ final class FastVectorTerms {
             }
             return true;
         };
-        return new Twin(key, argument, exp, log1p, sigmas, crossEntropy, probability, dmod, mod, alphaT, dce, gradient,
+        return new Twin(key, LOGIT_Q, LOGIT_EXP, LOGIT_LOG1P, sigmas, crossEntropy, probability, dmod, mod, alphaT, dce, gradient,
                 value);
     }
 }
