@@ -7,8 +7,8 @@
 // Semantics follow a real driver where a test can observe them: per-thread context stacks, errors
 // for calls without a current context, launch configuration errors returned by cuLaunchKernel,
 // kernel faults reported asynchronously (the next synchronising call) and sticky for the context
-// until it is destroyed or reset. Work is executed when it is submitted, which is one of the
-// orders a stream allows; events therefore time the CPU execution.
+// until it is destroyed or reset. Work is queued on its stream and run by the stream's worker in
+// the order the API guarantees and no other (async.h); events time the CPU execution between them.
 //
 // TEST SUPPORT ONLY: nothing here is part of the LossKit product.
 #include <algorithm>
@@ -106,6 +106,7 @@ struct Driver {
     // release of what it held) returns CUDA_ERROR_UNKNOWN from then on, and nothing is freed.
     bool device_lost = false;
     uint64_t async_conflicts = 0;  // unordered accesses and page-locked reuse detected (async.h)
+    uint64_t not_ready = 0;        // CUDA_ERROR_NOT_READY answers (cuEventQuery, cuStreamQuery, cuEventElapsedTime)
     // Copies by direction (host = pageable or page-locked host memory): calls and bytes, for tests
     // that prove a path moves no data between host and device.
     uint64_t copy_calls[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, htoh
@@ -284,15 +285,22 @@ void poison_context(AsyncContext* a, const std::string& message) {
     std::lock_guard<std::timed_mutex> lock(d.mu);
     ++d.async_conflicts;
     for (CUctx_st* c : d.contexts)
-        if (c->async == a && c->sticky == CUDA_SUCCESS) c->sticky = CUDA_ERROR_LAUNCH_FAILED;
-    note("CUDA_ERROR_LAUNCH_FAILED: %s", message.c_str());
+        if (c->async == a && c->sticky == CUDA_SUCCESS) {
+            c->sticky = CUDA_ERROR_LAUNCH_FAILED;
+            note("CUDA_ERROR_LAUNCH_FAILED: %s", message.c_str());  // the first one: the rest follow from it
+        }
 }
 
 // Whether queued work must be skipped: the context is poisoned or the device gone (a GPU drops
-// the work queued behind a fault). Takes the driver's lock.
-bool skip_work(CUctx_st* ctx) {
+// the work queued behind a fault); a skipped operation touches nothing. Takes the driver's lock.
+bool skip_work(CUctx_st* ctx, Op* op = nullptr) {
     std::lock_guard<std::timed_mutex> lock(drv().mu);
-    return drv().device_lost || ctx->sticky != CUDA_SUCCESS;
+    const bool skip = drv().device_lost || ctx->sticky != CUDA_SUCCESS;
+    if (skip && op != nullptr) {
+        op->reads.clear();
+        op->writes.clear();
+    }
+    return skip;
 }
 
 // After a host-side wait (the driver's lock retaken): the error the wait reports.
@@ -357,7 +365,8 @@ void write_report() {
         std::fprintf(out, "%s\"%" PRIu64 "\": %" PRIu64, first ? "" : ", ", stream, calls);
         first = false;
     }
-    std::fprintf(out, "}}\n");
+    std::fprintf(out, "}, \"async\": {\"not_ready\": %" PRIu64 ", \"conflicts\": %" PRIu64 "}}\n", d.not_ready,
+                 d.async_conflicts);
     if (out != stderr) std::fclose(out);
 }
 
@@ -1280,7 +1289,7 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
     if (!wait && src_locked) expected = std::make_shared<std::vector<char>>(from, from + bytes);
     op->delay = draw_delay(ctx->async, !wait && (src_locked || dst_locked));
     op->run = [ctx, to, from, bytes, staged, expected](Op& self) {
-        if (skip_work(ctx)) return;
+        if (skip_work(ctx, &self)) return;
         if (expected && std::memcmp(from, expected->data(), bytes) != 0) {
             size_t k = 0;
             while (from[k] == (*expected)[k]) ++k;
@@ -1348,8 +1357,8 @@ static CUresult memset_n(CUdeviceptr dst, T value, size_t count, CUstream stream
     op->what = what;
     op->writes.push_back(Range{to, to + count * sizeof(T)});
     op->delay = draw_delay(ctx->async, false);
-    op->run = [ctx, to, value, count](Op&) {
-        if (skip_work(ctx)) return;
+    op->run = [ctx, to, value, count](Op& self) {
+        if (skip_work(ctx, &self)) return;
         T* p = reinterpret_cast<T*>(to);
         for (size_t i = 0; i < count; ++i) p[i] = value;
     };
@@ -1666,7 +1675,10 @@ EMU_API cuStreamQuery(CUstream s) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (CUresult r = check_stream(s, ctx)) return r;
-    if (!queue_done(queue_of(ctx, s))) return CUDA_ERROR_NOT_READY;
+    if (!queue_done(queue_of(ctx, s))) {
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
     return after_wait(ctx);
 }
 
@@ -1804,7 +1816,10 @@ EMU_API cuEventQuery(CUevent e) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (CUresult r = check_event(e, ctx)) return r;
-    if (!event_done(&e->state)) return CUDA_ERROR_NOT_READY;  // never recorded: no work, complete
+    if (!event_done(&e->state)) {  // never recorded: no work, complete
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
     return after_wait(ctx);
 }
 
@@ -1829,7 +1844,10 @@ EMU_API cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
     if (((start->flags | end->flags) & EVENT_DISABLE_TIMING) != 0 || !start->recorded || !end->recorded)
         return CUDA_ERROR_INVALID_HANDLE;
     std::chrono::steady_clock::time_point t0, t1;
-    if (!event_time(&start->state, &t0) || !event_time(&end->state, &t1)) return CUDA_ERROR_NOT_READY;
+    if (!event_time(&start->state, &t0) || !event_time(&end->state, &t1)) {
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
     *ms = std::chrono::duration<float, std::milli>(t1 - t0).count();
     return CUDA_SUCCESS;
 }
