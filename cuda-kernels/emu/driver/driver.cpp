@@ -567,12 +567,39 @@ LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void*
         return d.memory.describe(a);
     };
 
+    // The allocations the pointer parameters reach: a write into their slack (just past the end, or
+    // before the start) fails the launch afterwards, as the access would on a GPU under memcheck.
+    std::vector<std::pair<int, uintptr_t>> reached;
+    std::unique_lock<std::timed_mutex> reach_lock(d.mu);
+    for (int i = 0; i < launch.kernel->param_count; ++i) {
+        if (!launch.kernel->param_is_pointer[i]) continue;
+        uintptr_t p = 0;
+        std::memcpy(&p, params[i], sizeof p);
+        const Allocation* a = d.memory.find(p);
+        if (a == nullptr) a = d.memory.find_mapping(p);  // a pointer to the end, or into the slack
+        if (a == nullptr) continue;
+        bool seen = false;
+        for (const auto& r : reached) seen = seen || r.second == a->base;
+        if (!seen) reached.emplace_back(i, a->base);
+    }
+    reach_lock.unlock();
     LaunchOutcome outcome;
     for (size_t k = 0; k < c.schedules.size(); ++k) {
         launch.schedule = c.schedules[k];
         if (k > 0)
             for (const Snapshot& s : snaps) std::memcpy(reinterpret_cast<char*>(s.base), s.before.data(), s.size);
         outcome = run_grid(launch, c.stack_bytes, c.catch_faults);
+        std::unique_lock<std::timed_mutex> poison_lock(d.mu);
+        for (const auto& [param, base] : reached) {
+            std::string damage;
+            const bool intact = d.memory.check_poison(base, &damage);  // poisons the slack again
+            if (!intact && outcome.result == CUDA_SUCCESS) {
+                outcome.result = CUDA_ERROR_ILLEGAL_ADDRESS;
+                outcome.message = "kernel " + std::string(launch.kernel->name) + ": out-of-bounds write: " + damage +
+                                  " (reached through parameter " + std::to_string(param) + ")";
+            }
+        }
+        poison_lock.unlock();
         if (outcome.result != CUDA_SUCCESS) {
             if (c.schedules.size() > 1) outcome.message += " [schedule " + launch.schedule.name() + "]";
             return outcome;

@@ -85,9 +85,16 @@ class CudaDeviceDataTest {
     @AfterAll
     void close() {
         if (context != null) {
-            cuCtxSetCurrent(context);
-            allocations.forEach(p -> cuMemFree(p));
-            cuDevicePrimaryCtxRelease(device);
+            // a kernel fault leaves the primary context poisoned (every call fails): release it all the same, so
+            // that later classes get a fresh one once the engines have released it too
+            try {
+                cuCtxSetCurrent(context);
+                allocations.forEach(p -> cuMemFree(p));
+            } catch (RuntimeException e) {
+                // the context's destruction frees them
+            } finally {
+                cuDevicePrimaryCtxRelease(device);
+            }
         }
         if (cuda != null) {
             cuda.close();

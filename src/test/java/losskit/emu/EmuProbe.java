@@ -45,7 +45,7 @@ import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Child-process side of {@link EmulatorSwitchesTest} and {@link PlantedBugsTest}: runs one scenario
+ * Child-process side of {@link EmulatorSwitchesTest}, {@link PlantedBugsTest} and {@link MemoryBugsTest}: runs one scenario
  * against the emulated driver under the environment the parent chose and prints "key=value" lines.
  * Failing driver calls print their CUresult name instead of ending the process.
  */
@@ -72,6 +72,8 @@ public final class EmuProbe {
                 case "faults" -> faults(Path.of(args[1]));
                 case "async" -> async(Path.of(args[1]), args[2]);
                 case "planted" -> PlantedKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
+                        .forEach(EmuProbe::emit);
+                case "memory-bugs" -> MemoryBugs.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
                         .forEach(EmuProbe::emit);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
