@@ -460,6 +460,12 @@ LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void*
     launch.block = block;
     launch.params = params;
     launch.describe_address = [&d](uintptr_t a) { return d.memory.describe(a); };
+    launch.racecheck = c.racecheck;
+    launch.find_allocation = [&d](uintptr_t a, uintptr_t* base, size_t* size) {
+        const Allocation* found = d.memory.find(a);
+        if (found != nullptr) *base = found->base, *size = found->size;
+        return found != nullptr;
+    };
 
     std::vector<Snapshot> snaps;
     if (c.schedules.size() > 1) {

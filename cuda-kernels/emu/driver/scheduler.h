@@ -25,6 +25,9 @@ struct GridLaunch {
     Schedule schedule;
     // Names a faulting address in terms of the allocations (called outside the signal handler).
     std::function<std::string(uintptr_t)> describe_address;
+    // LOSSKIT_EMU_RACECHECK: run the race detector; the allocation (base, size) holding an address.
+    bool racecheck = false;
+    std::function<bool(uintptr_t, uintptr_t*, size_t*)> find_allocation;
 };
 
 struct LaunchOutcome {

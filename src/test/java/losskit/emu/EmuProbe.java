@@ -32,9 +32,9 @@ import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Child-process side of {@link EmulatorSwitchesTest} and {@link PlantedBugsTest}: runs one scenario
- * against the emulated driver under the environment the parent chose and prints "key=value" lines.
- * Failing driver calls print their CUresult name instead of ending the process.
+ * Child-process side of {@link EmulatorSwitchesTest}, {@link PlantedBugsTest} and {@link RaceCheckTest}:
+ * runs one scenario against the emulated driver under the environment the parent chose and prints
+ * "key=value" lines. Failing driver calls print their CUresult name instead of ending the process.
  */
 public final class EmuProbe {
 
@@ -58,6 +58,9 @@ public final class EmuProbe {
                 case "leak" -> leak();
                 case "faults" -> faults(Path.of(args[1]));
                 case "planted" -> PlantedKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
+                        .forEach(EmuProbe::emit);
+                case "races" -> RaceKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))),
+                        args.length > 2 && args[2].equals("barriers") ? RaceKernels.BARRIERS : RaceKernels.RACES)
                         .forEach(EmuProbe::emit);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }
