@@ -170,6 +170,13 @@ inline void syncwarp(const char* site, unsigned mask = 0xffffffffu) {
     (void)losskit_emu_warp_op(site, LOSSKIT_EMU_SYNCWARP, mask, 0, 0, 0, 0);
 }
 
+/* __syncwarp() and __syncwarp(mask): `, ##__VA_ARGS__` keeps its comma under -std=c++17, so the
+ * optional mask goes to a call operator instead. */
+struct SyncwarpAt {
+    const char* site;
+    void operator()(unsigned mask = 0xffffffffu) const { syncwarp(site, mask); }
+};
+
 template <class T>
 inline T reduce(const char* site, int unsigned_kind, int signed_kind, unsigned mask, T value) {
     static_assert(std::is_same<T, int>::value || std::is_same<T, unsigned>::value,
@@ -184,7 +191,7 @@ inline T reduce(const char* site, int unsigned_kind, int signed_kind, unsigned m
 #define __syncthreads_count(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_COUNT, (p) ? 1 : 0)
 #define __syncthreads_and(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_AND, (p) ? 1 : 0)
 #define __syncthreads_or(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_OR, (p) ? 1 : 0)
-#define __syncwarp(...) ::losskit_emu::syncwarp(LOSSKIT_EMU_SITE, ##__VA_ARGS__)
+#define __syncwarp(...) ::losskit_emu::SyncwarpAt{LOSSKIT_EMU_SITE}(__VA_ARGS__)
 
 #define __shfl_sync(mask, ...) ::losskit_emu::shfl(LOSSKIT_EMU_SITE, LOSSKIT_EMU_SHFL_IDX, mask, __VA_ARGS__)
 #define __shfl_up_sync(mask, ...) ::losskit_emu::shfl(LOSSKIT_EMU_SITE, LOSSKIT_EMU_SHFL_UP, mask, __VA_ARGS__)

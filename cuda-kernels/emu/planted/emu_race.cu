@@ -156,6 +156,33 @@ RACE_KERNEL(emu_race_missing_sync_ok) {
     race_report_min(bad, x, n);
 }
 
+// ---- lanes of a warp exchanging values through shared memory -----------------------------------
+
+// BUG: no __syncwarp between a lane's store and its neighbour's load (pre-Volta warp-synchronous
+// code): on sm_70+ the lanes of a warp are not guaranteed to run in lockstep.
+RACE_KERNEL(emu_race_warp_exchange_race) {
+    __shared__ double s[RACE_BLOCK];
+    const double v = race_thread_sum(x, n);
+    s[threadIdx.x] = v;
+    // missing: __syncwarp();
+    const double pair = v + s[threadIdx.x ^ 1];
+    const double total = race_block_total(pair) * 0.5;
+    if (threadIdx.x == 0) partials[blockIdx.x] = total;
+    race_report_min(bad, x, n);
+}
+
+// Correct: __syncwarp orders the lanes' shared memory accesses (no __syncthreads needed).
+RACE_KERNEL(emu_race_warp_exchange_ok) {
+    __shared__ double s[RACE_BLOCK];
+    const double v = race_thread_sum(x, n);
+    s[threadIdx.x] = v;
+    __syncwarp();
+    const double pair = v + s[threadIdx.x ^ 1];
+    const double total = race_block_total(pair) * 0.5;
+    if (threadIdx.x == 0) partials[blockIdx.x] = total;
+    race_report_min(bad, x, n);
+}
+
 // ---- "the last block folds" (CUDA samples' threadFenceReduction) --------------------------------
 
 static __device__ __forceinline__ void race_fold(const float* x, int64_t n, double* partials, unsigned* counter,

@@ -17,8 +17,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * <li>races, with LOSSKIT_EMU_RACECHECK=1 (child JVMs, since the switch holds for a process): lane 0 of every
  *     warp writing the block partial (global and shared memory), a non-atomic read-compare-write min across
  *     blocks and within a block, a missing __syncthreads between a shared write and its read, "the last block
- *     folds" without __threadfence. Every one of them gives the right result when the threads run one after
- *     another, so without the detector they go unnoticed;</li>
+ *     folds" without __threadfence (and lanes of a warp exchanging values through shared memory without
+ *     __syncwarp, whose twin shows that __syncwarp orders them). All but the missing barriers give the right
+ *     result when the threads run one after another, so without the detector they go unnoticed;</li>
  * <li>divergent barriers, in this JVM and without the detector: a __syncthreads reached from two sites, and one
  *     reached by part of a block while the other threads have exited (which used to count as arrived).</li>
  * </ul>

@@ -30,7 +30,7 @@ final class RaceKernels {
 
     /** Bug kernel → its correct twin; the races need LOSSKIT_EMU_RACECHECK=1 to be caught. */
     static final Map<String, String> RACES = twins("emu_race_warp_partial_global", "emu_race_warp_partial_shared",
-            "emu_race_min_blocks", "emu_race_min_threads", "emu_race_missing_sync", "emu_race_fold");
+            "emu_race_min_blocks", "emu_race_min_threads", "emu_race_missing_sync", "emu_race_warp_exchange", "emu_race_fold");
 
     /** Divergent barriers: caught by the scheduler itself, with or without the race detector. */
     static final Map<String, String> BARRIERS = Map.of("emu_race_barrier_sites_bad", "emu_race_barrier_sites_ok",
