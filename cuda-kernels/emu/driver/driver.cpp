@@ -462,7 +462,9 @@ LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void*
     launch.describe_address = [&d](uintptr_t a) { return d.memory.describe(a); };
     launch.racecheck = c.racecheck;
     launch.find_allocation = [&d](uintptr_t a, uintptr_t* base, size_t* size) {
+        // the mapping too (slack, guard pages): the detector tracks whole pages
         const Allocation* found = d.memory.find(a);
+        if (found == nullptr) found = d.memory.find_mapping(a);
         if (found != nullptr) *base = found->base, *size = found->size;
         return found != nullptr;
     };

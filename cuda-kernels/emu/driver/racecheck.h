@@ -48,7 +48,8 @@ struct RaceThread {
 
 class RaceDetector {
 public:
-    // `find_allocation`: the device allocation or page-locked buffer holding an address (base, size).
+    // `find_allocation`: the device allocation or page-locked buffer whose mapping holds an address
+    // (base, size); the pages it answers for are tracked whole, the others not at all.
     void begin_launch(const char* kernel, const losskit_emu_library_desc* library, const void* kernel_fn, uint3 grid,
                       uint3 block, std::function<bool(uintptr_t, uintptr_t*, size_t*)> find_allocation,
                       std::function<std::string(uintptr_t)> describe);
