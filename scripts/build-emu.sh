@@ -78,6 +78,13 @@ KERNEL_FLAGS=(-std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-strict-aliasing -
               -fmacro-prefix-map="$ROOT/"=
               -include "$EMU/cuda_emu.h" -I "$EMU" -I "$EMU/include-stubs" -I "$ROOT/cuda-kernels/include")
 
+# Alignment, as a GPU's loads and stores require it: every typed access checks its address (a float4 at
+# 4 bytes off a 16-byte boundary ends the launch with CUDA_ERROR_MISALIGNED_ADDRESS). The UBSan handlers
+# are emu_library.h's, so the link below names no -fsanitize (that would pull in libubsan).
+# LOSSKIT_EMU_ALIGNMENT=0 builds without (measured cost: see cuda-kernels/emu/README.md).
+KERNEL_CHECKS=()
+[[ "${LOSSKIT_EMU_ALIGNMENT:-1}" == 0 ]] || KERNEL_CHECKS=(-fsanitize=alignment -fno-sanitize-recover=alignment)
+
 # The race-checking build: ThreadSanitizer's instrumentation only (the __tsan_* calls resolve in
 # libcuda.so.1, never libtsan), no function entry/exit hooks. -O0 -g1: compiles 2.5x faster than -O1
 # (the race-checked suite is small), keeps the line tables the race reports print; the results are the
@@ -227,10 +234,11 @@ build_kernel() {  # $1 = library name prefix, $2 = the .cu
   "$GEN_TOOL" registry --source "$cu" --name "$rel" --preprocessed "$GEN/$prefix$stem.i" \
     --out "$GEN/$prefix$stem.emu.cpp" --list "$GEN/$prefix$stem.list"
   h="$( (cat "$GEN/$prefix$stem.i" "$GEN/$prefix$stem.emu.cpp" "$EMU/emu_library.h" "$EMU/cuda_emu.h" "$EMU/emu_abi.h";
-         echo "${KERNEL_FLAGS[*]} ${KERNEL_LINK[*]} $($CXX --version | head -1)") | hash_of)"
+         echo "${KERNEL_FLAGS[*]} ${KERNEL_CHECKS[*]} ${KERNEL_LINK[*]} $($CXX --version | head -1)") | hash_of)"
   if ! fresh "$lib" "$h"; then
-    "$CXX" "${KERNEL_FLAGS[@]}" -shared -x c++ "$GEN/$prefix$stem.emu.cpp" -o "$lib.tmp" \
-      "${KERNEL_LINK[@]}"
+    "$CXX" "${KERNEL_FLAGS[@]}" "${KERNEL_CHECKS[@]}" -c -x c++ "$GEN/$prefix$stem.emu.cpp" -o "$lib.o"
+    "$CXX" -shared "$lib.o" -o "$lib.tmp" "${KERNEL_LINK[@]}"
+    rm -f "$lib.o"
     mv "$lib.tmp" "$lib"
     echo "$h" > "$lib.hash"
     echo "build-emu: kernels/$prefix$stem.so from $rel"
@@ -238,10 +246,10 @@ build_kernel() {  # $1 = library name prefix, $2 = the .cu
   # the product and planted kernels only: the emulator's own test kernels never run under the detector
   [[ "$prefix" == emu-test- ]] && return 0
   lib="$OUT/kernels-racecheck/$prefix$stem.so"
-  h="$( (echo "$h"; echo "${RACE_FLAGS[*]} linked without libtsan") | hash_of)"
+  h="$( (echo "$h"; echo "${KERNEL_CHECKS[*]} ${RACE_FLAGS[*]} linked without libtsan") | hash_of)"
   if ! fresh "$lib" "$h"; then
     # compiled with -fsanitize=thread, linked without it (that would pull in libtsan)
-    "$CXX" "${KERNEL_FLAGS[@]}" "${RACE_FLAGS[@]}" -c -x c++ "$GEN/$prefix$stem.emu.cpp" -o "$lib.o"
+    "$CXX" "${KERNEL_FLAGS[@]}" "${KERNEL_CHECKS[@]}" "${RACE_FLAGS[@]}" -c -x c++ "$GEN/$prefix$stem.emu.cpp" -o "$lib.o"
     "$CXX" -shared "$lib.o" -o "$lib.tmp" "${KERNEL_LINK[@]}"
     rm -f "$lib.o"
     mv "$lib.tmp" "$lib"

@@ -325,18 +325,55 @@ LOSSKIT_EMU_ATOMIC_CAS(unsigned short)
 #define atomicXor_block atomicXor
 #define atomicXor_system atomicXor
 
-/* ---- cache-hinted loads and stores: plain accesses ------------------------------------------- */
+/* ---- cache-hinted loads and stores: plain accesses, alignment checked ---------------------- */
+/* A GPU faults (CUDA_ERROR_MISALIGNED_ADDRESS) on an access not aligned to its width, e.g. a float4
+ * __ldg 4 bytes off a 16-byte boundary; the CPU would not. These check the alignment of T at the call
+ * site (__builtin_FILE/__builtin_LINE as default arguments name the caller's line, not this header's);
+ * plain dereferences are checked by -fsanitize=alignment (scripts/build-emu.sh, handlers in
+ * emu_library.h). */
 
-template <class T> static inline T __ldg(const T* p) { return *p; }
-template <class T> static inline T __ldcg(const T* p) { return *p; }
-template <class T> static inline T __ldca(const T* p) { return *p; }
-template <class T> static inline T __ldcs(const T* p) { return *p; }
-template <class T> static inline T __ldlu(const T* p) { return *p; }
-template <class T> static inline T __ldcv(const T* p) { return *p; }
-template <class T> static inline void __stwb(T* p, T v) { *p = v; }
-template <class T> static inline void __stcg(T* p, T v) { *p = v; }
-template <class T> static inline void __stcs(T* p, T v) { *p = v; }
-template <class T> static inline void __stwt(T* p, T v) { *p = v; }
+namespace losskit_emu {
+
+__attribute__((cold, noinline, noreturn)) static void misaligned_at(const void* p, size_t size, size_t align,
+                                                                   const char* op, const char* file, unsigned line) {
+    char site[256], access[64];
+    snprintf(site, sizeof site, "%s:%u", file, line);
+    snprintf(access, sizeof access, "%zu-byte %s", size, op);
+    losskit_emu_misaligned(site, p, static_cast<unsigned>(align), access);
+}
+
+template <class T>
+inline void check_aligned(const void* p, const char* op, const char* file, unsigned line) {
+    if (__builtin_expect((reinterpret_cast<uintptr_t>(p) & (alignof(T) - 1)) != 0, 0))
+        misaligned_at(p, sizeof(T), alignof(T), op, file, line);
+}
+
+}  // namespace losskit_emu
+
+#define LOSSKIT_EMU_LOAD(name)                                                                      \
+    template <class T>                                                                              \
+    static inline T name(const T* p, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) { \
+        ::losskit_emu::check_aligned<T>(p, "load (" #name ")", file, line);                       \
+        return *p;                                                                                  \
+    }
+#define LOSSKIT_EMU_STORE(name)                                                                     \
+    template <class T>                                                                              \
+    static inline void name(T* p, T v, const char* file = __builtin_FILE(), unsigned line = __builtin_LINE()) { \
+        ::losskit_emu::check_aligned<T>(p, "store (" #name ")", file, line);                      \
+        *p = v;                                                                                     \
+    }
+LOSSKIT_EMU_LOAD(__ldg)
+LOSSKIT_EMU_LOAD(__ldcg)
+LOSSKIT_EMU_LOAD(__ldca)
+LOSSKIT_EMU_LOAD(__ldcs)
+LOSSKIT_EMU_LOAD(__ldlu)
+LOSSKIT_EMU_LOAD(__ldcv)
+LOSSKIT_EMU_STORE(__stwb)
+LOSSKIT_EMU_STORE(__stcg)
+LOSSKIT_EMU_STORE(__stcs)
+LOSSKIT_EMU_STORE(__stwt)
+#undef LOSSKIT_EMU_LOAD
+#undef LOSSKIT_EMU_STORE
 
 /* ---- min / max (CUDA declares them in the global namespace for every arithmetic pair) -------- */
 

@@ -101,6 +101,14 @@ void losskit_emu_atomic_access(void* address, unsigned size, const void* pc);
 void losskit_emu_abort_launch(int result, const char* site, const char* message)
     __attribute__((noreturn));
 
+/* Ends the launch with CUDA_ERROR_MISALIGNED_ADDRESS, as a GPU does for a vector (or any) load or
+ * store at an address not aligned to its width; never returns. `site` is "file:line" of the access,
+ * `access` says what it was ("16-byte load (__ldg) of float4", "store of type 'float4'"...). Called
+ * by the alignment checks of cuda_emu.h (__ldg & co.) and by the UBSan alignment handlers that
+ * emu_library.h defines for kernels built with -fsanitize=alignment. */
+void losskit_emu_misaligned(const char* site, const void* address, unsigned alignment, const char* access)
+    __attribute__((noreturn));
+
 /* ---- registration of the CPU builds of kernels ---------------------------------------------- */
 
 /* Runs one CUDA thread of `kernel`: unpacks `params` (cuLaunchKernel's kernelParams, each entry

@@ -9,7 +9,9 @@
 #define LOSSKIT_EMU_LIBRARY_H
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cuda_emu.h"
 
@@ -26,6 +28,63 @@ extern "C" void __assert_fail(const char* expr, const char* file, unsigned int l
     char site[256];
     snprintf(site, sizeof site, "%s:%u", file, line);
     losskit_emu_abort_launch(710 /* CUDA_ERROR_ASSERT */, site, message);
+}
+
+/* Kernels are built with -fsanitize=alignment (scripts/build-emu.sh): every typed load or store checks
+ * that its address is aligned to its type, as a GPU's ld/st instructions require, and calls one of
+ * these on a misaligned one (-fno-sanitize-recover: the _abort variant). Defined here (hidden), so no
+ * UBSan runtime is linked: a misaligned access ends the launch with CUDA_ERROR_MISALIGNED_ADDRESS,
+ * naming the kernel, block, thread, address and source line. Layouts as in GCC's and LLVM's UBSan
+ * runtimes (ubsan_handlers.h, "v1"). */
+struct losskit_emu_ubsan_location {
+    const char* file;
+    unsigned int line;
+    unsigned int column;
+};
+struct losskit_emu_ubsan_type {
+    unsigned short kind;
+    unsigned short info;
+    char name[1];
+};
+struct losskit_emu_ubsan_mismatch {
+    losskit_emu_ubsan_location location;
+    const losskit_emu_ubsan_type* type;
+    unsigned char log_alignment;
+    unsigned char check_kind;
+};
+
+__attribute__((noreturn)) static void losskit_emu_ubsan_mismatch_report(const losskit_emu_ubsan_mismatch* data, const void* pointer) {
+    static const char* const kinds[] = {"load of",          "store to",           "reference binding to",
+                                        "member access within", "member call on", "constructor call on",
+                                        "downcast of",      "downcast of",        "upcast of",
+                                        "cast to virtual base of", "_Nonnull binding to", "dynamic operation on"};
+    const char* kind = data->check_kind < sizeof kinds / sizeof kinds[0] ? kinds[data->check_kind] : "access to";
+    /* The file as the compiler was given it: shown from cuda-kernels/ on, as __FILE__ is (-fmacro-prefix-map). */
+    const char* file = data->location.file != nullptr ? data->location.file : "?";
+    if (const char* rel = strstr(file, "/cuda-kernels/")) file = rel + 1;
+    char site[256];
+    snprintf(site, sizeof site, "%s:%u", file, data->location.line);
+    char access[160];
+    snprintf(access, sizeof access, "%s type %s", kind, data->type != nullptr ? data->type->name : "?");
+    const unsigned alignment = 1u << data->log_alignment;
+    if (pointer == nullptr || (reinterpret_cast<uintptr_t>(pointer) & (alignment - 1)) == 0) {
+        /* Not an alignment failure (only -fsanitize=alignment is enabled; a null pointer, say). */
+        char message[256];
+        snprintf(message, sizeof message, "invalid %s (address %p)", access, pointer);
+        losskit_emu_abort_launch(700 /* CUDA_ERROR_ILLEGAL_ADDRESS */, site, message);
+    }
+    losskit_emu_misaligned(site, pointer, alignment, access);
+}
+
+extern "C" __attribute__((visibility("hidden"), noreturn)) void __ubsan_handle_type_mismatch_v1_abort(
+    losskit_emu_ubsan_mismatch* data, void* pointer) {
+    losskit_emu_ubsan_mismatch_report(data, pointer);
+    __builtin_unreachable();
+}
+
+extern "C" __attribute__((visibility("hidden"))) void __ubsan_handle_type_mismatch_v1(losskit_emu_ubsan_mismatch* data,
+                                                                                     void* pointer) {
+    losskit_emu_ubsan_mismatch_report(data, pointer);  /* never returns: a GPU faults */
 }
 
 #define LOSSKIT_EMU_LIBRARY(source, kernels, count)                                                  \

@@ -21,8 +21,9 @@
 // summation order only). Before it runs, every operand's extent (from m, n, k and the leading dimension) is
 // checked against the driver's allocation (cuMemGetAddressRange): a GEMM that would read or write past
 // an allocation fails with CUBLAS_STATUS_EXECUTION_FAILED and says which operand and by how much, where
-// a GPU would fault or silently corrupt memory. Work runs at submission, in call order, as the
-// emulated driver runs streams.
+// a GPU would fault or silently corrupt memory. Work runs at submission, on the calling thread, once the
+// work queued before it on its stream has completed (losskit_emu_stream_drain): the driver runs streams
+// asynchronously, each on its own worker.
 #include <cblas.h>
 
 #include <cinttypes>
@@ -111,6 +112,9 @@ Handle* live_handle(void* h) {
 // The driver API of the emulated libcuda.so.1 this library is linked against.
 extern "C" CUresult cuMemGetAddressRange_v2(CUdeviceptr* base, size_t* size, CUdeviceptr dptr);
 extern "C" CUresult cuCtxGetCurrent(CUcontext* ctx);
+// The driver runs streams asynchronously: a GEMM (run here, at submission) first waits for the work
+// queued before it on its stream.
+extern "C" void losskit_emu_stream_drain(void* stream);
 
 namespace {
 
@@ -332,11 +336,13 @@ template <typename T>
 cublasStatus_t gemm(const char* call, void* handle, int transa, int transb, int m, int n, int k, const T* alpha,
                     const T* A, int lda, const T* B, int ldb, const T* beta, T* C, int ldc) {
     int pointer_mode;
+    void* stream;
     {
         std::lock_guard<std::mutex> guard(lock());
         Handle* h = live_handle(handle);
         if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
         pointer_mode = h->pointer_mode;
+        stream = h->stream;
     }
     const bool na = transa == CUBLAS_OP_N, nb = transb == CUBLAS_OP_N;
     const int a_rows = na ? m : k, a_cols = na ? k : m;
@@ -348,6 +354,7 @@ cublasStatus_t gemm(const char* call, void* handle, int transa, int transb, int 
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     if (m == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+    losskit_emu_stream_drain(stream);
     if (pointer_mode == CUBLAS_POINTER_MODE_DEVICE &&
         (!inside_allocation(call, "alpha", alpha, sizeof(T)) || !inside_allocation(call, "beta", beta, sizeof(T)))) {
         return CUBLAS_STATUS_EXECUTION_FAILED;

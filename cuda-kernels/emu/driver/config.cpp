@@ -170,6 +170,16 @@ Config read_config() {
     }
     if (const char* v = env("LOSSKIT_EMU_KERNELS")) c.kernel_paths = split(v, ':');
     if (const char* v = env("LOSSKIT_EMU_CATCH_FAULTS")) c.catch_faults = std::strcmp(v, "0") != 0;
+    if (const char* v = env("LOSSKIT_EMU_ASYNC")) {
+        const std::string s = v;
+        if (s == "on") {
+            c.async_delay = false;
+        } else if (s.rfind("delay:", 0) == 0 && parse_u64(s.substr(6), &c.async_seed)) {
+            c.async_delay = true;
+        } else {
+            bad("LOSSKIT_EMU_ASYNC", v, "on or delay:SEED");
+        }
+    }
     if (const char* v = env("LOSSKIT_EMU_QUIET")) c.quiet = std::strcmp(v, "0") != 0;
     if (const char* v = env("LOSSKIT_EMU_RACECHECK")) {
         if (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0) c.racecheck = v[0] == '1';

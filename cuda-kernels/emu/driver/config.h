@@ -58,6 +58,8 @@ struct Config {
     size_t stack_bytes = 256 << 10;    // LOSSKIT_EMU_STACK_KB, per CUDA thread
     std::vector<std::string> kernel_paths;  // LOSSKIT_EMU_KERNELS (files or directories, ':'-separated)
     bool catch_faults = true;          // LOSSKIT_EMU_CATCH_FAULTS=0 lets a kernel's SIGSEGV crash
+    bool async_delay = false;          // LOSSKIT_EMU_ASYNC=delay:SEED: seeded completion delays
+    uint64_t async_seed = 0;
     bool quiet = false;                // LOSSKIT_EMU_QUIET=1 drops the diagnostics on stderr
     bool racecheck = false;            // LOSSKIT_EMU_RACECHECK=1: instrumented kernels + race detector
     std::vector<std::string> errors;   // malformed switches: cuInit fails and prints them

@@ -7,8 +7,8 @@
 // Semantics follow a real driver where a test can observe them: per-thread context stacks, errors
 // for calls without a current context, launch configuration errors returned by cuLaunchKernel,
 // kernel faults reported asynchronously (the next synchronising call) and sticky for the context
-// until it is destroyed or reset. Work is executed when it is submitted, which is one of the
-// orders a stream allows; events therefore time the CPU execution.
+// until it is destroyed or reset. Work is queued on its stream and run by the stream's worker in
+// the order the API guarantees and no other (async.h); events time the CPU execution between them.
 //
 // TEST SUPPORT ONLY: nothing here is part of the LossKit product.
 #include <algorithm>
@@ -24,8 +24,10 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "async.h"
 #include "config.h"
 #include "cuda_api.h"
 #include "image.h"
@@ -47,6 +49,7 @@ struct CUctx_st {
     size_t limits[emu::LIMIT_COUNT] = {};
     int cache_config = 0;
     int shared_config = 0;
+    emu::AsyncContext* async = nullptr;  // its streams' queues (the legacy default stream's too)
 };
 
 struct CUmod_st {
@@ -69,6 +72,7 @@ struct CUstream_st {
     int priority = 0;
     bool alive = true;
     uint64_t id = 0;
+    emu::Queue* queue = nullptr;  // the work queued on it, run by its worker
 };
 
 struct CUevent_st {
@@ -76,7 +80,7 @@ struct CUevent_st {
     unsigned flags = 0;
     bool alive = true;
     bool recorded = false;
-    std::chrono::steady_clock::time_point time;
+    emu::EventState state;  // the work its last cuEventRecord captured
 };
 
 namespace emu {
@@ -101,6 +105,8 @@ struct Driver {
     // LOSSKIT_EMU_DEVICE_LOST_AT: the device has fallen off the bus. Every call that needs it (and every
     // release of what it held) returns CUDA_ERROR_UNKNOWN from then on, and nothing is freed.
     bool device_lost = false;
+    uint64_t async_conflicts = 0;  // unordered accesses and page-locked reuse detected (async.h)
+    uint64_t not_ready = 0;        // CUDA_ERROR_NOT_READY answers (cuEventQuery, cuStreamQuery, cuEventElapsedTime)
     // Copies by direction (host = pageable or page-locked host memory): calls and bytes, for tests
     // that prove a path moves no data between host and device.
     uint64_t copy_calls[4] = {0, 0, 0, 0};  // htod, dtoh, dtod, htoh
@@ -209,7 +215,10 @@ void release_context_resources(CUctx_st* ctx) {
     for (CUmod_st* m : d.modules)
         if (m->ctx == ctx) m->alive = false;
     for (CUstream_st* s : d.streams)
-        if (s->ctx == ctx) s->alive = false;
+        if (s->ctx == ctx && s->alive) {
+            s->alive = false;
+            destroy_queue(s->queue);
+        }
     for (CUevent_st* e : d.events)
         if (e->ctx == ctx) e->alive = false;
 }
@@ -251,6 +260,54 @@ CUresult check_any_range(CUdeviceptr p, size_t bytes) {
 }
 
 void* host(CUdeviceptr p) { return reinterpret_cast<void*>(static_cast<uintptr_t>(p)); }
+
+// ---- asynchronous execution (async.h) ---------------------------------------------------------
+
+// The queue of a stream handle (the legacy default stream for NULL, CU_STREAM_LEGACY and
+// CU_STREAM_PER_THREAD: the per-thread default stream is modelled as the legacy one).
+Queue* queue_of(CUctx_st* ctx, CUstream s) { return is_default_stream(s) ? ctx->async->legacy : s->queue; }
+
+// Page-locked host memory (cuMemHostAlloc / cuMemAllocHost), which a GPU reads and writes by DMA.
+bool page_locked(uintptr_t a) {
+    const Allocation* alloc = drv().memory.find(a);
+    return alloc != nullptr && alloc->device < 0;
+}
+
+bool on_device(uintptr_t a) {
+    const Allocation* alloc = drv().memory.find(a);
+    return alloc != nullptr && alloc->device >= 0;
+}
+
+// Two unordered operations touched the same memory, or the host reused a page-locked buffer
+// before the copy from it completed: said on stderr, and the context is poisoned.
+void poison_context(AsyncContext* a, const std::string& message) {
+    Driver& d = drv();
+    std::lock_guard<std::timed_mutex> lock(d.mu);
+    ++d.async_conflicts;
+    for (CUctx_st* c : d.contexts)
+        if (c->async == a && c->sticky == CUDA_SUCCESS) {
+            c->sticky = CUDA_ERROR_LAUNCH_FAILED;
+            note("CUDA_ERROR_LAUNCH_FAILED: %s", message.c_str());  // the first one: the rest follow from it
+        }
+}
+
+// Whether queued work must be skipped: the context is poisoned or the device gone (a GPU drops
+// the work queued behind a fault); a skipped operation touches nothing. Takes the driver's lock.
+bool skip_work(CUctx_st* ctx, Op* op = nullptr) {
+    std::lock_guard<std::timed_mutex> lock(drv().mu);
+    const bool skip = drv().device_lost || ctx->sticky != CUDA_SUCCESS;
+    if (skip && op != nullptr) {
+        op->reads.clear();
+        op->writes.clear();
+    }
+    return skip;
+}
+
+// After a host-side wait (the driver's lock retaken): the error the wait reports.
+CUresult after_wait(CUctx_st* ctx) {
+    if (drv().device_lost) return kDeviceLost;
+    return ctx->sticky;
+}
 
 // ---- fault injection ---------------------------------------------------------------------------
 // The place to add further "fail the k-th X" switches: count the calls, look the number up.
@@ -308,7 +365,8 @@ void write_report() {
         std::fprintf(out, "%s\"%" PRIu64 "\": %" PRIu64, first ? "" : ", ", stream, calls);
         first = false;
     }
-    std::fprintf(out, "}}\n");
+    std::fprintf(out, "}, \"async\": {\"not_ready\": %" PRIu64 ", \"conflicts\": %" PRIu64 "}}\n", d.not_ready,
+                 d.async_conflicts);
     if (out != stderr) std::fclose(out);
 }
 
@@ -447,10 +505,55 @@ std::string describe_difference(const Snapshot& s, const char* first, const char
     return msg;
 }
 
-// Runs the grid under every configured schedule. With more than one, the buffers the kernel can
-// reach through its pointer parameters are restored before each run and the results compared:
-// a kernel whose output depends on the interleaving fails even when each single result looks fine.
-LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void** params) {
+// Snapshots of the allocations a launch's pointer parameters reach (the driver's lock held): restored
+// between schedules, compared across them, and compared with the memory afterwards to find what the
+// kernel wrote (for the check of unordered accesses across streams). The first byte each pointer
+// addresses counts as read: where a kernel reads beyond it is not known.
+std::vector<Snapshot> snapshot_params(CUfunction f, void* const* params, std::vector<Range>* reads) {
+    const losskit_emu_kernel_desc* k = f->build->kernel;
+    std::vector<Snapshot> snaps;
+    for (int i = 0; i < k->param_count; ++i) {
+        if (!k->param_is_pointer[i]) continue;
+        uintptr_t p = 0;
+        std::memcpy(&p, params[i], sizeof p);
+        const Allocation* a = drv().memory.find(p);
+        if (a == nullptr) continue;
+        reads->push_back(Range{p, p + 1});
+        bool seen = false;
+        for (const Snapshot& s : snaps) seen = seen || s.base == a->base;
+        if (seen) continue;
+        const char* bytes = reinterpret_cast<const char*>(a->base);
+        snaps.push_back(Snapshot{a->base, a->size, i, std::vector<char>(bytes, bytes + a->size), {}});
+    }
+    return snaps;
+}
+
+// The byte ranges of a snapshot's allocation that differ from the snapshot: what the kernel wrote
+// (exact to the byte at the ends of each run of changed 64-byte blocks).
+void changed_ranges(const Snapshot& s, std::vector<Range>* out) {
+    const char* now = reinterpret_cast<const char*>(s.base);
+    const char* was = s.before.data();
+    constexpr size_t kBlock = 64;
+    std::vector<Range> runs;
+    for (size_t k = 0; k < s.size; k += kBlock) {
+        const size_t n = std::min(kBlock, s.size - k);
+        if (std::memcmp(now + k, was + k, n) == 0) continue;
+        size_t first = k, last = k + n;
+        while (now[first] == was[first]) ++first;
+        while (now[last - 1] == was[last - 1]) --last;
+        if (!runs.empty() && runs.back().hi == s.base + k && first == k) runs.back().hi = s.base + last;
+        else runs.push_back(Range{s.base + first, s.base + last});
+    }
+    if (runs.size() > 64) runs = {Range{runs.front().lo, runs.back().hi}};
+    out->insert(out->end(), runs.begin(), runs.end());
+}
+
+// Runs the grid under every configured schedule (without the driver's lock: a worker runs it).
+// With more than one, the buffers the kernel can reach through its pointer parameters (`snaps`) are
+// restored before each run and the results compared: a kernel whose output depends on the
+// interleaving fails even when each single result looks fine.
+LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void** params,
+                      std::vector<Snapshot>& snaps) {
     const Config& c = config();
     Driver& d = drv();
     GridLaunch launch;
@@ -459,42 +562,58 @@ LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void*
     launch.grid = grid;
     launch.block = block;
     launch.params = params;
-    launch.describe_address = [&d](uintptr_t a) { return d.memory.describe(a); };
+    launch.describe_address = [&d](uintptr_t a) {
+        std::lock_guard<std::timed_mutex> lock(d.mu);
+        return d.memory.describe(a);
+    };
     launch.racecheck = c.racecheck;
     launch.find_allocation = [&d](uintptr_t a, uintptr_t* base, size_t* size) {
         // the mapping too (slack, guard pages): the detector tracks whole pages
+        std::lock_guard<std::timed_mutex> lock(d.mu);
         const Allocation* found = d.memory.find(a);
         if (found == nullptr) found = d.memory.find_mapping(a);
         if (found != nullptr) *base = found->base, *size = found->size;
         return found != nullptr;
     };
 
-    std::vector<Snapshot> snaps;
-    if (c.schedules.size() > 1) {
-        for (int i = 0; i < launch.kernel->param_count; ++i) {
-            if (!launch.kernel->param_is_pointer[i]) continue;
-            uintptr_t p = 0;
-            std::memcpy(&p, params[i], sizeof p);
-            const Allocation* a = d.memory.find(p);
-            if (a == nullptr) continue;
-            bool seen = false;
-            for (const Snapshot& s : snaps) seen = seen || s.base == a->base;
-            if (seen) continue;
-            const char* bytes = reinterpret_cast<const char*>(a->base);
-            snaps.push_back(Snapshot{a->base, a->size, i, std::vector<char>(bytes, bytes + a->size), {}});
-        }
+    // The allocations the pointer parameters reach: a write into their slack (just past the end, or
+    // before the start) fails the launch afterwards, as the access would on a GPU under memcheck.
+    std::vector<std::pair<int, uintptr_t>> reached;
+    std::unique_lock<std::timed_mutex> reach_lock(d.mu);
+    for (int i = 0; i < launch.kernel->param_count; ++i) {
+        if (!launch.kernel->param_is_pointer[i]) continue;
+        uintptr_t p = 0;
+        std::memcpy(&p, params[i], sizeof p);
+        const Allocation* a = d.memory.find(p);
+        if (a == nullptr) a = d.memory.find_mapping(p);  // a pointer to the end, or into the slack
+        if (a == nullptr) continue;
+        bool seen = false;
+        for (const auto& r : reached) seen = seen || r.second == a->base;
+        if (!seen) reached.emplace_back(i, a->base);
     }
+    reach_lock.unlock();
     LaunchOutcome outcome;
     for (size_t k = 0; k < c.schedules.size(); ++k) {
         launch.schedule = c.schedules[k];
         if (k > 0)
             for (const Snapshot& s : snaps) std::memcpy(reinterpret_cast<char*>(s.base), s.before.data(), s.size);
         outcome = run_grid(launch, c.stack_bytes, c.catch_faults);
+        std::unique_lock<std::timed_mutex> poison_lock(d.mu);
+        for (const auto& [param, base] : reached) {
+            std::string damage;
+            const bool intact = d.memory.check_poison(base, &damage);  // poisons the slack again
+            if (!intact && outcome.result == CUDA_SUCCESS) {
+                outcome.result = CUDA_ERROR_ILLEGAL_ADDRESS;
+                outcome.message = "kernel " + std::string(launch.kernel->name) + ": out-of-bounds write: " + damage +
+                                  " (reached through parameter " + std::to_string(param) + ")";
+            }
+        }
+        poison_lock.unlock();
         if (outcome.result != CUDA_SUCCESS) {
             if (c.schedules.size() > 1) outcome.message += " [schedule " + launch.schedule.name() + "]";
             return outcome;
         }
-        if (!c.compare_schedules || snaps.empty()) continue;
+        if (!c.compare_schedules || snaps.empty() || c.schedules.size() == 1) continue;
         for (Snapshot& s : snaps) {
             const char* now = reinterpret_cast<const char*>(s.base);
             if (k == 0) {
@@ -545,11 +664,15 @@ EMU_API cuInit(unsigned int flags) {
     if (c.device_count == 0) return d.init_result = CUDA_ERROR_NO_DEVICE;  // "driver present, no device"
     registry().load(c.kernel_paths);
     for (const std::string& e : registry().errors()) note("%s", e.c_str());
+    AsyncHooks hooks;
+    hooks.conflict = poison_context;
+    set_async_hooks(hooks);
     for (int dev = 0; dev < c.device_count; ++dev) {
         CUctx_st* ctx = new CUctx_st;
         ctx->device = dev;
         ctx->primary = true;
         ctx->id = d.next_id++;
+        ctx->async = new_async_context(ctx->id, c.async_seed);
         reset_context_state(ctx);
         d.primaries.push_back(ctx);
         d.contexts.insert(ctx);
@@ -750,7 +873,7 @@ EMU_API cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev) {
 
 EMU_API cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
     Driver& d = drv();
-    std::lock_guard<std::timed_mutex> lock(d.mu);
+    std::unique_lock<std::timed_mutex> lock(d.mu);
     if (CUresult r = check_device(dev)) return r;
     CUctx_st* ctx = d.primaries[static_cast<size_t>(dev)];
     if (ctx->retain == 0) return CUDA_ERROR_INVALID_CONTEXT;
@@ -758,6 +881,11 @@ EMU_API cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
         // The retain is dropped, but a lost device frees nothing: its memory stays in the report.
         --ctx->retain;
         return kDeviceLost;
+    }
+    if (ctx->retain == 1) {
+        lock.unlock();
+        wait_context(ctx->async);  // the context's work completes before its resources go
+        lock.lock();
     }
     if (--ctx->retain == 0) {
         release_context_resources(ctx);
@@ -768,10 +896,13 @@ EMU_API cuDevicePrimaryCtxRelease_v2(CUdevice dev) {
 
 EMU_API cuDevicePrimaryCtxReset_v2(CUdevice dev) {
     Driver& d = drv();
-    std::lock_guard<std::timed_mutex> lock(d.mu);
+    std::unique_lock<std::timed_mutex> lock(d.mu);
     if (CUresult r = check_device(dev)) return r;
     // Frees everything and clears a sticky error; the context stays usable by whoever retains it.
     CUctx_st* ctx = d.primaries[static_cast<size_t>(dev)];
+    lock.unlock();
+    wait_context(ctx->async);
+    lock.lock();
     release_context_resources(ctx);
     reset_context_state(ctx);
     return CUDA_SUCCESS;
@@ -807,6 +938,7 @@ EMU_API cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice dev) {
     ctx->flags = flags;
     ctx->alive = true;
     ctx->id = d.next_id++;
+    ctx->async = new_async_context(ctx->id, config().async_seed);
     reset_context_state(ctx);
     d.contexts.insert(ctx);
     t_context_stack.push_back(ctx);  // a new context is current to the creating thread
@@ -816,11 +948,16 @@ EMU_API cuCtxCreate_v2(CUcontext* pctx, unsigned int flags, CUdevice dev) {
 
 EMU_API cuCtxDestroy_v2(CUcontext ctx) {
     Driver& d = drv();
-    std::lock_guard<std::timed_mutex> lock(d.mu);
+    std::unique_lock<std::timed_mutex> lock(d.mu);
     if (CUresult r = initialized()) return r;
     if (!live_context(ctx) || ctx->primary) return CUDA_ERROR_INVALID_CONTEXT;
     if (d.device_lost) return kDeviceLost;  // nothing can be freed on a device that is gone
+    lock.unlock();
+    wait_context(ctx->async);  // as on a GPU: the context's work completes before it goes
+    lock.lock();
+    if (!live_context(ctx)) return CUDA_ERROR_INVALID_CONTEXT;
     release_context_resources(ctx);
+    destroy_queue(ctx->async->legacy);
     ctx->alive = false;
     if (!t_context_stack.empty() && t_context_stack.back() == ctx) t_context_stack.pop_back();
     return CUDA_SUCCESS;
@@ -903,9 +1040,13 @@ EMU_API cuCtxGetApiVersion(CUcontext ctx, unsigned int* version) {
 }
 
 EMU_API cuCtxSynchronize() {
-    std::lock_guard<std::timed_mutex> lock(drv().mu);
+    std::unique_lock<std::timed_mutex> lock(drv().mu);
     CUctx_st* ctx = nullptr;
-    return current(&ctx);
+    if (CUresult r = current(&ctx)) return r;
+    lock.unlock();
+    wait_context(ctx->async);
+    lock.lock();
+    return after_wait(ctx);
 }
 
 EMU_API cuCtxGetLimit(size_t* value, int limit) {
@@ -1012,10 +1153,16 @@ EMU_API cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytes) {
 
 EMU_API cuMemFree_v2(CUdeviceptr dptr) {
     Driver& d = drv();
-    std::lock_guard<std::timed_mutex> lock(d.mu);
+    std::unique_lock<std::timed_mutex> lock(d.mu);
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (dptr == 0) return CUDA_SUCCESS;  // the real driver: a no-op, like cudaFree(nullptr)
+    // cudaFree synchronises the device (the driver API's documentation does not say; drivers do):
+    // queued work that uses the block completes first, and a fault in it is returned, not freed past.
+    lock.unlock();
+    wait_context(ctx->async);
+    lock.lock();
+    if (CUresult r = after_wait(ctx)) return r;
     return d.memory.release(static_cast<uintptr_t>(dptr), false);
 }
 
@@ -1054,9 +1201,13 @@ EMU_API cuMemHostAlloc(void** pp, size_t bytes, unsigned int flags) {
 
 EMU_API cuMemFreeHost(void* p) {
     Driver& d = drv();
-    std::lock_guard<std::timed_mutex> lock(d.mu);
+    std::unique_lock<std::timed_mutex> lock(d.mu);
     if (CUresult r = initialized()) return r;
     if (p == nullptr) return CUDA_SUCCESS;  // free(NULL) semantics, as the real driver
+    // cudaFreeHost synchronises as cudaFree does: copies from or into the buffer complete first.
+    lock.unlock();
+    wait_everything();
+    lock.lock();
     // Page-locked memory is host memory: unlocking it needs no device, so it is freed even after a
     // sticky error or the loss of the device (the engine's accounting relies on freeing it then).
     return d.memory.release(reinterpret_cast<uintptr_t>(p), true);
@@ -1084,9 +1235,18 @@ EMU_API cuMemHostGetFlags(unsigned int* flags, void* p) {
     return CUDA_SUCCESS;
 }
 
-// One copy routine for every direction: validation differs, the work does not.
+// One copy routine for every direction: validation differs, the work does not. The copy is queued
+// on its stream (synchronous forms: the legacy default stream) and the call returns when the CUDA
+// documentation's "API synchronization behavior" says it does:
+//   synchronous: device -> host and host -> host return once complete; host -> device from
+//     page-locked memory returns once complete; from pageable memory the legacy stream's work is
+//     waited for, the source staged, and the call returns before the copy runs; device -> device
+//     returns at once;
+//   Async: host -> host and device -> pageable host return once complete (JCuda pins a Java array
+//     only for the call); from pageable host memory the source is staged; everything else returns
+//     at once, and a page-locked buffer must not be reused until the copy has completed.
 static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src_device, size_t bytes,
-                     CUstream stream, bool has_stream) {
+                     CUstream stream, bool has_stream, std::unique_lock<std::timed_mutex>& lock, const char* call) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (has_stream)
@@ -1111,19 +1271,15 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
              bytes);
         return has_stream ? CUDA_SUCCESS : CUDA_ERROR_LAUNCH_FAILED;
     }
-    std::memmove(host(dst), src, bytes);
     // Each side by what the address is (unified addressing), as cuMemcpy itself infers it.
-    auto on_device = [](uintptr_t a) {
-        const Allocation* alloc = drv().memory.find(a);
-        return alloc != nullptr && alloc->device >= 0;
-    };
-    const int direction = on_device(s) ? (on_device(static_cast<uintptr_t>(dst)) ? 2 : 1)
-                                       : (on_device(static_cast<uintptr_t>(dst)) ? 0 : 3);
+    const uintptr_t to = static_cast<uintptr_t>(dst);
+    const bool src_dev = on_device(s), dst_dev = on_device(to);
+    const bool src_locked = page_locked(s), dst_locked = page_locked(to);
+    const int direction = src_dev ? (dst_dev ? 2 : 1) : (dst_dev ? 0 : 3);
     ++drv().copy_calls[direction];
     drv().copy_bytes[direction] += bytes;
     if (has_stream && direction == 0) {
-        const Allocation* from = drv().memory.find(s);
-        if (from != nullptr && from->device < 0) {
+        if (src_locked) {
             ++drv().htod_async_pinned_calls;
             drv().htod_async_pinned_bytes += bytes;
             ++drv().htod_async_pinned_by_stream[is_default_stream(stream) ? 0 : stream->id];
@@ -1131,48 +1287,135 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
             ++drv().htod_async_pageable_calls;
         }
     }
+
+    const bool src_host = !src_dev, dst_host = !dst_dev;
+    bool wait = false, stage = false, sync_first = false;
+    if (src_host && dst_host) {
+        wait = true;
+    } else if (dst_host) {
+        wait = !has_stream || !dst_locked;
+    } else if (src_host) {
+        if (src_locked) wait = !has_stream;
+        else {
+            stage = true;
+            sync_first = !has_stream;
+        }
+    }
+    Queue* q = queue_of(ctx, has_stream ? stream : nullptr);
+    if (sync_first) {
+        lock.unlock();
+        wait_legacy_sync(ctx->async);
+        lock.lock();
+        if (CUresult r = after_wait(ctx)) return r;
+    }
+
+    auto op = std::make_shared<Op>();
+    char what[256];
+    std::snprintf(what, sizeof what, "%s of %zu bytes 0x%" PRIxPTR " -> 0x%" PRIxPTR " on %s", call, bytes,
+                  static_cast<uintptr_t>(s), to, q->name().c_str());
+    op->what = what;
+    if (src_dev || src_locked) op->reads.push_back(Range{s, s + bytes});
+    if (dst_dev || dst_locked) op->writes.push_back(Range{to, to + bytes});
+    std::shared_ptr<std::vector<char>> staged, expected;
+    const char* from = static_cast<const char*>(src);
+    if (stage) staged = std::make_shared<std::vector<char>>(from, from + bytes);
+    // An asynchronous copy from page-locked memory reads it when it runs: what the host changes before
+    // then is a reuse of the buffer before the copy completed (detected by comparing with the bytes
+    // at submission).
+    if (!wait && src_locked) expected = std::make_shared<std::vector<char>>(from, from + bytes);
+    op->delay = draw_delay(ctx->async, !wait && (src_locked || dst_locked));
+    op->run = [ctx, to, from, bytes, staged, expected](Op& self) {
+        if (skip_work(ctx, &self)) return;
+        if (expected && std::memcmp(from, expected->data(), bytes) != 0) {
+            size_t k = 0;
+            while (from[k] == (*expected)[k]) ++k;
+            char msg[512];
+            std::snprintf(msg, sizeof msg,
+                          "page-locked buffer reused before the copy from it completed: %s: the host changed byte "
+                          "%zu of its source (0x%" PRIxPTR ") after the call and before the copy ran (wait for an "
+                          "event recorded after the copy, or synchronise the stream, before refilling it)",
+                          self.what.c_str(), k, reinterpret_cast<uintptr_t>(from));
+            poison_context(ctx->async, msg);
+        }
+        std::memmove(reinterpret_cast<void*>(to), staged ? staged->data() : from, bytes);
+    };
+    submit(q, op);
+    if (wait) {
+        lock.unlock();
+        wait_op(op);
+        lock.lock();
+        return after_wait(ctx);
+    }
     return CUDA_SUCCESS;
 }
 
-#define EMU_COPY(decl, dst, dst_dev, src, src_dev, bytes, stream, has_stream) \
-    EMU_API decl {                                                             \
-        std::lock_guard<std::timed_mutex> lock(drv().mu);                            \
-        return copy(dst, dst_dev, src, src_dev, bytes, stream, has_stream);    \
+#define EMU_COPY(decl, dst, dst_dev, src, src_dev, bytes, stream, has_stream, call) \
+    EMU_API decl {                                                                   \
+        std::unique_lock<std::timed_mutex> lock(drv().mu);                           \
+        return copy(dst, dst_dev, src, src_dev, bytes, stream, has_stream, lock, call); \
     }
-EMU_COPY(cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n), dst, true, src, false, n, nullptr, false)
+EMU_COPY(cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n), dst, true, src, false, n, nullptr, false,
+         "cuMemcpyHtoD")
 EMU_COPY(cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n), reinterpret_cast<uintptr_t>(dst), false, host(src), true,
-         n, nullptr, false)
-EMU_COPY(cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n), dst, true, host(src), true, n, nullptr, false)
-EMU_COPY(cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n), dst, false, host(src), false, n, nullptr, false)
-EMU_COPY(cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s), dst, true, src, false, n, s, true)
+         n, nullptr, false, "cuMemcpyDtoH")
+EMU_COPY(cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n), dst, true, host(src), true, n, nullptr, false,
+         "cuMemcpyDtoD")
+EMU_COPY(cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n), dst, false, host(src), false, n, nullptr, false,
+         "cuMemcpy")
+EMU_COPY(cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s), dst, true, src, false, n, s, true,
+         "cuMemcpyHtoDAsync")
 EMU_COPY(cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s), reinterpret_cast<uintptr_t>(dst), false,
-         host(src), true, n, s, true)
+         host(src), true, n, s, true, "cuMemcpyDtoHAsync")
 EMU_COPY(cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), dst, true, host(src), true, n, s,
-         true)
-EMU_COPY(cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), dst, false, host(src), false, n, s, true)
+         true, "cuMemcpyDtoDAsync")
+EMU_COPY(cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s), dst, false, host(src), false, n, s, true,
+         "cuMemcpyAsync")
 #undef EMU_COPY
 
+// Memsets are queued like copies; the synchronous forms run on the legacy default stream and, as
+// documented, return at once unless the target is page-locked host memory.
 template <class T>
-static CUresult memset_n(CUdeviceptr dst, T value, size_t count, CUstream stream, bool has_stream) {
+static CUresult memset_n(CUdeviceptr dst, T value, size_t count, CUstream stream, bool has_stream,
+                         std::unique_lock<std::timed_mutex>& lock) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (has_stream)
         if (CUresult r = check_stream(stream, ctx)) return r;
     if (dst % sizeof(T) != 0) return CUDA_ERROR_INVALID_VALUE;
     if (CUresult r = check_device_range(dst, count * sizeof(T))) return r;
-    T* p = static_cast<T*>(host(dst));
-    for (size_t i = 0; i < count; ++i) p[i] = value;
+    if (count == 0) return CUDA_SUCCESS;
+    Queue* q = queue_of(ctx, has_stream ? stream : nullptr);
+    const uintptr_t to = static_cast<uintptr_t>(dst);
+    auto op = std::make_shared<Op>();
+    char what[200];
+    std::snprintf(what, sizeof what, "cuMemsetD%zu%s of %zu bytes at 0x%" PRIxPTR " on %s", sizeof(T) * 8,
+                  has_stream ? "Async" : "", count * sizeof(T), to, q->name().c_str());
+    op->what = what;
+    op->writes.push_back(Range{to, to + count * sizeof(T)});
+    op->delay = draw_delay(ctx->async, false);
+    op->run = [ctx, to, value, count](Op& self) {
+        if (skip_work(ctx, &self)) return;
+        T* p = reinterpret_cast<T*>(to);
+        for (size_t i = 0; i < count; ++i) p[i] = value;
+    };
+    submit(q, op);
+    if (!has_stream && page_locked(to)) {
+        lock.unlock();
+        wait_op(op);
+        lock.lock();
+        return after_wait(ctx);
+    }
     return CUDA_SUCCESS;
 }
 
 #define EMU_MEMSET(name, T, async)                                                     \
     EMU_API name(CUdeviceptr dst, T value, size_t count) {                             \
-        std::lock_guard<std::timed_mutex> lock(drv().mu);                                    \
-        return memset_n<T>(dst, value, count, nullptr, false);                         \
+        std::unique_lock<std::timed_mutex> lock(drv().mu);                             \
+        return memset_n<T>(dst, value, count, nullptr, false, lock);                   \
     }                                                                                  \
     EMU_API async(CUdeviceptr dst, T value, size_t count, CUstream stream) {           \
-        std::lock_guard<std::timed_mutex> lock(drv().mu);                                    \
-        return memset_n<T>(dst, value, count, stream, true);                           \
+        std::unique_lock<std::timed_mutex> lock(drv().mu);                             \
+        return memset_n<T>(dst, value, count, stream, true, lock);                     \
     }
 EMU_MEMSET(cuMemsetD8_v2, unsigned char, cuMemsetD8Async)
 EMU_MEMSET(cuMemsetD16_v2, unsigned short, cuMemsetD16Async)
@@ -1358,25 +1601,55 @@ EMU_API cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned 
     if (extra != nullptr) return CUDA_ERROR_NOT_SUPPORTED;  // CU_LAUNCH_PARAM_BUFFER_POINTER is not emulated
     if (params == nullptr && f->build->kernel->param_count > 0) return CUDA_ERROR_INVALID_VALUE;
 
-    LaunchOutcome outcome;
     ++d.launch_calls;
     count_event(Trigger::Launch, d.launch_calls, ctx);
     if (d.device_lost) return kDeviceLost;
     if (ctx->sticky != CUDA_SUCCESS) return CUDA_SUCCESS;  // the planted fault surfaces at the next sync
-    if (injected_failure(config().fail_launch, d.launch_calls)) {
-        outcome.result = CUDA_ERROR_LAUNCH_FAILED;
-        outcome.message = "kernel " + f->entry.name + ": failure injected by LOSSKIT_EMU_FAIL_LAUNCH";
-    } else {
-        outcome = execute(f, uint3{gx, gy, gz}, uint3{bx, by, bz}, params);
+    const bool injected = injected_failure(config().fail_launch, d.launch_calls);
+
+    // The parameter values are copied now: the caller's array is only valid during the call.
+    const losskit_emu_kernel_desc* k = f->build->kernel;
+    auto values = std::make_shared<std::vector<uint64_t>>();
+    std::vector<size_t> offsets;
+    for (int i = 0; i < k->param_count; ++i) {
+        offsets.push_back(values->size());
+        values->resize(values->size() + (k->param_sizes[i] + 7) / 8 + 1, 0);  // 8-byte aligned, never empty
     }
-    if (outcome.result != CUDA_SUCCESS) {
-        // Asynchronous, as on a GPU: the launch succeeds, the context's next synchronising call (and
-        // every later one) returns the error.
-        ++d.failed_launches;
-        ctx->sticky = outcome.result;
-        const ErrorRow* row = error_row(outcome.result);
-        note("%s: %s", row != nullptr ? row->name : "launch failed", outcome.message.c_str());
-    }
+    for (int i = 0; i < k->param_count; ++i) std::memcpy(values->data() + offsets[i], params[i], k->param_sizes[i]);
+    auto pointers = std::make_shared<std::vector<void*>>();
+    for (size_t off : offsets) pointers->push_back(values->data() + off);
+
+    Queue* q = queue_of(ctx, stream);
+    auto op = std::make_shared<Op>();
+    op->what = "cuLaunchKernel(" + f->entry.name + ", launch " + std::to_string(d.launch_calls) + ") on " + q->name();
+    op->delay = draw_delay(ctx->async, false);
+    const uint3 grid{gx, gy, gz}, block{bx, by, bz};
+    op->run = [ctx, f, grid, block, values, pointers, injected](Op& self) {
+        Driver& d = drv();
+        std::unique_lock<std::timed_mutex> lock(d.mu);
+        if (d.device_lost || ctx->sticky != CUDA_SUCCESS) return;
+        LaunchOutcome outcome;
+        if (injected) {
+            outcome.result = CUDA_ERROR_LAUNCH_FAILED;
+            outcome.message = "kernel " + f->entry.name + ": failure injected by LOSSKIT_EMU_FAIL_LAUNCH";
+        } else {
+            std::vector<Snapshot> snaps = snapshot_params(f, pointers->data(), &self.reads);
+            lock.unlock();
+            outcome = execute(f, grid, block, pointers->data(), snaps);
+            if (outcome.result == CUDA_SUCCESS)
+                for (const Snapshot& s : snaps) changed_ranges(s, &self.writes);
+            lock.lock();
+        }
+        if (outcome.result != CUDA_SUCCESS) {
+            // Asynchronous, as on a GPU: the launch succeeded, the context's next synchronising call (and
+            // every later one) returns the error.
+            ++d.failed_launches;
+            if (ctx->sticky == CUDA_SUCCESS) ctx->sticky = outcome.result;
+            const ErrorRow* row = error_row(outcome.result);
+            note("%s: %s", row != nullptr ? row->name : "launch failed", outcome.message.c_str());
+        }
+    };
+    submit(q, op);
     return CUDA_SUCCESS;
 }
 
@@ -1392,6 +1665,7 @@ static CUresult create_stream(CUstream* out, unsigned flags, int priority) {
     s->flags = flags;
     s->priority = std::max(-5, std::min(0, priority));
     s->id = d.next_id++;
+    s->queue = new_queue(ctx->async, s->id, (flags & STREAM_NON_BLOCKING) == 0);
     d.streams.insert(s);
     *out = s;
     return CUDA_SUCCESS;
@@ -1412,22 +1686,36 @@ EMU_API cuStreamDestroy_v2(CUstream s) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx, false)) return r;
     if (is_default_stream(s) || check_stream(s, ctx) != CUDA_SUCCESS) return CUDA_ERROR_INVALID_HANDLE;
+    // As documented: returns at once; the stream's queued work still runs, then its worker ends.
     s->alive = false;
+    destroy_queue(s->queue);
     return CUDA_SUCCESS;
 }
 
 EMU_API cuStreamSynchronize(CUstream s) {
-    std::lock_guard<std::timed_mutex> lock(drv().mu);
+    std::unique_lock<std::timed_mutex> lock(drv().mu);
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
-    return check_stream(s, ctx);
+    if (CUresult r = check_stream(s, ctx)) return r;
+    Queue* q = queue_of(ctx, s);
+    lock.unlock();
+    // the legacy default stream is ordered after every blocking stream's earlier work
+    if (q->legacy) wait_legacy_sync(ctx->async);
+    else wait_queue(q);
+    lock.lock();
+    return after_wait(ctx);
 }
 
 EMU_API cuStreamQuery(CUstream s) {
     std::lock_guard<std::timed_mutex> lock(drv().mu);
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
-    return check_stream(s, ctx);  // all submitted work is complete
+    if (CUresult r = check_stream(s, ctx)) return r;
+    if (!queue_done(queue_of(ctx, s))) {
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
+    return after_wait(ctx);
 }
 
 EMU_API cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
@@ -1436,7 +1724,40 @@ EMU_API cuStreamWaitEvent(CUstream s, CUevent e, unsigned int flags) {
     if (CUresult r = current(&ctx)) return r;
     if (CUresult r = check_stream(s, ctx)) return r;
     if (flags > 1) return CUDA_ERROR_INVALID_VALUE;
-    return check_event(e, ctx);
+    if (CUresult r = check_event(e, ctx)) return r;
+    wait_event(queue_of(ctx, s), &e->state);  // the event's work as recorded now; later records do not count
+    return CUDA_SUCCESS;
+}
+
+// Stream memory operations: later work on the stream waits until a 32-bit word in device or page-locked
+// memory satisfies the condition (CU_STREAM_WAIT_VALUE_GEQ 0, EQ 1, AND 2, NOR 3; FLUSH 1<<30 ignored).
+// The host releases it by writing the word (e.g. in page-locked memory): a deterministic gate.
+EMU_API cuStreamWaitValue32_v2(CUstream s, CUdeviceptr addr, unsigned int value, unsigned int flags) {
+    std::lock_guard<std::timed_mutex> lock(drv().mu);
+    CUctx_st* ctx = nullptr;
+    if (CUresult r = current(&ctx)) return r;
+    if (CUresult r = check_stream(s, ctx)) return r;
+    const unsigned kind = flags & ~(1u << 30);
+    if (kind > 3 || addr % 4 != 0) return CUDA_ERROR_INVALID_VALUE;
+    if (CUresult r = check_device_range(addr, 4)) return r;
+    Queue* q = queue_of(ctx, s);
+    auto op = std::make_shared<Op>();
+    op->exclusive = false;
+    op->what = "cuStreamWaitValue32 on " + q->name();
+    op->run = [ctx, addr, value, kind](Op&) {
+        const volatile unsigned* word = reinterpret_cast<const volatile unsigned*>(static_cast<uintptr_t>(addr));
+        for (;;) {
+            const unsigned w = *word;
+            const bool met = kind == 0 ? static_cast<int32_t>(w - value) >= 0
+                             : kind == 1 ? w == value
+                             : kind == 2 ? (w & value) != 0
+                                         : ~(w | value) != 0;
+            if (met || skip_work(ctx)) return;
+            std::this_thread::sleep_for(std::chrono::microseconds(50));
+        }
+    };
+    submit(q, op);
+    return CUDA_SUCCESS;
 }
 
 EMU_API cuStreamGetFlags(CUstream s, unsigned int* flags) {
@@ -1511,7 +1832,7 @@ static CUresult record_event(CUevent e, CUstream s) {
     if (CUresult r = check_event(e, ctx)) return r;
     if (CUresult r = check_stream(s, ctx)) return r;
     e->recorded = true;
-    e->time = std::chrono::steady_clock::now();  // all earlier work on the stream has run
+    record(&e->state, queue_of(ctx, s));  // completes (and takes its time) when the stream's worker passes it
     return CUDA_SUCCESS;
 }
 
@@ -1530,14 +1851,23 @@ EMU_API cuEventQuery(CUevent e) {
     std::lock_guard<std::timed_mutex> lock(drv().mu);
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
-    return check_event(e, ctx);
+    if (CUresult r = check_event(e, ctx)) return r;
+    if (!event_done(&e->state)) {  // never recorded: no work, complete
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
+    return after_wait(ctx);
 }
 
 EMU_API cuEventSynchronize(CUevent e) {
-    std::lock_guard<std::timed_mutex> lock(drv().mu);
+    std::unique_lock<std::timed_mutex> lock(drv().mu);
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
-    return check_event(e, ctx);
+    if (CUresult r = check_event(e, ctx)) return r;
+    lock.unlock();
+    wait_event_done(&e->state);
+    lock.lock();
+    return after_wait(ctx);
 }
 
 EMU_API cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
@@ -1549,7 +1879,12 @@ EMU_API cuEventElapsedTime(float* ms, CUevent start, CUevent end) {
     if (CUresult r = check_event(end, ctx)) return r;
     if (((start->flags | end->flags) & EVENT_DISABLE_TIMING) != 0 || !start->recorded || !end->recorded)
         return CUDA_ERROR_INVALID_HANDLE;
-    *ms = std::chrono::duration<float, std::milli>(end->time - start->time).count();
+    std::chrono::steady_clock::time_point t0, t1;
+    if (!event_time(&start->state, &t0) || !event_time(&end->state, &t1)) {
+        ++drv().not_ready;
+        return CUDA_ERROR_NOT_READY;
+    }
+    *ms = std::chrono::duration<float, std::milli>(t1 - t0).count();
     return CUDA_SUCCESS;
 }
 
@@ -1595,6 +1930,23 @@ EMU_API cuOccupancyMaxPotentialBlockSizeWithFlags(int* min_grid, int* block_size
 
 EMU_API cuProfilerStart() { return CUDA_SUCCESS; }
 EMU_API cuProfilerStop() { return CUDA_SUCCESS; }
+
+// ---- for the emulated cuBLAS ----------------------------------------------------------------
+
+// cuBLAS runs a GEMM on the host at submission: first the work it is ordered after on `stream` (and,
+// for a blocking or the legacy stream, the legacy stream's synchronisation) must have completed.
+// Counts as no driver call (the fault triggers keep their numbering).
+extern "C" __attribute__((visibility("default"))) void losskit_emu_stream_drain(CUstream s) {
+    Driver& d = drv();
+    std::unique_lock<std::timed_mutex> lock(d.mu);
+    if (initialized() != CUDA_SUCCESS || t_context_stack.empty() || t_context_stack.back() == nullptr) return;
+    CUctx_st* ctx = t_context_stack.back();
+    if (!ctx->alive || check_stream(s, ctx) != CUDA_SUCCESS) return;
+    Queue* q = queue_of(ctx, s);
+    lock.unlock();
+    if (q->legacy || q->blocking) wait_legacy_sync(ctx->async);
+    wait_queue(q);
+}
 
 // ---- what the generated stubs call -----------------------------------------------------------
 

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -36,6 +37,7 @@ CUresult Memory::allocate(int device, const void* owner, size_t bytes, unsigned 
         return CUDA_ERROR_OUT_OF_MEMORY;
     }
     char* base = m + page + body - aligned;
+    std::memset(m + page, kPoison, body - aligned);  // the head slack
     if (device >= 0) std::memset(base, kPoison, aligned);
     else std::memset(base + bytes, kPoison, aligned - bytes);  // host memory starts zeroed by mmap
 
@@ -100,6 +102,63 @@ const Allocation* Memory::find_mapping(uintptr_t address) const {
         if (address >= lo && address < lo + it->second.map_len) return &it->second;
     }
     return nullptr;
+}
+
+namespace {
+
+// The first byte in [p, p + n) that is not poison, or n.
+size_t first_unpoisoned(const unsigned char* p, size_t n) {
+    static const std::vector<unsigned char> poison(4096, kPoison);
+    for (size_t done = 0; done < n;) {
+        const size_t chunk = std::min(n - done, poison.size());
+        if (std::memcmp(p + done, poison.data(), chunk) != 0) {
+            for (size_t k = 0; k < chunk; ++k)
+                if (p[done + k] != kPoison) return done + k;
+        }
+        done += chunk;
+    }
+    return n;
+}
+
+// The last byte in [p, p + n) that is not poison, or n.
+size_t last_unpoisoned(const unsigned char* p, size_t n) {
+    for (size_t k = n; k > 0; --k)
+        if (p[k - 1] != kPoison) return k - 1;
+    return n;
+}
+
+}  // namespace
+
+bool Memory::check_poison(uintptr_t base, std::string* damage) {
+    auto it = by_base_.find(base);
+    if (it == by_base_.end()) return true;
+    const Allocation& a = it->second;
+    const size_t page = page_size();
+    unsigned char* head = reinterpret_cast<unsigned char*>(a.map) + page;
+    const size_t head_len = static_cast<size_t>(reinterpret_cast<unsigned char*>(a.base) - head);
+    unsigned char* tail = reinterpret_cast<unsigned char*>(a.base + a.size);
+    const size_t tail_len = round_up(a.size, kAlign) - a.size;
+    const size_t t0 = first_unpoisoned(tail, tail_len);
+    const size_t h0 = first_unpoisoned(head, head_len);
+    if (t0 == tail_len && h0 == head_len) return true;
+    char text[320];
+    if (t0 < tail_len) {
+        const size_t t1 = last_unpoisoned(tail, tail_len);
+        std::snprintf(text, sizeof text,
+                      "bytes %zu to %zu past the end of allocation 0x%" PRIxPTR " (%zu bytes) were written (its tail "
+                      "slack, poisoned with 0xff)",
+                      t0, t1, a.base, a.size);
+    } else {
+        const size_t h1 = last_unpoisoned(head, head_len);
+        std::snprintf(text, sizeof text,
+                      "bytes %zu to %zu before allocation 0x%" PRIxPTR " (%zu bytes) were written (its head slack, "
+                      "poisoned with 0xff)",
+                      head_len - h1, head_len - h0, a.base, a.size);
+    }
+    *damage = text;
+    std::memset(head, kPoison, head_len);
+    std::memset(tail, kPoison, tail_len);
+    return false;
 }
 
 bool Memory::covers(uintptr_t address, size_t bytes) const {

@@ -16,12 +16,15 @@ namespace emu {
 // Device pointers are host addresses (as with unified addressing on a GPU), 256-byte aligned as
 // cuMemAlloc guarantees. Each allocation has its own mapping:
 //
-//   [guard page][.....][slack | data ..................... | tail slack][guard page]
-//                              ^ base                 base+size ^      ^ multiple of 256 from base
+//   [guard page][head slack | data ..................... | tail slack][guard page]
+//                             ^ base                 base+size ^      ^ multiple of 256 from base
 //
 // The data ends as close to the trailing PROT_NONE page as the alignment allows, so reading even
 // one element past the end either faults (size a multiple of 256) or reads the tail slack, which
 // holds NaN bytes; fresh device memory is NaN as well, so using a value never written is visible.
+// The head slack (before base, up to the leading guard page) holds the same poison. Reads of either
+// slack give NaN (-1 as an integer); writes into it are found after the launch (check_poison), since
+// no page protection is that fine-grained.
 struct Allocation {
     uintptr_t base = 0;
     size_t size = 0;
@@ -55,6 +58,11 @@ public:
     const Allocation* find_mapping(uintptr_t address) const;
     // True when [address, address + bytes) lies inside one allocation.
     bool covers(uintptr_t address, size_t bytes) const;
+    // Whether the poison around the allocation that starts at `base` (head and tail slack) is intact.
+    // If not, says where it was overwritten ("4 bytes at 0 to 3 bytes past the end of allocation ...")
+    // and poisons it again.
+    bool check_poison(uintptr_t base, std::string* damage);
+
     // "N bytes past the end of allocation 0x... (M bytes)" and the like, for diagnostics.
     std::string describe(uintptr_t address) const;
 

@@ -151,6 +151,10 @@ public:
     // Fault handling: the signal handler records the fault and redirects the fiber to
     // land_after_fault(). A fault is the kernel's when a fiber of this launch is running on the
     // faulting OS thread (the gettid system call only after the cheap checks).
+    // A misaligned load or store (cuda_emu.h's checks, the UBSan alignment handlers): ends the launch
+    // with CUDA_ERROR_MISALIGNED_ADDRESS, naming the address's allocation.
+    [[noreturn]] void misaligned(const char* site, const void* address, unsigned alignment, const char* access);
+
     bool owns_fault() const { return exec_tid_ != 0 && current_ != nullptr && exec_tid_ == current_tid(); }
     void record_fault(int sig, uintptr_t address, ucontext_t* uc);
     [[noreturn]] void land_after_fault();
@@ -292,6 +296,14 @@ void Runner::land_after_fault() {
                       fault_.address, target.c_str());
     }
     abort_launch(result, nullptr, what + format(" [pc 0x%" PRIxPTR "]", fault_.pc));
+}
+
+[[noreturn]] void Runner::misaligned(const char* site, const void* address, unsigned alignment, const char* access) {
+    const uintptr_t a = reinterpret_cast<uintptr_t>(address);
+    const std::string target = launch_ != nullptr && launch_->describe_address ? launch_->describe_address(a) : "";
+    abort_launch(CUDA_ERROR_MISALIGNED_ADDRESS, site,
+                 format("misaligned address: %s at 0x%" PRIxPTR ", which is not %u-byte aligned (%s)", access, a,
+                        alignment, target.c_str()));
 }
 
 void Runner::ensure_stacks(size_t count, size_t stack_bytes) {
@@ -803,6 +815,11 @@ __attribute__((visibility("default"))) uint64_t losskit_emu_warp_op(const char* 
 }
 
 __attribute__((visibility("default"))) unsigned losskit_emu_activemask(void) { return emu::g_runner.activemask(); }
+
+__attribute__((visibility("default"))) void losskit_emu_misaligned(const char* site, const void* address,
+                                                                    unsigned alignment, const char* access) {
+    emu::g_runner.misaligned(site, address, alignment, access);
+}
 
 __attribute__((visibility("default"))) void losskit_emu_fence(void) { emu::g_runner.fence(); }
 

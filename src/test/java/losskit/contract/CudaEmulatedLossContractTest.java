@@ -64,6 +64,15 @@ class CudaEmulatedLossContractTest extends LossContract {
         return openCuda(Precision.FAST);
     }
 
+    /**
+     * An engine forced onto CUDA whose per-call arena gives every region an exact allocation of its own (test
+     * support, losskit.test.exactArenaRegions): under the emulated driver an overrun of a region then fails the
+     * launch instead of landing in the region's padding or its neighbour.
+     */
+    static LossEngine openCudaExactRegions(Precision precision) {
+        return losskit.cuda.ArenaAccess.withExactRegions(true, () -> openCuda(precision));
+    }
+
     static LossEngine openCuda(Precision precision) {
         LossEngine e;
         try {

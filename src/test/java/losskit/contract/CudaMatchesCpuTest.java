@@ -34,7 +34,10 @@ import org.junit.jupiter.api.TestInstance;
  * that break
  * lazy code (elementwise n = 1, 7, 33, 1000, 1025; rows 1, 3, 17 × C 1, 7, 32, 33, 1000), on host buffers
  * that start at odd offsets (heap and direct, +1 and +3 floats), and run twice for bitwise determinism.
- * The engine is asserted to be on CUDA, so this can never compare the CPU with itself. (FAST precision is
+ * The engine is asserted to be on CUDA, so this can never compare the CPU with itself; its arena regions are exact
+ * allocations (losskit.test.exactArenaRegions), so that a kernel's overrun of a region fails under the emulated
+ * driver. Sizes past one grid sweep and device pointers at 4, 8 and 12 bytes off 16: {@link CudaGridSweepTest},
+ * {@link CudaDevicePointerOffsetsTest}. (FAST precision is
  * compared bit for bit by {@link FastBitsAcrossBackendsTest}.)
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
@@ -48,7 +51,7 @@ class CudaMatchesCpuTest {
 
     @BeforeAll
     void open() {
-        cuda = CudaEmulatedLossContractTest.openCuda(Precision.EXACT);
+        cuda = CudaEmulatedLossContractTest.openCudaExactRegions(Precision.EXACT);
         cpu = LossEngine.builder().backend(BackendChoice.CPU).precision(Precision.EXACT).build();
     }
 
@@ -148,13 +151,13 @@ class CudaMatchesCpuTest {
     }
 
     /** Elements below this share of an array's largest are compared to it, not to themselves. */
-    private static final double ARRAY_FLOOR = 1e-6;
+    static final double ARRAY_FLOOR = 1e-6;
 
-    private static double floorOf(Variant v) {
+    static double floorOf(Variant v) {
         return v.form().family() == Family.MATRIX ? Tolerance.MATRIX_GRADIENT_FLOOR : ARRAY_FLOOR;
     }
 
-    private static void assertSame(String what, LossResult expected, LossResult actual, double floor) {
+    static void assertSame(String what, LossResult expected, LossResult actual, double floor) {
         double e = expected.value();
         double a = actual.value();
         assertTrue(Tolerance.close(a, e, 1e-9, Math.max(Math.abs(e), 1e-6)), what + ": value " + a + " expected " + e);
@@ -168,7 +171,7 @@ class CudaMatchesCpuTest {
     }
 
     /** float32 results of float64 math that differs only in summation order: a few ulps. */
-    private static void compareArrays(String what, float[] e, float[] a, double floor) {
+    static void compareArrays(String what, float[] e, float[] a, double floor) {
         if (e == null) {
             assertEquals(null, a, what);
             return;

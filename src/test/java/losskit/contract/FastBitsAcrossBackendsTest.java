@@ -49,9 +49,12 @@ import org.junit.jupiter.api.TestInstance;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class FastBitsAcrossBackendsTest {
     private static final int[] ELEMENTS = {1, 7, 2049, 16385};
-    /** The losses run past one block split (2²⁰ + 7 elements, 5 000 rows): one per family and arithmetic kind. */
+    /**
+     * The losses run past one block split (2²⁰ + 7 elements, 5 000 rows): one per family and arithmetic kind, and
+     * rmse, whose gradient scaling (losskit_finish_scale) strides over 1 024 × 256 threads 4 times at that size.
+     */
     private static final java.util.Set<String> LARGE = java.util.Set.of("mse", "huber", "bce-logits", "focal-logits",
-            "log-cosh", "poisson-nll", "cross-entropy", "kl-divergence", "cosine-proximity", "triplet");
+            "log-cosh", "poisson-nll", "cross-entropy", "kl-divergence", "cosine-proximity", "triplet", "rmse");
 
     private LossEngine cuda;
     private final List<LossEngine> cpus = new ArrayList<>();

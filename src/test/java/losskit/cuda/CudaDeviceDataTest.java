@@ -1,22 +1,29 @@
 package losskit.cuda;
 
 import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamWaitValue32;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -26,6 +33,7 @@ import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
 import losskit.api.BackendChoice;
 import losskit.api.DeviceBuffer;
 import losskit.api.Family;
@@ -77,9 +85,16 @@ class CudaDeviceDataTest {
     @AfterAll
     void close() {
         if (context != null) {
-            cuCtxSetCurrent(context);
-            allocations.forEach(p -> cuMemFree(p));
-            cuDevicePrimaryCtxRelease(device);
+            // a kernel fault leaves the primary context poisoned (every call fails): release it all the same, so
+            // that later classes get a fresh one once the engines have released it too
+            try {
+                cuCtxSetCurrent(context);
+                allocations.forEach(p -> cuMemFree(p));
+            } catch (RuntimeException e) {
+                // the context's destruction frees them
+            } finally {
+                cuDevicePrimaryCtxRelease(device);
+            }
         }
         if (cuda != null) {
             cuda.close();
@@ -390,6 +405,69 @@ class CudaDeviceDataTest {
         String bceExpected = assertThrows(LossInputException.class,
                 () -> cpu.compute(Loss.of("bce"), Inputs.of(new float[]{0.5f, 1.5f, 0.2f}, new float[]{0, 1, 0}))).getMessage();
         assertEquals(bceExpected, assertThrows(LossInputException.class, () -> cuda.compute(Loss.of("bce"), bce)).getMessage());
+    }
+
+    /**
+     * Calls queued on the caller's stream behind work that has not finished (the stream held by
+     * cuStreamWaitValue32 on a page-locked word until the test sets it): {@code isDone} is false (the driver
+     * answers CUDA_ERROR_NOT_READY), a handle closed then cannot give its result record back yet (the
+     * deferred release), and once the stream runs the value is right and the next calls reclaim the record.
+     */
+    @Test
+    void queuedCallsAreNotDoneUntilTheirStreamRunsAndAClosedOneIsReleasedLater() {
+        Loss mse = Loss.of("mse");
+        float[] x = new float[3000];
+        float[] t = new float[3000];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) Math.sin(i);
+            t[i] = (float) Math.cos(0.5 * i);
+        }
+        double expected = cuda.evaluate(mse, Inputs.of(x, t)).value();
+        Tensor dx = onDevice(Tensor.of(x));
+        Tensor dt = onDevice(Tensor.of(t));
+        cuCtxSetCurrent(context);
+        cuCtxSynchronize(); // a pageable cuMemcpyHtoD may return before its copy ran; the stream below does not wait for it
+        CUstream stream = new CUstream();
+        cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+        Pointer word = new Pointer();
+        cuMemHostAlloc(word, 4, 2); // CU_MEMHOSTALLOC_DEVICEMAP
+        word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 0);
+        CUdeviceptr wordOnDevice = new CUdeviceptr();
+        cuMemHostGetDevicePointer(wordOnDevice, word, 0);
+        cuStreamWaitValue32(stream, wordOnDevice, 1, 0); // CU_STREAM_WAIT_VALUE_GEQ: held until the word is 1
+        // a call that waited for the held stream would never return: a watchdog opens it after 60 s (and fails)
+        java.util.concurrent.atomic.AtomicBoolean watchdogOpened = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread watchdog = new Thread(() -> {
+            try {
+                Thread.sleep(60_000);
+                watchdogOpened.set(true);
+                word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 1);
+            } catch (InterruptedException e) {
+                // opened by the test
+            }
+        });
+        watchdog.setDaemon(true);
+        watchdog.start();
+        Inputs held = Inputs.empty().with("input", dx).with("target", dt).onStream(JCudaInterop.address(stream));
+        PendingLoss first = cuda.evaluateAsync(mse, held); // the value only: nothing to copy to the host
+        PendingLoss second = cuda.evaluateAsync(mse, held);
+        try {
+            assertFalse(first.isDone(), "queued behind the held stream");
+            first.close(); // its record is still the kernels' target: released once the stream passes its event
+            assertFalse(second.isDone());
+        } finally {
+            word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 1);
+            watchdog.interrupt();
+        }
+        assertFalse(watchdogOpened.get(), "a call waited for the held stream");
+        assertEquals(Double.doubleToRawLongBits(expected), Double.doubleToRawLongBits(second.value()));
+        assertTrue(second.isDone());
+        second.close();
+        assertEquals(Double.doubleToRawLongBits(expected),
+                Double.doubleToRawLongBits(cuda.evaluate(mse, Inputs.of(x, t)).value()));
+        cuCtxSetCurrent(context);
+        cuStreamDestroy(stream);
+        cuMemFreeHost(word);
     }
 
     @Test

@@ -9,10 +9,10 @@ import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxGetState;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
 import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
 import static jcuda.driver.JCudaDriver.cuDriverGetVersion;
 import static jcuda.driver.JCudaDriver.cuEventCreate;
 import static jcuda.driver.JCudaDriver.cuEventDestroy;
@@ -31,7 +31,9 @@ import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
@@ -45,6 +47,8 @@ import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamQuery;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamWaitEvent;
+import static jcuda.driver.JCudaDriver.cuStreamWaitValue32;
 import static losskit.emu.EmuSupport.assertCudaError;
 import static losskit.emu.EmuSupport.image;
 import static losskit.emu.EmuSupport.ptxText;
@@ -75,6 +79,7 @@ import jcuda.driver.CUmemAttach_flags;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -519,6 +524,228 @@ class EmulatedDriverTest {
         cuCtxDestroy(context);
         context = EmuSupport.newContext(); // a new context works
         alloc(4);
+    }
+
+    // ---- asynchronous streams and events -----------------------------------------------------------
+
+    /**
+     * Holds a stream (cuStreamWaitValue32 on a page-locked word) until {@link #open}: work queued behind it
+     * is pending, deterministically, for as long as the test needs.
+     */
+    private static final class Gate implements AutoCloseable {
+        private final Pointer word = new Pointer();
+        private final CUdeviceptr address = new CUdeviceptr();
+
+        Gate() {
+            cuMemHostAlloc(word, 4, 0);
+            word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 0);
+            cuMemHostGetDevicePointer(address, word, 0);
+        }
+
+        void hold(CUstream s) {
+            cuStreamWaitValue32(s, address, 1, 0); // CU_STREAM_WAIT_VALUE_GEQ
+        }
+
+        void open() {
+            word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 1);
+        }
+
+        @Override
+        public void close() {
+            open();
+            cuMemFreeHost(word);
+        }
+    }
+
+    private static CUstream stream(int flags) {
+        CUstream s = new CUstream();
+        cuStreamCreate(s, flags);
+        return s;
+    }
+
+    private static CUevent event(int flags) {
+        CUevent e = new CUevent();
+        cuEventCreate(e, flags);
+        return e;
+    }
+
+    private static int readInt(CUdeviceptr p) {
+        int[] v = new int[1];
+        cuMemcpyDtoH(Pointer.to(v), p, 4);
+        return v[0];
+    }
+
+    private static final int NON_BLOCKING = CUstream_flags.CU_STREAM_NON_BLOCKING;
+    private static final CUstream LEGACY = new CUstream(); // the NULL stream
+
+    @Test
+    void workOnAStreamRunsInOrder() {
+        try (Gate gate = new Gate()) {
+            CUstream s = stream(NON_BLOCKING);
+            CUdeviceptr x = alloc(4);
+            CUdeviceptr y = alloc(4);
+            CUdeviceptr z = alloc(4);
+            gate.hold(s);
+            cuMemsetD32Async(x, 1, 1, s);
+            cuMemcpyDtoDAsync(y, x, 4, s);
+            cuMemsetD32Async(x, 2, 1, s);
+            cuMemcpyDtoDAsync(z, x, 4, s);
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(s)), "held by the gate");
+            gate.open();
+            cuStreamSynchronize(s);
+            assertEquals(1, readInt(y), "the first copy ran after the first memset and before the second");
+            assertEquals(2, readInt(z));
+            cuStreamDestroy(s);
+        }
+    }
+
+    @Test
+    void queriesAreNotReadyWhileWorkIsPending() {
+        try (Gate gate = new Gate()) {
+            CUstream s = stream(0);
+            CUevent before = event(CUevent_flags.CU_EVENT_DEFAULT);
+            CUevent after = event(CUevent_flags.CU_EVENT_DEFAULT);
+            CUevent never = event(CUevent_flags.CU_EVENT_DEFAULT);
+            cuEventRecord(before, s);
+            gate.hold(s);
+            CUdeviceptr x = alloc(400);
+            cuMemsetD32Async(x, 3, 100, s);
+            cuEventRecord(after, s);
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuEventQuery(never)), "an event never recorded captures no work");
+            cuEventSynchronize(before); // the work before the gate completes
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuEventQuery(before)));
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuEventQuery(after)));
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(s)));
+            float[] ms = new float[1];
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuEventElapsedTime(ms, before, after)));
+            gate.open();
+            cuEventSynchronize(after);
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuEventQuery(after)));
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuStreamQuery(s)));
+            cuEventElapsedTime(ms, before, after);
+            assertTrue(ms[0] >= 0, "elapsed " + ms[0]);
+            assertEquals(3, readInt(x));
+        }
+    }
+
+    @Test
+    void streamWaitEventOrdersWorkAcrossStreams() {
+        try (Gate gate = new Gate()) {
+            CUstream a = stream(NON_BLOCKING);
+            CUstream b = stream(NON_BLOCKING);
+            CUevent written = event(CUevent_flags.CU_EVENT_DISABLE_TIMING);
+            CUdeviceptr x = alloc(4);
+            CUdeviceptr y = alloc(4);
+            gate.hold(a);
+            cuMemsetD32Async(x, 7, 1, a);
+            cuEventRecord(written, a);
+            cuStreamWaitEvent(b, written, 0);
+            cuEventRecord(written, b); // a later record does not change the wait already queued
+            cuMemcpyDtoDAsync(y, x, 4, b);
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(b)), "b waits for a's gated work");
+            gate.open();
+            cuStreamSynchronize(b);
+            assertEquals(7, readInt(y));
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuCtxSynchronize()));
+        }
+    }
+
+    @Test
+    void theLegacyDefaultStreamSynchronisesWithBlockingStreamsOnly() {
+        try (Gate gate = new Gate()) {
+            CUstream blocking = stream(0);
+            CUstream other = stream(0);
+            CUstream nonBlocking = stream(NON_BLOCKING);
+            CUdeviceptr x = alloc(4);
+            CUdeviceptr y = alloc(4);
+            CUdeviceptr z = alloc(4);
+            gate.hold(blocking);
+            cuMemsetD32Async(x, 4, 1, blocking);
+            cuMemcpyDtoDAsync(y, x, 4, LEGACY); // after the blocking stream's memset
+            cuMemsetD32Async(z, 5, 1, other);   // after the legacy stream's copy
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(LEGACY)));
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(other)));
+            CUdeviceptr w = alloc(4);
+            cuMemsetD32Async(w, 9, 1, nonBlocking);
+            cuStreamSynchronize(nonBlocking); // not held back by the gated streams
+            assertEquals("CUDA_SUCCESS", resultOf(() -> cuStreamQuery(nonBlocking)));
+            assertEquals("CUDA_ERROR_NOT_READY", resultOf(() -> cuStreamQuery(LEGACY)));
+            gate.open();
+            cuCtxSynchronize();
+            assertEquals(4, readInt(y));
+            assertEquals(5, readInt(z));
+            assertEquals(9, readInt(w));
+        }
+    }
+
+    @Test
+    void pageableSourcesAreStagedAndSynchronousCopiesWait() {
+        try (Gate gate = new Gate()) {
+            CUstream s = stream(0);
+            CUdeviceptr x = alloc(4);
+            int[] source = {11};
+            gate.hold(s);
+            cuMemcpyHtoDAsync(x, Pointer.to(source), 4, s); // staged: the array may be reused at once
+            source[0] = 12;
+            gate.open();
+            // a synchronous copy on the legacy stream waits for the blocking stream's work
+            assertEquals(11, readInt(x));
+        }
+    }
+
+    @Test
+    void unorderedAccessesOnTwoStreamsPoisonTheContext() {
+        CUstream a = stream(NON_BLOCKING);
+        CUstream b = stream(NON_BLOCKING);
+        CUdeviceptr x = alloc(400);
+        cuMemsetD32Async(x, 1, 100, a);
+        cuMemsetD32Async(x.withByteOffset(200), 2, 50, b); // overlaps, and nothing orders it after a's
+        assertCudaError("CUDA_ERROR_LAUNCH_FAILED", () -> cuCtxSynchronize());
+    }
+
+    @Test
+    void aKernelsOutputReadOnAnotherStreamWithoutAWaitIsDetected() {
+        int n = 10_000;
+        CUdeviceptr dx = alloc((long) n * Sizeof.FLOAT);
+        CUdeviceptr dp = alloc(40L * Sizeof.DOUBLE);
+        CUdeviceptr copy = alloc(40L * Sizeof.DOUBLE);
+        cuMemsetD32(dx, Float.floatToRawIntBits(1.0f), n);
+        CUstream a = stream(0);
+        CUstream b = stream(NON_BLOCKING);
+        CUevent done = event(CUevent_flags.CU_EVENT_DISABLE_TIMING);
+        Pointer params = Pointer.to(Pointer.to(dx), Pointer.to(new long[] {n}), Pointer.to(new double[] {1.0}),
+                Pointer.to(dp));
+        // with the wait: ordered, no error
+        cuLaunchKernel(function("emu_test_block_sum"), 40, 1, 1, BLOCK, 1, 1, 0, a, params, null);
+        cuEventRecord(done, a);
+        cuStreamWaitEvent(b, done, 0);
+        cuMemcpyDtoDAsync(copy, dp, 40L * Sizeof.DOUBLE, b);
+        cuCtxSynchronize();
+        double[] partials = new double[40];
+        cuMemcpyDtoH(Pointer.to(partials), copy, 40L * Sizeof.DOUBLE);
+        assertEquals(n, Arrays.stream(partials).sum());
+        // without it: the copy on b reads what the kernel on a writes (new values: a write is what changes memory)
+        cuMemsetD32(dx, Float.floatToRawIntBits(2.0f), n);
+        cuLaunchKernel(function("emu_test_block_sum"), 40, 1, 1, BLOCK, 1, 1, 0, a, params, null);
+        cuMemcpyDtoDAsync(copy, dp, 40L * Sizeof.DOUBLE, b);
+        assertCudaError("CUDA_ERROR_LAUNCH_FAILED", () -> cuCtxSynchronize());
+    }
+
+    @Test
+    void aPageLockedSourceReusedBeforeItsCopyRanIsDetected() {
+        try (Gate gate = new Gate()) {
+            Pointer pinned = new Pointer();
+            cuMemHostAlloc(pinned, 64, 0);
+            pinned.getByteBuffer(0, 64).order(ByteOrder.nativeOrder()).putInt(0, 1);
+            CUstream s = stream(0);
+            CUdeviceptr x = alloc(64);
+            gate.hold(s);
+            cuMemcpyHtoDAsync(x, pinned, 64, s);
+            pinned.getByteBuffer(0, 64).order(ByteOrder.nativeOrder()).putInt(0, 2); // refilled too early
+            gate.open();
+            assertCudaError("CUDA_ERROR_LAUNCH_FAILED", () -> cuStreamSynchronize(s));
+            cuMemFreeHost(pinned);
+        }
     }
 
     /** JCuda imports 312 driver symbols; those not emulated exist and say so instead of killing the JVM. */

@@ -149,6 +149,31 @@ class EmulatorSwitchesTest {
         assertEquals(1024, number(json, "live_bytes"), json);
     }
 
+    /**
+     * LOSSKIT_EMU_ASYNC=delay:SEED: completions come late (an event recorded after an upload from page-locked
+     * memory is still pending when queried), a two-lane pipeline with its waits gives every value, and without
+     * them the emulator names the unordered operations (a cuStreamWaitEvent left out) or the page-locked
+     * buffer refilled before its upload ran, and poisons the context.
+     */
+    @Test
+    void delayedCompletionsCatchMissingWaits() {
+        Map<String, String> delay = Map.of("LOSSKIT_EMU_ASYNC", "delay:7");
+        EmuSupport.Probe ok = EmuSupport.probe(delay, "async", testPtx(), "wait");
+        assertEquals("CUDA_SUCCESS", ok.get("pipeline.sync"), ok.stderr());
+        assertEquals("16/16", ok.get("pipeline.correct"));
+        assertTrue(Integer.parseInt(ok.get("notReady")) > 0, "a delayed upload is pending when queried: " + ok.stdout());
+        EmuSupport.Probe noWait = EmuSupport.probe(delay, "async", testPtx(), "nowait");
+        assertEquals("CUDA_ERROR_LAUNCH_FAILED", noWait.get("pipeline.sync"));
+        assertTrue(noWait.stderr().contains("unordered accesses on two streams"), noWait.stderr());
+        assertTrue(noWait.stderr().contains("cuLaunchKernel(emu_test_block_sum"), noWait.stderr());
+        EmuSupport.Probe noAwait = EmuSupport.probe(delay, "async", testPtx(), "noawait");
+        assertEquals("CUDA_ERROR_LAUNCH_FAILED", noAwait.get("pipeline.sync"));
+        assertTrue(noAwait.stderr().contains("page-locked buffer reused before the copy from it completed"),
+                noAwait.stderr());
+        assertEquals("CUDA_ERROR_INVALID_VALUE", EmuSupport.probe(Map.of("LOSSKIT_EMU_ASYNC", "later"), "device")
+                .get("init"));
+    }
+
     @Test
     void malformedTriggerFailsInit() {
         EmuSupport.Probe p = EmuSupport.probe(Map.of("LOSSKIT_EMU_STICKY_AT", "kernel:3"), "device");
