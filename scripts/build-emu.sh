@@ -9,6 +9,8 @@
 #   kernels/*.so        CPU builds of the kernels, one library per .cu: losskit-<name>.so from
 #                       cuda-kernels/*.cu (all of them, zero included), emu-test-<name>.so and
 #                       emu-planted-<name>.so from the emulator's own test kernels
+#   kernels-racecheck/  the same libraries built with -fsanitize=thread (every memory access calls
+#                       the driver's race detector; no libtsan), loaded with LOSSKIT_EMU_RACECHECK=1
 #   ptx/*.ptx           the emulator tests' kernels compiled by nvcc (the product PTX is
 #                       scripts/build-ptx.sh's)
 #   kernels.list        every registered kernel, "source<TAB>name"
@@ -47,7 +49,7 @@ REQUIRE="${LOSSKIT_EMU_REQUIRE:-${CI:-}}"
 CXX="${CXX:-g++}"
 NVCC="${NVCC:-$(command -v nvcc || true)}"
 
-mkdir -p "$OUT" "$GEN" "$OUT/obj" "$OUT/kernels" "$OUT/ptx"
+mkdir -p "$OUT" "$GEN" "$OUT/obj" "$OUT/kernels" "$OUT/kernels-racecheck" "$OUT/ptx"
 rm -f "$OUT/UNAVAILABLE"
 
 unavailable() {
@@ -82,6 +84,12 @@ KERNEL_FLAGS=(-std=c++17 -O2 -g -fPIC -fvisibility=hidden -fno-strict-aliasing -
 # LOSSKIT_EMU_ALIGNMENT=0 builds without (measured cost: see cuda-kernels/emu/README.md).
 KERNEL_CHECKS=()
 [[ "${LOSSKIT_EMU_ALIGNMENT:-1}" == 0 ]] || KERNEL_CHECKS=(-fsanitize=alignment -fno-sanitize-recover=alignment)
+
+# The race-checking build: ThreadSanitizer's instrumentation only (the __tsan_* calls resolve in
+# libcuda.so.1, never libtsan), no function entry/exit hooks. -O0 -g1: compiles 2.5x faster than -O1
+# (the race-checked suite is small), keeps the line tables the race reports print; the results are the
+# same (-ffp-contract=off, no fast-math).
+RACE_FLAGS=(-O0 -g1 -fsanitize=thread --param tsan-instrument-func-entry-exit=0 -DLOSSKIT_EMU_RACECHECK)
 
 # Kernel libraries resolve losskit_emu_* in libcuda.so.1 (already loaded when the driver dlopen()s
 # them; the rpath is for ldd and tools).
@@ -235,6 +243,19 @@ build_kernel() {  # $1 = library name prefix, $2 = the .cu
     echo "$h" > "$lib.hash"
     echo "build-emu: kernels/$prefix$stem.so from $rel"
   fi
+  # the product and planted kernels only: the emulator's own test kernels never run under the detector
+  [[ "$prefix" == emu-test- ]] && return 0
+  lib="$OUT/kernels-racecheck/$prefix$stem.so"
+  h="$( (echo "$h"; echo "${KERNEL_CHECKS[*]} ${RACE_FLAGS[*]} linked without libtsan") | hash_of)"
+  if ! fresh "$lib" "$h"; then
+    # compiled with -fsanitize=thread, linked without it (that would pull in libtsan)
+    "$CXX" "${KERNEL_FLAGS[@]}" "${KERNEL_CHECKS[@]}" "${RACE_FLAGS[@]}" -c -x c++ "$GEN/$prefix$stem.emu.cpp" -o "$lib.o"
+    "$CXX" -shared "$lib.o" -o "$lib.tmp" "${KERNEL_LINK[@]}"
+    rm -f "$lib.o"
+    mv "$lib.tmp" "$lib"
+    echo "$h" > "$lib.hash"
+    echo "build-emu: kernels-racecheck/$prefix$stem.so from $rel"
+  fi
 }
 declare -A wanted=()
 pids=()
@@ -252,9 +273,10 @@ status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 [[ $status == 0 ]] || { echo "build-emu: building the kernel libraries failed" >&2; exit 1; }
 # Libraries of .cu files that no longer exist would register kernels the sources lack.
-for lib in "$OUT"/kernels/*.so; do
+for lib in "$OUT"/kernels/*.so "$OUT"/kernels-racecheck/*.so; do
   [[ -n "${wanted[$(basename "$lib")]:-}" ]] || { rm -f "$lib" "$lib.hash"; echo "build-emu: removed stale $(basename "$lib")"; }
 done
+rm -f "$OUT"/kernels-racecheck/emu-test-*
 cat /dev/null "${lists[@]}" > "$OUT/kernels.list"
 
 if [[ -z "$NVCC" ]]; then

@@ -14,6 +14,9 @@
  *     with NaN bytes before each block, so reading an element nobody wrote shows up);
  *   - atomics are plain read-modify-write: nothing can interleave inside them;
  *   - memory fences only need to stop the compiler from caching values across them.
+ * The race-checking build (LOSSKIT_EMU_RACECHECK defined, g++ -fsanitize=thread, see README.md)
+ * reports every memory access to the driver's race detector; there atomics announce themselves as
+ * atomic accesses (and are not instrumented as plain ones) and __threadfence as a fence.
  *
  * What the header deliberately does not provide, so that such code fails to compile here rather
  * than behave differently: `extern __shared__` (dynamic shared memory: size shared arrays with a
@@ -167,6 +170,13 @@ inline void syncwarp(const char* site, unsigned mask = 0xffffffffu) {
     (void)losskit_emu_warp_op(site, LOSSKIT_EMU_SYNCWARP, mask, 0, 0, 0, 0);
 }
 
+/* __syncwarp() and __syncwarp(mask): `, ##__VA_ARGS__` keeps its comma under -std=c++17, so the
+ * optional mask goes to a call operator instead. */
+struct SyncwarpAt {
+    const char* site;
+    void operator()(unsigned mask = 0xffffffffu) const { syncwarp(site, mask); }
+};
+
 template <class T>
 inline T reduce(const char* site, int unsigned_kind, int signed_kind, unsigned mask, T value) {
     static_assert(std::is_same<T, int>::value || std::is_same<T, unsigned>::value,
@@ -181,7 +191,7 @@ inline T reduce(const char* site, int unsigned_kind, int signed_kind, unsigned m
 #define __syncthreads_count(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_COUNT, (p) ? 1 : 0)
 #define __syncthreads_and(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_AND, (p) ? 1 : 0)
 #define __syncthreads_or(p) losskit_emu_barrier(LOSSKIT_EMU_SITE, LOSSKIT_EMU_BAR_OR, (p) ? 1 : 0)
-#define __syncwarp(...) ::losskit_emu::syncwarp(LOSSKIT_EMU_SITE, ##__VA_ARGS__)
+#define __syncwarp(...) ::losskit_emu::SyncwarpAt{LOSSKIT_EMU_SITE}(__VA_ARGS__)
 
 #define __shfl_sync(mask, ...) ::losskit_emu::shfl(LOSSKIT_EMU_SITE, LOSSKIT_EMU_SHFL_IDX, mask, __VA_ARGS__)
 #define __shfl_up_sync(mask, ...) ::losskit_emu::shfl(LOSSKIT_EMU_SITE, LOSSKIT_EMU_SHFL_UP, mask, __VA_ARGS__)
@@ -208,10 +218,14 @@ inline T reduce(const char* site, int unsigned_kind, int signed_kind, unsigned m
 #define __brkpt() __trap()
 
 /* The compiler must not keep values in registers across a fence; no hardware ordering is needed
- * because only one CUDA thread runs at a time. */
+ * because only one CUDA thread runs at a time. The race detector learns about device-wide fences:
+ * they are what orders one block's writes for another. */
 static inline void __threadfence_block() { __asm__ __volatile__("" ::: "memory"); }
-static inline void __threadfence() { __asm__ __volatile__("" ::: "memory"); }
-static inline void __threadfence_system() { __asm__ __volatile__("" ::: "memory"); }
+static inline void __threadfence() {
+    __asm__ __volatile__("" ::: "memory");
+    losskit_emu_fence();
+}
+static inline void __threadfence_system() { __threadfence(); }
 static inline void __nanosleep(unsigned) {}
 static inline long long clock64() {
 #if defined(__x86_64__)
@@ -221,10 +235,22 @@ static inline long long clock64() {
 #endif
 }
 
-/* ---- atomics: plain read-modify-write, see the execution model above ------------------------- */
+/* ---- atomics: read-modify-writes that no other thread interleaves with (fibers) -------------- */
+
+/* The race-checking build tells the detector about each atomic, from an uninstrumented out-of-line
+ * function, so that the return address is the atomic's call site in the kernel. */
+#ifdef LOSSKIT_EMU_RACECHECK
+#define LOSSKIT_EMU_ATOMIC_FN static __attribute__((noinline, no_sanitize_thread, unused))
+#define LOSSKIT_EMU_ATOMIC_NOTE(address) \
+    losskit_emu_atomic_access((void*)(address), sizeof(*(address)), __builtin_return_address(0))
+#else
+#define LOSSKIT_EMU_ATOMIC_FN static inline
+#define LOSSKIT_EMU_ATOMIC_NOTE(address) ((void)0)
+#endif
 
 #define LOSSKIT_EMU_ATOMIC(name, T, expr)                                                           \
-    static inline T name(T* address, T val) {                                                      \
+    LOSSKIT_EMU_ATOMIC_FN T name(T* address, T val) {                                              \
+        LOSSKIT_EMU_ATOMIC_NOTE(address);                                                          \
         T old = *address;                                                                          \
         *address = (expr);                                                                         \
         return old;                                                                                \
@@ -263,7 +289,8 @@ LOSSKIT_EMU_ATOMIC(atomicXor, unsigned long long, old ^ val)
 #undef LOSSKIT_EMU_ATOMIC
 
 #define LOSSKIT_EMU_ATOMIC_CAS(T)                                                                   \
-    static inline T atomicCAS(T* address, T compare, T val) {                                      \
+    LOSSKIT_EMU_ATOMIC_FN T atomicCAS(T* address, T compare, T val) {                              \
+        LOSSKIT_EMU_ATOMIC_NOTE(address);                                                          \
         T old = *address;                                                                          \
         if (old == compare) *address = val;                                                        \
         return old;                                                                                \

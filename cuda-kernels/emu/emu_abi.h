@@ -87,6 +87,15 @@ uint64_t losskit_emu_warp_op(const char* site, int kind, unsigned mask, uint64_t
 /* Lanes of the calling warp that exist and have not exited. */
 unsigned losskit_emu_activemask(void);
 
+/* __threadfence(): for the race detector (LOSSKIT_EMU_RACECHECK), the fence that, followed by an
+ * atomic another block observes, orders this block's earlier accesses before that block's later
+ * ones. A no-op otherwise. */
+void losskit_emu_fence(void);
+
+/* An atomic read-modify-write of `size` bytes at `address`, called by the atomics of the
+ * race-checking build (cuda_emu.h) before they run; `pc` is the call site in the kernel. */
+void losskit_emu_atomic_access(void* address, unsigned size, const void* pc);
+
 /* Ends the launch with `result` (a CUresult) and a message; never returns. Used by __trap() and
  * device-side assert(). */
 void losskit_emu_abort_launch(int result, const char* site, const char* message)

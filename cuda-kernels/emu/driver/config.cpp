@@ -16,6 +16,7 @@ std::string Schedule::name() const {
         case Forward: return "forward";
         case Reverse: return "reverse";
         case Random: return "random:" + std::to_string(seed);
+        case RandomMem: return "random-mem:" + std::to_string(seed);
     }
     return "?";
 }
@@ -102,15 +103,18 @@ Config read_config() {
                 sched.kind = Schedule::Forward;
             } else if (s == "reverse") {
                 sched.kind = Schedule::Reverse;
-            } else if (s == "random" || s.rfind("random:", 0) == 0) {
-                sched.kind = Schedule::Random;
+            } else if (s == "random" || s.rfind("random:", 0) == 0 || s == "random-mem" ||
+                       s.rfind("random-mem:", 0) == 0) {
+                const bool mem = s.rfind("random-mem", 0) == 0;
+                const size_t prefix = mem ? 11 : 7;
+                sched.kind = mem ? Schedule::RandomMem : Schedule::Random;
                 sched.seed = 1;
-                if (s.size() > 7 && !parse_u64(s.substr(7), &sched.seed)) {
-                    bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], comma-separated");
+                if (s.size() > prefix && !parse_u64(s.substr(prefix), &sched.seed)) {
+                    bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], random-mem[:seed], comma-separated");
                     continue;
                 }
             } else {
-                bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], comma-separated");
+                bad("LOSSKIT_EMU_SCHEDULE", v, "forward, reverse, random[:seed], random-mem[:seed], comma-separated");
                 continue;
             }
             c.schedules.push_back(sched);
@@ -177,6 +181,18 @@ Config read_config() {
         }
     }
     if (const char* v = env("LOSSKIT_EMU_QUIET")) c.quiet = std::strcmp(v, "0") != 0;
+    if (const char* v = env("LOSSKIT_EMU_RACECHECK")) {
+        if (std::strcmp(v, "0") == 0 || std::strcmp(v, "1") == 0) c.racecheck = v[0] == '1';
+        else bad("LOSSKIT_EMU_RACECHECK", v, "0 or 1");
+    }
+    for (const Schedule& s : c.schedules) {
+        if (s.kind == Schedule::RandomMem && !c.racecheck) {
+            c.errors.push_back("LOSSKIT_EMU_SCHEDULE=" + s.name() +
+                               " needs LOSSKIT_EMU_RACECHECK=1 (only the instrumented kernel libraries report their "
+                               "memory accesses)");
+            break;
+        }
+    }
     return c;
 }
 

@@ -14,8 +14,11 @@ namespace emu {
 // run). Different orders expose different races: a missing __syncthreads shows only when a reader
 // runs before the writer it depends on.
 struct Schedule {
-    enum Kind { Forward, Reverse, Random } kind = Forward;
-    uint64_t seed = 0;  // Random only
+    // RandomMem: Random, and in addition a fiber may be switched out at every global memory access
+    // and atomic (a seeded coin flip), so that interleavings between barriers are explored too. Needs
+    // the instrumented kernel libraries (LOSSKIT_EMU_RACECHECK=1): only they report their accesses.
+    enum Kind { Forward, Reverse, Random, RandomMem } kind = Forward;
+    uint64_t seed = 0;  // Random and RandomMem only
     std::string name() const;
 };
 
@@ -58,6 +61,7 @@ struct Config {
     bool async_delay = false;          // LOSSKIT_EMU_ASYNC=delay:SEED: seeded completion delays
     uint64_t async_seed = 0;
     bool quiet = false;                // LOSSKIT_EMU_QUIET=1 drops the diagnostics on stderr
+    bool racecheck = false;            // LOSSKIT_EMU_RACECHECK=1: instrumented kernels + race detector
     std::vector<std::string> errors;   // malformed switches: cuInit fails and prints them
 };
 

@@ -566,6 +566,15 @@ LaunchOutcome execute(CUfunction f, const uint3& grid, const uint3& block, void*
         std::lock_guard<std::timed_mutex> lock(d.mu);
         return d.memory.describe(a);
     };
+    launch.racecheck = c.racecheck;
+    launch.find_allocation = [&d](uintptr_t a, uintptr_t* base, size_t* size) {
+        // the mapping too (slack, guard pages): the detector tracks whole pages
+        std::lock_guard<std::timed_mutex> lock(d.mu);
+        const Allocation* found = d.memory.find(a);
+        if (found == nullptr) found = d.memory.find_mapping(a);
+        if (found != nullptr) *base = found->base, *size = found->size;
+        return found != nullptr;
+    };
 
     // The allocations the pointer parameters reach: a write into their slack (just past the end, or
     // before the start) fails the launch afterwards, as the access would on a GPU under memcheck.

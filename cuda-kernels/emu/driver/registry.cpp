@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "config.h"
+
 namespace emu {
 
 Registry& registry() {
@@ -46,7 +48,9 @@ std::string own_directory() {
 
 void Registry::load(const std::vector<std::string>& paths) {
     std::vector<std::string> roots = paths;
-    if (roots.empty()) roots.push_back(own_directory() + "/kernels");
+    // LOSSKIT_EMU_RACECHECK=1: the same kernels built with -fsanitize=thread, whose memory accesses
+    // feed the race detector (scripts/build-emu.sh builds both sets).
+    if (roots.empty()) roots.push_back(own_directory() + (config().racecheck ? "/kernels-racecheck" : "/kernels"));
     for (const std::string& root : roots) {
         if (is_directory(root)) {
             for (const std::string& file : shared_objects_in(root)) load_file(file);

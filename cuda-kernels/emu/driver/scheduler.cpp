@@ -8,6 +8,8 @@
 // ucontext switch makes a sigprocmask system call every time (~5 us per thread per barrier).
 #include "scheduler.h"
 
+#include "racecheck.h"
+
 #include <boost/context/detail/fcontext.hpp>
 #include <signal.h>
 #include <sys/mman.h>
@@ -141,6 +143,10 @@ public:
     // not the running one (a lane whose shuffle completes when another lane exits).
     [[noreturn]] void abort_launch(CUresult result, const char* site, const std::string& what,
                                    const Fiber* who = nullptr);
+    // LOSSKIT_EMU_RACECHECK: one memory access of the running thread (kAccessRead/Write/Atomic), a
+    // __threadfence. Under the random-mem schedule both may also switch to another fiber first.
+    void mem_access(uintptr_t addr, unsigned size, int kind, uintptr_t pc);
+    void fence();
 
     // Fault handling: the signal handler records the fault and redirects the fiber to
     // land_after_fault(). A fault is the kernel's when a fiber of this launch is running on the
@@ -154,6 +160,8 @@ public:
     [[noreturn]] void land_after_fault();
 
 private:
+    [[noreturn]] void abandon(CUresult result, const std::string& message);
+    void maybe_switch();
     static void fiber_main(transfer_t t);
     void run_block(uint64_t block_linear);
     void resume(Fiber& f);
@@ -173,6 +181,15 @@ private:
     std::vector<Warp> warps_;
     std::vector<unsigned> order_;
     unsigned alive_ = 0;
+    unsigned threads_ = 0;  // threads per block
+
+    // LOSSKIT_EMU_RACECHECK and the random-mem schedule
+    bool racecheck_ = false;
+    bool mem_switch_ = false;
+    uint64_t mem_rng_ = 0;
+    uint32_t block_linear_ = 0;
+    uintptr_t stack_lo_ = 0, stack_len_ = 0;  // the running fiber's stack: never tracked
+    RaceDetector race_;
 
     unsigned bar_arrived_ = 0;
     int bar_kind_ = 0;
@@ -318,7 +335,8 @@ void Runner::make_order(uint64_t block_linear, uint64_t pass) {
         case Schedule::Reverse:
             for (unsigned i = 0; i < n; ++i) order_[i] = n - 1 - i;
             break;
-        case Schedule::Random: {
+        case Schedule::Random:
+        case Schedule::RandomMem: {
             // A fresh permutation for every pass, derived from the kernel name rather than a launch
             // counter, so a failure reproduces when the test runs alone.
             uint64_t state = launch_->schedule.seed ^ hash_name(launch_->kernel->name) ^ (block_linear * 0x9e3779b97f4a7c15ull) ^
@@ -356,11 +374,19 @@ LaunchOutcome Runner::run(const GridLaunch& launch, size_t stack_bytes, bool cat
 
     losskit_emu_block.block_dim = launch.block;
     losskit_emu_block.grid_dim = launch.grid;
+    threads_ = n;
+    racecheck_ = launch.racecheck;
+    mem_switch_ = launch.racecheck && launch.schedule.kind == Schedule::RandomMem;
+    mem_rng_ = launch.schedule.seed ^ hash_name(launch.kernel->name) ^ 0x5851f42d4c957f2dull;
+    if (racecheck_)
+        race_.begin_launch(launch.kernel->name, launch.library, launch.kernel->kernel, launch.grid, launch.block,
+                           launch.find_allocation, launch.describe_address);
     const uint64_t blocks = uint64_t(launch.grid.x) * launch.grid.y * launch.grid.z;
     // Block order: forward, reverse, or an affine permutation i -> (a*i + c) mod blocks with a coprime
     // to blocks, which needs no table however large the grid.
     uint64_t a = 1, c = 0;
-    if (launch.schedule.kind == Schedule::Random) {
+    const bool random = launch.schedule.kind == Schedule::Random || launch.schedule.kind == Schedule::RandomMem;
+    if (random) {
         uint64_t state = launch.schedule.seed ^ hash_name(launch.kernel->name);
         do a = splitmix64(state) % blocks | 1; while (std::gcd(a, blocks) != 1);
         c = splitmix64(state) % blocks;
@@ -368,7 +394,7 @@ LaunchOutcome Runner::run(const GridLaunch& launch, size_t stack_bytes, bool cat
     for (uint64_t i = 0; i < blocks && !failed_; ++i) {
         uint64_t b = i;
         if (launch.schedule.kind == Schedule::Reverse) b = blocks - 1 - i;
-        if (launch.schedule.kind == Schedule::Random) b = static_cast<uint64_t>((static_cast<unsigned __int128>(a) * i + c) % blocks);
+        if (random) b = static_cast<uint64_t>((static_cast<unsigned __int128>(a) * i + c) % blocks);
         run_block(b);
     }
 
@@ -409,9 +435,12 @@ void Runner::run_block(uint64_t block_linear) {
     }
     alive_ = n;
     bar_arrived_ = 0;
+    block_linear_ = static_cast<uint32_t>(block_linear);
+    if (racecheck_) race_.begin_block(block_linear_, n);
 
+    const bool random = launch_->schedule.kind == Schedule::Random || launch_->schedule.kind == Schedule::RandomMem;
     for (uint64_t pass = 0; alive_ > 0; ++pass) {
-        if (pass == 0 || launch_->schedule.kind == Schedule::Random) make_order(block_linear, pass);
+        if (pass == 0 || random) make_order(block_linear, pass);
         bool progressed = false;
         for (unsigned idx : order_) {
             if (fibers_[idx].state != State::Ready) continue;
@@ -439,6 +468,10 @@ void Runner::fiber_main(transfer_t t) {
 void Runner::resume(Fiber& f) {
     current_ = &f;
     losskit_emu_current = &f.view;
+    if (racecheck_) {
+        stack_lo_ = reinterpret_cast<uintptr_t>(stacks_[f.linear].map);
+        stack_len_ = stacks_[f.linear].len;
+    }
     f.ctx = jump_fcontext(f.ctx, &f).fctx;
     current_ = nullptr;
 }
@@ -460,6 +493,10 @@ void Runner::fail(CUresult result, const std::string& message) {
     std::string message = where(who != nullptr ? who : current_);
     if (site != nullptr) message += " at " + std::string(site);
     message += ": " + what;
+    abandon(result, message);
+}
+
+[[noreturn]] void Runner::abandon(CUresult result, const std::string& message) {
     fail(result, message);
     if (current_ == nullptr) {  // cannot happen: kernels only run inside fibers
         std::fprintf(stderr, "losskit-emu: %s (outside a fiber)\n", message.c_str());
@@ -493,6 +530,24 @@ int Runner::barrier(const char* site, int kind, int predicate) {
         abort_launch(CUDA_ERROR_ILLEGAL_INSTRUCTION, site,
                      format("%s while other threads wait in %s at %s", barrier_name(kind), barrier_name(bar_kind_),
                             bar_site_));
+    } else if (std::strcmp(site, bar_site_) != 0) {
+        // Undefined in CUDA ("__syncthreads is allowed in conditional code only if the conditional
+        // evaluates identically across the entire thread block"): a GPU may hang or let both halves
+        // through without ordering anything.
+        abort_launch(CUDA_ERROR_ILLEGAL_INSTRUCTION, site,
+                     format("divergent barrier: %s here while %u other thread(s) wait in %s at %s", barrier_name(kind),
+                            bar_arrived_, barrier_name(bar_kind_), bar_site_));
+    }
+    if (alive_ < threads_) {
+        // Same rule: threads that returned early never reach this barrier.
+        const Fiber* gone = nullptr;
+        for (const Fiber& g : fibers_)
+            if (g.state == State::Done && gone == nullptr) gone = &g;
+        const uint3 t = gone != nullptr ? gone->view.thread_idx : uint3{0, 0, 0};
+        abort_launch(CUDA_ERROR_ILLEGAL_INSTRUCTION, site,
+                     format("divergent barrier: %s reached by part of the block: %u of %u threads have exited "
+                            "(thread (%u,%u,%u) among them) and can never arrive",
+                            barrier_name(kind), threads_ - alive_, threads_, t.x, t.y, t.z));
     }
     switch (kind) {
         case LOSSKIT_EMU_BAR_COUNT: bar_acc_ += predicate != 0; break;
@@ -501,7 +556,6 @@ int Runner::barrier(const char* site, int kind, int predicate) {
         default: break;
     }
     f.site = site;
-    // Threads that have exited count as arrived, as on sm_70 and later.
     if (++bar_arrived_ == alive_) {
         release_barrier();
         return static_cast<int>(f.result);
@@ -518,6 +572,7 @@ void Runner::release_barrier() {
     }
     if (current_ != nullptr) current_->result = static_cast<uint64_t>(bar_acc_);
     bar_arrived_ = 0;
+    if (racecheck_) race_.barrier_released();
 }
 
 // ---- warp collectives ---------------------------------------------------------------------
@@ -578,6 +633,7 @@ bool Runner::op_complete(const Warp& w, const WarpOp& op) const {
 void Runner::finish_op(Warp& w, size_t index) {
     const WarpOp op = w.pending[index];
     w.pending.erase(w.pending.begin() + static_cast<long>(index));
+    if (racecheck_) race_.warp_op_completed(static_cast<unsigned>(&w - warps_.data()), op.arrived);
     Fiber* lane_fiber[kWarp] = {};
     const unsigned base = static_cast<unsigned>(&w - warps_.data()) * kWarp;
     for (unsigned l = 0; l < kWarp; ++l)
@@ -667,6 +723,10 @@ unsigned Runner::activemask() const {
 }
 
 void Runner::thread_exit(Fiber& f) {
+    if (bar_arrived_ > 0)
+        abort_launch(CUDA_ERROR_ILLEGAL_INSTRUCTION, nullptr,
+                     format("divergent barrier: the thread exits while %u other thread(s) wait in %s at %s",
+                            bar_arrived_, barrier_name(bar_kind_), bar_site_));
     f.state = State::Done;
     --alive_;
     Warp& w = warps_[f.warp];
@@ -677,6 +737,31 @@ void Runner::thread_exit(Fiber& f) {
         if (op_complete(w, w.pending[k])) finish_op(w, k);
         else ++k;
     }
+}
+
+// ---- race detection and the random-mem schedule (LOSSKIT_EMU_RACECHECK) -----------------------
+
+void Runner::maybe_switch() {
+    // A seeded coin per access: deterministic, since everything here runs on one OS thread.
+    if ((splitmix64(mem_rng_) & 3) != 0) return;
+    Fiber& f = *current_;
+    suspend(f, State::Ready);
+}
+
+void Runner::mem_access(uintptr_t addr, unsigned size, int kind, uintptr_t pc) {
+    if (!racecheck_ || current_ == nullptr || failed_) return;
+    if (addr - stack_lo_ < stack_len_) return;  // a local variable of the running thread
+    const bool shared = race_.is_shared(addr);
+    if (!shared && !race_.tracked_global(addr)) return;
+    if (mem_switch_ && !shared) maybe_switch();
+    std::string report = race_.access(addr, size, kind, pc, RaceThread{block_linear_, current_->linear});
+    if (!report.empty()) abandon(CUDA_ERROR_LAUNCH_FAILED, report);
+}
+
+void Runner::fence() {
+    if (!racecheck_ || current_ == nullptr) return;
+    if (mem_switch_) maybe_switch();
+    race_.fence();
 }
 
 void Runner::report_deadlock() {
@@ -735,6 +820,62 @@ __attribute__((visibility("default"))) void losskit_emu_misaligned(const char* s
                                                                     unsigned alignment, const char* access) {
     emu::g_runner.misaligned(site, address, alignment, access);
 }
+
+__attribute__((visibility("default"))) void losskit_emu_fence(void) { emu::g_runner.fence(); }
+
+__attribute__((visibility("default"))) void losskit_emu_atomic_access(void* address, unsigned size, const void* pc) {
+    emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(address), size, emu::kAccessAtomic,
+                             reinterpret_cast<uintptr_t>(pc));
+}
+
+// ThreadSanitizer's instrumentation ABI, as g++ -fsanitize=thread emits it into the kernel libraries
+// of target/emu/kernels-racecheck (which are linked against this library, not libtsan). The return
+// address is the instruction after the access's call, in the kernel.
+#define LOSSKIT_EMU_TSAN(size)                                                                              \
+    __attribute__((visibility("default"))) void __tsan_read##size(void* a) {                                \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessRead,                    \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }                                                                                                       \
+    __attribute__((visibility("default"))) void __tsan_write##size(void* a) {                               \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessWrite,                   \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }                                                                                                       \
+    __attribute__((visibility("default"))) void __tsan_unaligned_read##size(void* a) {                      \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessRead,                    \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }                                                                                                       \
+    __attribute__((visibility("default"))) void __tsan_unaligned_write##size(void* a) {                     \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessWrite,                   \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }                                                                                                       \
+    __attribute__((visibility("default"))) void __tsan_volatile_read##size(void* a) {                       \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessRead,                    \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }                                                                                                       \
+    __attribute__((visibility("default"))) void __tsan_volatile_write##size(void* a) {                      \
+        emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), size, emu::kAccessWrite,                   \
+                                 reinterpret_cast<uintptr_t>(__builtin_return_address(0)));                 \
+    }
+LOSSKIT_EMU_TSAN(1)
+LOSSKIT_EMU_TSAN(2)
+LOSSKIT_EMU_TSAN(4)
+LOSSKIT_EMU_TSAN(8)
+LOSSKIT_EMU_TSAN(16)
+#undef LOSSKIT_EMU_TSAN
+
+__attribute__((visibility("default"))) void __tsan_read_range(void* a, unsigned long size) {
+    emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), static_cast<unsigned>(size), emu::kAccessRead,
+                             reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+__attribute__((visibility("default"))) void __tsan_write_range(void* a, unsigned long size) {
+    emu::g_runner.mem_access(reinterpret_cast<uintptr_t>(a), static_cast<unsigned>(size), emu::kAccessWrite,
+                             reinterpret_cast<uintptr_t>(__builtin_return_address(0)));
+}
+__attribute__((visibility("default"))) void __tsan_init(void) {}
+__attribute__((visibility("default"))) void __tsan_func_entry(void*) {}
+__attribute__((visibility("default"))) void __tsan_func_exit(void) {}
+__attribute__((visibility("default"))) void __tsan_vptr_update(void**, void*) {}
+__attribute__((visibility("default"))) void __tsan_vptr_read(void**) {}
 
 __attribute__((visibility("default"))) void losskit_emu_abort_launch(int result, const char* site, const char* message) {
     emu::g_runner.abort_launch(result, site, message);

@@ -45,9 +45,9 @@ import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Child-process side of {@link EmulatorSwitchesTest}, {@link PlantedBugsTest} and {@link MemoryBugsTest}: runs one scenario
- * against the emulated driver under the environment the parent chose and prints "key=value" lines.
- * Failing driver calls print their CUresult name instead of ending the process.
+ * Child-process side of {@link EmulatorSwitchesTest}, {@link PlantedBugsTest}, {@link MemoryBugsTest} and
+ * {@link RaceCheckTest}: runs one scenario against the emulated driver under the environment the parent chose
+ * and prints "key=value" lines. Failing driver calls print their CUresult name instead of ending the process.
  */
 public final class EmuProbe {
 
@@ -74,6 +74,9 @@ public final class EmuProbe {
                 case "planted" -> PlantedKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
                         .forEach(EmuProbe::emit);
                 case "memory-bugs" -> MemoryBugs.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))))
+                        .forEach(EmuProbe::emit);
+                case "races" -> RaceKernels.runAll(EmuSupport.image(EmuSupport.read(Path.of(args[1]))),
+                        args.length > 2 && args[2].equals("barriers") ? RaceKernels.BARRIERS : RaceKernels.RACES)
                         .forEach(EmuProbe::emit);
                 default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
             }

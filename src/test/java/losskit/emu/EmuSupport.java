@@ -166,6 +166,11 @@ final class EmuSupport {
      * are read once per process, so a test of a switch needs its own process.
      */
     static Probe probe(Map<String, String> env, String... args) {
+        return probe(EmuProbe.class, 180, env, args);
+    }
+
+    /** {@link #probe(Map, String...)} with another main class, which may run for {@code seconds}. */
+    static Probe probe(Class<?> main, long seconds, Map<String, String> env, String... args) {
         try {
             Path dir = Files.createTempDirectory("losskit-emu-probe");
             Path out = dir.resolve("stdout");
@@ -174,12 +179,12 @@ final class EmuSupport {
             command.add(Paths.get(System.getProperty("java.home"), "bin", "java").toString());
             command.add("-cp");
             command.add(System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")));
-            command.add(EmuProbe.class.getName());
+            command.add(main.getName());
             command.addAll(List.of(args));
             ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile());
             builder.environment().putAll(env);
             Process process = builder.start();
-            if (!process.waitFor(180, TimeUnit.SECONDS)) {
+            if (!process.waitFor(seconds, TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 fail("probe " + List.of(args) + " timed out");
             }
