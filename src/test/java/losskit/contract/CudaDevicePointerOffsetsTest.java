@@ -1,11 +1,6 @@
 package losskit.contract;
 
-import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
-import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,9 +15,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Stream;
 import jcuda.Pointer;
-import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdeviceptr;
 import losskit.api.BackendChoice;
 import losskit.api.Family;
 import losskit.api.Inputs;
@@ -37,6 +29,7 @@ import losskit.cases.LossCases.Variant;
 import losskit.cpu.CpuPaths;
 import losskit.cuda.JCudaInterop;
 import losskit.cuda.KernelNames;
+import losskit.cuda.TestDeviceMemory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
@@ -65,9 +58,7 @@ class CudaDevicePointerOffsetsTest {
     private LossEngine cudaExact;
     private LossEngine cpuFast;
     private LossEngine cpuExact;
-    private CUdevice device;
-    private CUcontext context;
-    private final List<CUdeviceptr> allocations = new ArrayList<>();
+    private TestDeviceMemory memory;
 
     @BeforeAll
     void open() {
@@ -75,25 +66,13 @@ class CudaDevicePointerOffsetsTest {
         cudaExact = CudaEmulatedLossContractTest.openCudaExactRegions(Precision.EXACT);
         cpuFast = CpuPaths.auto(2, Precision.FAST);
         cpuExact = LossEngine.builder().backend(BackendChoice.CPU).precision(Precision.EXACT).build();
-        device = new CUdevice();
-        cuDeviceGet(device, 0);
-        context = new CUcontext();
-        cuDevicePrimaryCtxRetain(context, device);
+        memory = new TestDeviceMemory();
     }
 
     @AfterAll
     void close() {
-        if (context != null) {
-            // a kernel fault leaves the primary context poisoned (every call fails): release it all the same, so
-            // that it is destroyed once the engines have released it too and later classes get a clean one
-            try {
-                cuCtxSetCurrent(context);
-                allocations.forEach(p -> cuMemFree(p));
-            } catch (RuntimeException e) {
-                // the context's destruction frees them
-            } finally {
-                cuDevicePrimaryCtxRelease(device);
-            }
+        if (memory != null) {
+            memory.close(); // also when a kernel fault poisoned the context
         }
         for (LossEngine e : new LossEngine[] {cudaFast, cudaExact, cpuFast, cpuExact}) {
             if (e != null) {
@@ -248,11 +227,7 @@ class CudaDevicePointerOffsetsTest {
 
     /** {@code bytes} at {@code offset} past the start of an allocation of their own (256-byte aligned). */
     private long alloc(long bytes, int offset) {
-        cuCtxSetCurrent(context);
-        CUdeviceptr p = new CUdeviceptr();
-        cuMemAlloc(p, Math.max(bytes, 4) + offset);
-        allocations.add(p);
-        long base = JCudaInterop.address(p);
+        long base = JCudaInterop.address(memory.allocate(Math.max(bytes, 4) + offset));
         assertEquals(0, base % 256, "cuMemAlloc's alignment");
         return base + offset;
     }
@@ -298,7 +273,7 @@ class CudaDevicePointerOffsetsTest {
     }
 
     private float[] get(long pointer, int n) {
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         float[] a = new float[n];
         cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 4L * n);
         return a;

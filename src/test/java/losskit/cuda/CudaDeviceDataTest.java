@@ -1,12 +1,6 @@
 package losskit.cuda;
 
-import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
-import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuMemAlloc;
-import static jcuda.driver.JCudaDriver.cuMemFree;
 import static jcuda.driver.JCudaDriver.cuMemFreeHost;
 import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
 import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
@@ -29,8 +23,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 import jcuda.Pointer;
-import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstream_flags;
@@ -68,33 +60,19 @@ import org.junit.jupiter.api.TestInstance;
 class CudaDeviceDataTest {
     private LossEngine cuda;
     private LossEngine cpu;
-    private CUdevice device;
-    private CUcontext context;
-    private final List<CUdeviceptr> allocations = new ArrayList<>();
+    private TestDeviceMemory memory;
 
     @BeforeAll
     void open() {
         cuda = openCuda();
         cpu = LossEngine.create(BackendChoice.CPU);
-        device = new CUdevice();
-        cuDeviceGet(device, 0);
-        context = new CUcontext();
-        cuDevicePrimaryCtxRetain(context, device);
+        memory = new TestDeviceMemory();
     }
 
     @AfterAll
     void close() {
-        if (context != null) {
-            // a kernel fault leaves the primary context poisoned (every call fails): release it all the same, so
-            // that later classes get a fresh one once the engines have released it too
-            try {
-                cuCtxSetCurrent(context);
-                allocations.forEach(p -> cuMemFree(p));
-            } catch (RuntimeException e) {
-                // the context's destruction frees them
-            } finally {
-                cuDevicePrimaryCtxRelease(device);
-            }
+        if (memory != null) {
+            memory.close(); // also when a kernel fault poisoned the context
         }
         if (cuda != null) {
             cuda.close();
@@ -121,11 +99,7 @@ class CudaDeviceDataTest {
     // ---- device memory the test owns (JCuda, the primary context the engine shares) --------------------
 
     private long alloc(long bytes) {
-        cuCtxSetCurrent(context);
-        CUdeviceptr p = new CUdeviceptr();
-        cuMemAlloc(p, Math.max(bytes, 4));
-        allocations.add(p);
-        return JCudaInterop.address(p);
+        return JCudaInterop.address(memory.allocate(Math.max(bytes, 4)));
     }
 
     private long put(Tensor host) {
@@ -168,14 +142,14 @@ class CudaDeviceDataTest {
     }
 
     private float[] get(long pointer, int n) {
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         float[] a = new float[n];
         cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 4L * n);
         return a;
     }
 
     private double getDouble(long pointer) {
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         double[] a = new double[1];
         cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 8);
         return a[0];
@@ -337,7 +311,7 @@ class CudaDeviceDataTest {
     }
 
     private short[] getShorts(long pointer, int n) {
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         short[] a = new short[n];
         cuMemcpyDtoH(Pointer.to(a), JCudaInterop.deviceptr(pointer), 2L * n);
         return a;
@@ -425,7 +399,7 @@ class CudaDeviceDataTest {
         double expected = cuda.evaluate(mse, Inputs.of(x, t)).value();
         Tensor dx = onDevice(Tensor.of(x));
         Tensor dt = onDevice(Tensor.of(t));
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         cuCtxSynchronize(); // a pageable cuMemcpyHtoD may return before its copy ran; the stream below does not wait for it
         CUstream stream = new CUstream();
         cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
@@ -465,7 +439,7 @@ class CudaDeviceDataTest {
         second.close();
         assertEquals(Double.doubleToRawLongBits(expected),
                 Double.doubleToRawLongBits(cuda.evaluate(mse, Inputs.of(x, t)).value()));
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         cuStreamDestroy(stream);
         cuMemFreeHost(word);
     }
@@ -478,7 +452,7 @@ class CudaDeviceDataTest {
         Inputs host = Inputs.empty().with("input", Tensor.of(generated.tensor("input").floats(), 333, 3))
                 .with("target", Tensor.of(generated.tensor("target").floats(), 333, 3)).weights(generated.weights());
         LossResult expected = cuda.compute(loss, host);
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         CUstream stream = new CUstream();
         cuStreamCreate(stream, 0);
         long grad = alloc(4L * 999);
@@ -494,7 +468,7 @@ class CudaDeviceDataTest {
         LossResult r = cuda.compute(loss, mixed.gradientInto("input", hostGrad));
         assertBits("host gradient", expected.gradientArray("input"), hostGrad);
         assertEquals(expected.value(), r.value());
-        cuCtxSetCurrent(context);
+        memory.makeCurrent();
         cuStreamDestroy(stream);
         // the next call on the engine's own stream must not wait on the destroyed stream
         assertEquals(expected.value(), cuda.compute(loss, host).value());
