@@ -32,6 +32,7 @@ class Mutation:
         self.id = ident
         self.suite = None
         self.what = ""
+        self.env = {}
         self.edits = []
 
     def files(self):
@@ -94,6 +95,9 @@ def parse(path):
                 current.suite = value
             elif key == "what":
                 current.what = value
+            elif key == "env":
+                name, _, setting = value.partition("=")
+                current.env[name.strip()] = setting.strip()
             else:
                 raise SystemExit(f"{path}:{number}: unknown key '{key}'")
     close_block()
@@ -107,14 +111,15 @@ def parse(path):
     return mutations
 
 
-def run(cmd, cwd, log, timeout):
+def run(cmd, cwd, log, timeout, env=None):
     """Runs cmd, appending its output to log; returns (exit status or 'timeout', seconds)."""
     start = time.monotonic()
     with open(log, "a", encoding="utf-8") as out:
         out.write(f"\n$ {' '.join(cmd)}\n")
         out.flush()
         try:
-            status = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout).returncode
+            status = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                    env=dict(os.environ, **(env or {}))).returncode
         except subprocess.TimeoutExpired:
             status = "timeout"
     return status, time.monotonic() - start
@@ -143,11 +148,11 @@ def failing_tests(tree):
     return found
 
 
-def maven_test(tree, suite, log, timeout):
+def maven_test(tree, suite, log, timeout, env=None):
     shutil.rmtree(os.path.join(tree, "target", "surefire-reports"), ignore_errors=True)
     cmd = ["mvn", "-B", "-ntp", "-o", "-q", "-Dexec.skip=true", "test", f"-Dtest={suite}",
            "-Dsurefire.failIfNoSpecifiedTests=false"]
-    return run(cmd, tree, log, timeout)
+    return run(cmd, tree, log, timeout, env)
 
 
 def main():
@@ -190,14 +195,15 @@ def main():
     print(f"mutation-check: built the unmutated copy in {secs:.0f} s", flush=True)
 
     if not args.skip_baseline:
-        for suite in sorted({m.suite for m in mutations}):
-            status, secs = maven_test(tree, suite, log, args.timeout)
+        for suite, env in sorted({(m.suite, tuple(sorted(m.env.items()))) for m in mutations}):
+            status, secs = maven_test(tree, suite, log, args.timeout, dict(env))
             bad = failing_tests(tree)
             if status != 0 or bad:
                 print(f"mutation-check: suite {suite} fails WITHOUT any planted bug ({status}, {len(bad)} failing"
                       f"{': ' + bad[0][0] if bad else ''}); fix that first", file=sys.stderr)
                 return 1
-            print(f"mutation-check: baseline {suite}: passes ({secs:.0f} s)", flush=True)
+            where = " with " + " ".join(f"{k}={v}" for k, v in env) if env else ""
+            print(f"mutation-check: baseline {suite}{where}: passes ({secs:.0f} s)", flush=True)
 
     rows = []
     for m in mutations:
@@ -225,7 +231,7 @@ def main():
                     if status != 0:
                         verdict, detail = "does not build", "scripts/build-emu.sh failed"
                 if not verdict:
-                    status, _ = maven_test(tree, m.suite, log, args.timeout)
+                    status, _ = maven_test(tree, m.suite, log, args.timeout, m.env)
                     bad = failing_tests(tree)
                     if status == "timeout":
                         verdict, detail = "caught (timeout)", f"{m.suite} ran past {args.timeout} s"
@@ -247,7 +253,8 @@ def main():
 
     lines = ["| planted bug | file | suite | result | first failing test | seconds |", "|---|---|---|---|---|---|"]
     for m, verdict, caught_by, detail, secs in rows:
-        lines.append(f"| `{m.id}`: {m.what} | {', '.join(m.files())} | {m.suite} | {verdict} | "
+        suite = m.suite + "".join(f" ({k}={v})" for k, v in m.env.items())
+        lines.append(f"| `{m.id}`: {m.what} | {', '.join(m.files())} | {suite} | {verdict} | "
                      f"{caught_by or detail} | {secs:.0f} |")
     caught = sum(1 for r in rows if r[1].startswith("caught"))
     lines.append("")
