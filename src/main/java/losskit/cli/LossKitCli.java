@@ -59,6 +59,11 @@ public final class LossKitCli implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(LossKitCli.class);
 
     public static void main(String[] args) {
+        // java -jar without the Vector API module: run again with it (VectorRelaunch says why and how to stop it)
+        Optional<Integer> relaunched = VectorRelaunch.ifNeeded(args);
+        if (relaunched.isPresent()) {
+            System.exit(relaunched.get());
+        }
         // the report carries the backend line: the engine's INFO line on stderr would say it a second time
         if (System.getProperty(ENGINE_LOG_LEVEL) == null) {
             System.setProperty(ENGINE_LOG_LEVEL, "warn");
