@@ -191,6 +191,49 @@ class CudaFoldTest {
         return tests;
     }
 
+    /**
+     * Whole calls, end to end: wasserstein (t·p) on 40 blocks of 2¹⁴ elements, block b all p = m_b, t = ±1, so
+     * that block b's partial is exactly 2¹⁴·t_b·m_b (every lane chain and lane tree adds equal powers-of-two
+     * multiples) with m_b over 2⁻⁶⁰..2⁶⁰: the CPU and the CUDA engine must both give the twin's fold of those
+     * partials, bit for bit — an order where the fold's order shows (a device fold in block order gives other
+     * bits; the suites' ordinary data do not tell the orders apart).
+     */
+    @Test
+    void wholeCallsFoldTheirBlocksByTheTree() {
+        int blocks = 40;
+        int per = SummationOrder.BLOCK_ELEMENTS;
+        int n = blocks * per;
+        assertEquals(per, SummationOrder.itemsPerBlock(n, 1));
+        float[] p = new float[n];
+        float[] t = new float[n];
+        double[] partials = new double[blocks];
+        double[] counts = new double[blocks];
+        SplittableRandom r = new SplittableRandom(40);
+        for (int b = 0; b < blocks; b++) {
+            float m = (float) Math.scalb(1 + r.nextDouble(), r.nextInt(-60, 60));
+            float sign = r.nextBoolean() ? 1 : -1;
+            java.util.Arrays.fill(p, b * per, (b + 1) * per, m);
+            java.util.Arrays.fill(t, b * per, (b + 1) * per, sign);
+            partials[b] = (double) per * sign * m;
+            counts[b] = per;
+        }
+        double[] l = Partial.DoubleDouble.fold(partials, 0, blocks);
+        double[] w = Partial.DoubleDouble.fold(counts, 0, blocks);
+        double[] expected = {l[0], l[1], w[0], w[1]};
+        try (LossEngine cpu = LossEngine.create(losskit.api.BackendChoice.CPU)) {
+            for (Reduction red : new Reduction[]{Reduction.SUM, Reduction.MEAN}) {
+                losskit.api.Loss loss = losskit.api.Loss.of("wasserstein").reduction(red);
+                losskit.api.Inputs in = losskit.api.Inputs.of(p, t);
+                double[] onCpu = cpu.compute(loss, in).partial().components();
+                double[] onCuda = cuda.compute(loss, in).partial().components();
+                for (int i = 0; i < 4; i++) {
+                    assertSame(expected[i], onCpu[i], red + " CPU component " + i);
+                    assertSame(expected[i], onCuda[i], red + " CUDA component " + i);
+                }
+            }
+        }
+    }
+
     /** The same partials folded twice give the same bits (the shape is the count's, not the schedule's). */
     @Test
     void sameBitsRunToRun() {
