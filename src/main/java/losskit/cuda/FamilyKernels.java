@@ -46,9 +46,10 @@ import org.slf4j.LoggerFactory;
  *     from the host, and {@link #computeAsync} leaves the value in device memory until it is asked for;</li>
  * <li>a call with host data uploads it into the arena first and waits only to copy results back;</li>
  * <li>host data larger than the device's free memory is run in chunks ({@link #runChunked}): two streams,
- *     two page-locked staging buffers, so that one chunk's copies overlap the other's kernels; chunk
- *     partials merge exactly ({@link Partial#merge}) and gradients are rescaled once the whole
- *     denominator is known. Out of memory: smaller chunks, then an exception (never a wrong number).</li>
+ *     two page-locked staging buffers, so that one chunk's copies overlap the other's kernels; the chunks'
+ *     block partials are gathered and folded by the device's tree ({@link Partial.DoubleDouble#fold}), so the
+ *     result has the whole call's bits, and the gradient factor comes from the whole denominator, known
+ *     before the first chunk runs. Out of memory: smaller chunks, then an exception (never a wrong number).</li>
  * </ul>
  * Block partials are folded by a fixed pairwise tree in double-double (a function of the partial count only,
  * {@link Partial.DoubleDouble#fold}), so results are bitwise reproducible run to run.
