@@ -2,7 +2,7 @@
  * The elementwise family: two kernels per loss, stamped from one skeleton — losskit_ew_<key> (EXACT, float64
  * terms) and losskit_ew_<key>_fast (FAST, float32 terms) — value + gradient fused in one pass, per-block
  * float64 partials Σ s·l and Σ s·d written to partials[block] and partials[gridDim.x + block]; finish.cu
- * folds them in block order.
+ * folds them by its fixed tree.
  *
  * Summation order (include/canonical.cuh): CUDA block b is block b of losskit.cpu.BlockPlan, elements
  * [b·per, min(n, (b+1)·per)) with per a multiple of 2048 chosen from n alone; element i of the block

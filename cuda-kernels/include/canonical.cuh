@@ -20,8 +20,8 @@
  *   rows/pairs block    256 lanes over the block's rows; a thread owns one lane
  *   within a row        128 lanes over the columns of each 16384-column segment, segments by the stack;
  *                       a warp lane owns 4 consecutive lanes (so every warp lane ends with the row's sum)
- * The blocks themselves are those of losskit.cpu.BlockPlan (a function of the shape), folded in block order
- * in double-double by finish.cu.
+ * The blocks themselves are those of losskit.cpu.BlockPlan (a function of the shape), folded by a fixed
+ * tree in double-double by finish.cu.
  */
 #ifndef LOSSKIT_CANONICAL_CUH
 #define LOSSKIT_CANONICAL_CUH

@@ -6,7 +6,7 @@
  *   block_sum2    two sums at once through a static shared array sized by the compile-time block size;
  *                 thread 0 receives them.
  * The tree shape is fixed by the block size, so a launch with the same grid gives the same bits every
- * run; blocks write partials that the host folds in block order (two passes, no float atomics).
+ * run; blocks write partials that finish.cu folds by a fixed tree (two passes, no float atomics).
  */
 #ifndef LOSSKIT_REDUCE_CUH
 #define LOSSKIT_REDUCE_CUH

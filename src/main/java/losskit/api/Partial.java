@@ -130,6 +130,31 @@ public final class Partial {
             return new double[]{hi, lo - (hi - s)};
         }
 
+        /**
+         * The block partials {@code leaves[from, from + count)} folded by the fixed adjacent-pairwise tree of
+         * docs/SEMANTICS.md ("Summation order"): each leaf is the double-double {@code (x, 0)}; level k+1 node i is
+         * level k node 2i {@link #add plus} node 2i+1, or node 2i alone when 2i+1 does not exist; the root is the
+         * result ({0, 0} for no leaves). The shape is a function of {@code count} only. This is the host twin of
+         * cuda-kernels/finish.cu's {@code fold_tree}, operation for operation, so host and device folds of the same
+         * partials agree bit for bit. Returns {hi, lo}.
+         */
+        public static double[] fold(double[] leaves, int from, int count) {
+            if (count <= 0) {
+                return new double[]{0, 0};
+            }
+            double[] hi = java.util.Arrays.copyOfRange(leaves, from, from + count);
+            double[] lo = new double[count];
+            // node of level k that starts at leaf i lives in slot i: the partner of slot i is slot i + 2^k
+            for (int step = 1; step < count; step <<= 1) {
+                for (int i = 0; i + step < count; i += 2 * step) {
+                    double[] s = add(hi[i], lo[i], hi[i + step], lo[i + step]);
+                    hi[i] = s[0];
+                    lo[i] = s[1];
+                }
+            }
+            return new double[]{hi[0], lo[0]};
+        }
+
         static double divide(double nHi, double nLo, double dHi, double dLo) {
             double q = nHi / dHi;
             if (!Double.isFinite(q) || dHi == 0) {

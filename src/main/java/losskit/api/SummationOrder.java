@@ -6,8 +6,8 @@ package losskit.api;
  * all follow it (docs/SEMANTICS.md, "Summation order"); EXACT uses the same block split.
  *
  * <p>A call's items (elements, or rows of row and pair losses) are split into blocks of
- * {@link #itemsPerBlock} consecutive items; block partials are folded in block order in double-double
- * ({@link Partial}). Within a block, items go to lanes (item i of the block to lane i mod L, each lane a
+ * {@link #itemsPerBlock} consecutive items; block partials are folded in double-double by the fixed
+ * adjacent-pairwise tree of {@link Partial.DoubleDouble#fold} (a function of the block count). Within a block, items go to lanes (item i of the block to lane i mod L, each lane a
  * float64 chain in item order starting at +0.0) and the lanes are added by the adjacent-pairwise tree:
  * {@link #ELEMENT_LANES} lanes for elementwise losses, {@link #ROW_LANES} for row and pair losses. A sum over
  * the columns of a row uses {@link #COLUMN_LANES} lanes per {@link #SEGMENT}-column segment, the segments

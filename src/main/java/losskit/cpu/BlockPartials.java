@@ -4,8 +4,9 @@ import losskit.api.Partial;
 import losskit.api.ValidatedCall;
 
 /**
- * Per-block sums and the first domain violation of each block, folded in block order into a
- * {@link Partial} (double-double), so neither thread count nor scheduling changes a bit of the result.
+ * Per-block sums and the first domain violation of each block, folded by the fixed pairwise tree of
+ * {@link Partial.DoubleDouble#fold} into a {@link Partial} (double-double), as cuda-kernels/finish.cu folds the
+ * CUDA blocks' partials: neither thread count nor scheduling changes a bit of the result.
  * 16 bytes per block (at most {@link BlockPlan#MAX_BLOCKS}); the violation arrays exist only once a block
  * reports one.
  */
@@ -56,30 +57,15 @@ final class BlockPartials {
     }
 
     Partial fold(ValidatedCall call, long count) {
-        double lh = 0;
-        double ll = 0;
-        double wh = 0;
-        double wl = 0;
-        for (int b = 0; b < loss.length; b++) {
-            double[] s = Partial.DoubleDouble.add(lh, ll, loss[b], 0);
-            lh = s[0];
-            ll = s[1];
-            double[] w = Partial.DoubleDouble.add(wh, wl, weight[b], 0);
-            wh = w[0];
-            wl = w[1];
-        }
-        return new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(), lh, ll, wh, wl, count);
+        double[] l = Partial.DoubleDouble.fold(loss, 0, loss.length);
+        double[] w = Partial.DoubleDouble.fold(weight, 0, weight.length);
+        return new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(), l[0], l[1], w[0], w[1],
+                count);
     }
 
-    /** Σ of {@link #weight} in block order, as {@link #fold} computes it (for the MEAN gradient pre-pass). */
+    /** Σ of {@link #weight} by the same tree as {@link #fold} (for the MEAN gradient pre-pass). */
     double foldedWeight() {
-        double wh = 0;
-        double wl = 0;
-        for (double w : weight) {
-            double[] s = Partial.DoubleDouble.add(wh, wl, w, 0);
-            wh = s[0];
-            wl = s[1];
-        }
-        return wh + wl;
+        double[] w = Partial.DoubleDouble.fold(weight, 0, weight.length);
+        return w[0] + w[1];
     }
 }

@@ -5,8 +5,8 @@ import losskit.api.SummationOrder;
 
 /**
  * The fixed split of a reduction into blocks. Block boundaries depend only on the input's shape, never
- * on the thread count, and block partials are folded in block order; so a result is bitwise identical
- * whether one thread or sixteen computed it. Workers take contiguous runs of blocks.
+ * on the thread count, and block partials are folded by a tree whose shape is the block count's; so a
+ * result is bitwise identical whether one thread or sixteen computed it. Workers take contiguous runs of blocks.
  *
  * <p>Blocks hold at least {@link #BLOCK_ELEMENTS} elements and there are at most {@link #MAX_BLOCKS} of
  * them (larger inputs get larger blocks), so the per-block partials are bounded memory whatever n is:

@@ -48,7 +48,7 @@ final class FastElementwiseDriver {
         return partial;
     }
 
-    /** Σ weights in the main pass's blocks, lanes and tree (the CUDA losskit_ew_weight_sum), folded in block order. */
+    /** Σ weights in the main pass's blocks, lanes and tree (the CUDA losskit_ew_weight_sum), folded by the block tree. */
     static double sumWeights(ValidatedCall call, BlockPlan plan, ForkJoinPool pool) {
         BlockPartials parts = new BlockPartials(plan.blocks);
         Tensor w = call.weights();

@@ -46,11 +46,13 @@ import org.slf4j.LoggerFactory;
  *     from the host, and {@link #computeAsync} leaves the value in device memory until it is asked for;</li>
  * <li>a call with host data uploads it into the arena first and waits only to copy results back;</li>
  * <li>host data larger than the device's free memory is run in chunks ({@link #runChunked}): two streams,
- *     two page-locked staging buffers, so that one chunk's copies overlap the other's kernels; chunk
- *     partials merge exactly ({@link Partial#merge}) and gradients are rescaled once the whole
- *     denominator is known. Out of memory: smaller chunks, then an exception (never a wrong number).</li>
+ *     two page-locked staging buffers, so that one chunk's copies overlap the other's kernels; the chunks'
+ *     block partials are gathered and folded by the device's tree ({@link Partial.DoubleDouble#fold}), so the
+ *     result has the whole call's bits, and the gradient factor comes from the whole denominator, known
+ *     before the first chunk runs. Out of memory: smaller chunks, then an exception (never a wrong number).</li>
  * </ul>
- * Results are folded in block order in double-double, so they are bitwise reproducible run to run.
+ * Block partials are folded by a fixed pairwise tree in double-double (a function of the partial count only,
+ * {@link Partial.DoubleDouble#fold}), so results are bitwise reproducible run to run.
  */
 final class FamilyKernels {
     private static final Logger LOG = LoggerFactory.getLogger(FamilyKernels.class);
@@ -58,7 +60,7 @@ final class FamilyKernels {
     static final int ROW_BLOCK = 256;
     static final int DEN_BLOCK = 256;
     static final int MAX_GRID = 1024;
-    static final int FINISH_BLOCK = 32;
+    static final int FINISH_BLOCK = 256;
     static final int SCALE_BLOCK = 256;
     /** Page-locked bytes staged per lane and chunk (inputs and outputs), {@code losskit.cuda.chunkBytes}. */
     static final long CHUNK_STAGING_BYTES = Long.getLong("losskit.cuda.chunkBytes", 64L << 20);
@@ -318,7 +320,7 @@ final class FamilyKernels {
         if (l.divides() && l.wantsGrad) {
             rawFactor = known == 0 ? 0 : rawFactor / known;
         }
-        Chunks state = new Chunks();
+        Chunks state = new Chunks(l.grid(l.units));
         int chunks = 0;
         try {
             for (long offset = 0; offset < l.units; offset += chunkUnits) {
@@ -355,8 +357,10 @@ final class FamilyKernels {
         if (state.mainError != null) {
             throw state.mainError;
         }
+        double[] sl = Partial.DoubleDouble.fold(state.loss, 0, state.loss.length);
+        double[] sw = Partial.DoubleDouble.fold(state.weight, 0, state.weight.length);
         Partial total = new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(),
-                state.lossHi, state.lossLo, state.weightHi, state.weightLo, l.units);
+                sl[0], sl[1], sw[0], sw[1], l.units);
         if (l.sqrtOuter && l.wantsGrad) {
             // rmse's chain factor once the mean is known, as losskit_finish_scale applies it to a whole call
             double k = outerFactor(total);
@@ -374,38 +378,37 @@ final class FamilyKernels {
     }
 
     /**
-     * The chunks' block partials folded in block order (double-double, finish.cu's fold continued across
-     * chunks), so a chunked call has the whole call's bits.
+     * The chunks' block partials, gathered at their blocks' places in the whole call (chunks are whole blocks of
+     * the summation order, so together they are exactly the whole call's partials) and then folded by the tree
+     * finish.cu folds a whole call's with ({@link Partial.DoubleDouble#fold}): a chunked call has the whole call's
+     * bits.
      */
     private static final class Chunks {
-        double lossHi;
-        double lossLo;
-        double weightHi;
-        double weightLo;
+        final double[] loss;
+        final double[] weight;
         LossInputException prepassError;
         LossInputException mainError;
 
-        void add(double[] partials, int grid) {
-            for (int b = 0; b < grid; b++) {
-                double[] sl = Partial.DoubleDouble.add(lossHi, lossLo, partials[b], 0);
-                lossHi = sl[0];
-                lossLo = sl[1];
-                double[] sw = Partial.DoubleDouble.add(weightHi, weightLo, partials[grid + b], 0);
-                weightHi = sw[0];
-                weightLo = sw[1];
-            }
+        Chunks(int wholeGrid) {
+            loss = new double[wholeGrid];
+            weight = new double[wholeGrid];
+        }
+
+        /** A chunk's [2·grid] partials (Σ s·l per block, then Σ s·d), its first block being {@code firstBlock}. */
+        void add(double[] partials, int grid, int firstBlock) {
+            System.arraycopy(partials, 0, loss, firstBlock, grid);
+            System.arraycopy(partials, grid, weight, firstBlock, grid);
         }
     }
 
     /**
      * Σ s·d of a chunked call by the MEAN pre-pass over every chunk (weights and labels staged through one
-     * lane), folded in block order as finish.cu folds a whole call's: the denominator a whole call's gradient
-     * factor is built from, bit for bit. Throws the first label error in the CPU's order.
+     * lane), gathered and folded by the tree finish.cu folds a whole call's with: the denominator a whole call's
+     * gradient factor is built from, bit for bit. Throws the first label error in the CPU's order.
      */
     private double chunkedDenominator(Layout l, Lane lane, long chunkUnits) {
         ValidatedCall call = l.call;
-        double hi = 0;
-        double lo = 0;
+        double[] leaves = new double[l.denGrid(l.units)];
         for (long offset = 0; offset < l.units; offset += chunkUnits) {
             long n = Math.min(chunkUnits, l.units - offset);
             Piece p = lane.piece;
@@ -432,15 +435,10 @@ final class FamilyKernels {
             if (bad != -1L) {
                 throw Domain.error(call, bad, offset, Domain.HOST);
             }
-            double[] parts = new double[count];
-            lane.staging.view(lane.partialsAt, 8L * count).asDoubleBuffer().get(parts);
-            for (double v : parts) {
-                double[] s2 = Partial.DoubleDouble.add(hi, lo, v, 0);
-                hi = s2[0];
-                lo = s2[1];
-            }
+            lane.staging.view(lane.partialsAt, 8L * count).asDoubleBuffer().get(leaves, (int) (offset / l.per), count);
         }
-        return hi + lo;
+        double[] sum = Partial.DoubleDouble.fold(leaves, 0, leaves.length);
+        return sum[0] + sum[1];
     }
 
     /** Copies slot i's rows [offset, offset + n) into the lane's staging and queues their upload. */
@@ -535,7 +533,7 @@ final class FamilyKernels {
         }
         double[] parts = new double[2 * lane.grid];
         lane.staging.view(lane.partialsAt, 16L * lane.grid).asDoubleBuffer().get(parts);
-        state.add(parts, lane.grid);
+        state.add(parts, lane.grid, (int) (offset / l.per));
         return false;
     }
 
