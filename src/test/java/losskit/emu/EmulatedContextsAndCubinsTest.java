@@ -103,4 +103,45 @@ class EmulatedContextsAndCubinsTest {
         assertArrayEquals(written, back, "the owner's memory is untouched and usable in the owner");
         cuMemFree(mine);
     }
+
+    private static byte[] resource(String path) {
+        try (InputStream in = EmulatedContextsAndCubinsTest.class.getResourceAsStream(path)) {
+            Assumptions.assumeTrue(in != null || System.getenv("CI") != null, "this build has no " + path + " (no nvcc)");
+            return in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void aCubinLoadsOnlyWhereItsArchitectureRuns() {
+        int[] major = new int[1];
+        int[] minor = new int[1];
+        cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, EmuSupport.device0());
+        cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, EmuSupport.device0());
+        String ptx = new String(resource("/losskit/ptx/finish.ptx"), StandardCharsets.UTF_8);
+        Matcher entry = Pattern.compile("(?m)^\\.visible \\.entry (\\w+)\\(").matcher(ptx);
+        entry.find();
+        String kernel = entry.group(1);
+        int loaded = 0;
+        int refused = 0;
+        for (int sm : new int[]{80, 86, 89, 90}) {
+            byte[] cubin = resource("/losskit/cubin/sm_" + sm + "/finish.cubin");
+            CUmodule m = new CUmodule();
+            String result = resultOf(() -> cuModuleLoadData(m, cubin));
+            boolean runs = sm / 10 == major[0] && sm % 10 <= minor[0];
+            assertEquals(runs ? "CUDA_SUCCESS" : "CUDA_ERROR_NO_BINARY_FOR_GPU", result,
+                    "sm_" + sm + " cubin on a " + major[0] + "." + minor[0] + " device");
+            if (runs) {
+                cuModuleGetFunction(new CUfunction(), m, kernel); // mapped to its kernels, as PTX is
+                loaded++;
+            } else {
+                refused++;
+            }
+        }
+        if (major[0] == 8 && minor[0] == 6) { // surefire's emulated device: both cases are exercised
+            assertEquals(2, loaded, "sm_80 and sm_86 run on 8.6");
+            assertEquals(2, refused, "sm_89 and sm_90 do not");
+        }
+    }
 }
