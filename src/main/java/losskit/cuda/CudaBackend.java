@@ -19,7 +19,7 @@ import losskit.api.ValidatedCall;
  * ({@link #computeAsync}). Domain violations found by the kernels raise the CPU backend's
  * {@link losskit.api.LossInputException}. Calls are serialised on the device; each makes the device's
  * primary context current on its thread for the call and restores the caller's context before it returns
- * (or throws): see {@link CudaDevice#enter()}.
+ * (or throws): see {@link CudaDevice#scope()}.
  *
  * <p>Errors: a recoverable driver error ({@code CUDA_ERROR_OUT_OF_MEMORY} after the retries in smaller
  * chunks, an invalid value) is thrown as a {@link CudaLossException} and the backend stays usable. A fatal
@@ -79,7 +79,7 @@ public final class CudaBackend implements LossBackend {
         }
         CudaDevice dev = CudaDevice.open(device, poolCap);
         synchronized (dev) {
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 for (String m : modules) {
                     dev.modules.load(m);
                 }
@@ -269,7 +269,7 @@ public final class CudaBackend implements LossBackend {
         synchronized (dev) {
             try {
                 if (!dev.isClosed()) {
-                    try (CudaDevice.Scope s = dev.enter()) {
+                    try (CudaDevice.Scope s = dev.scope()) {
                         matrix.close(); // the cuBLAS handle and the matrix buffers, while the context is alive
                     }
                 }

@@ -53,7 +53,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Every method runs with this object's monitor held (the backend's calls, the cleaners of buffers
  * handed to users). Whatever calls the driver does so inside a {@link Scope} ({@link #enterCall()} for an
- * entry point, {@link #enter()} for a release): the primary context is pushed onto the calling thread's
+ * entry point, {@link #scope()} for a release): the primary context is pushed onto the calling thread's
  * context stack when it is not already current, and popped when the outermost scope closes (normally or by
  * an exception), so the caller finds the context it had — an application that created its own context with
  * {@code cuCtxCreate}, as the JCuda samples do, keeps it, and a thread that had none has none again.
@@ -102,7 +102,7 @@ final class CudaDevice {
     private boolean pushed;
     /** cuCtxGetCurrent's answer (reused: the monitor is held). */
     private final CUcontext probe = new CUcontext();
-    private final Scope scope = this::exitScope;
+    private final Scope closeScope = this::exitScope;
 
     /**
      * A region in which the device's primary context is current on the calling thread; closing the outermost
@@ -142,7 +142,7 @@ final class CudaDevice {
         this.modules = new ModuleLoader(this);
         this.own = new CUstream();
         synchronized (this) {
-            try (Scope s = enter()) {
+            try (Scope s = scope()) {
                 cuStreamCreate(own, 0);
                 this.tail = newEvent();
             }
@@ -202,7 +202,7 @@ final class CudaDevice {
      * scope; the push and the pop only where the thread had another context (or none) current. Nested scopes
      * cost nothing.
      */
-    Scope enter() {
+    Scope scope() {
         assert Thread.holdsLock(this);
         if (scopeDepth == 0) {
             cuCtxGetCurrent(probe);
@@ -212,7 +212,7 @@ final class CudaDevice {
             }
         }
         scopeDepth++;
-        return scope;
+        return closeScope;
     }
 
     private void exitScope() {
@@ -232,8 +232,8 @@ final class CudaDevice {
     }
 
     /**
-     * An entry point's start: fails when the device is closed or unusable, else {@link #enter()}s the context
-     * and runs the queued releases and the finished deferred ones. The caller closes the scope.
+     * An entry point's start: fails when the device is closed or unusable, else makes the context current
+     * ({@link #scope()}) and runs the queued releases and the finished deferred ones. The caller closes the scope.
      */
     Scope enterCall() {
         if (unusable != null) {
@@ -242,7 +242,7 @@ final class CudaDevice {
         if (closed) {
             throw new IllegalStateException("CUDA backend is closed");
         }
-        Scope s = enter();
+        Scope s = scope();
         try {
             drainReleases();
             reclaim(false);
@@ -528,7 +528,7 @@ final class CudaDevice {
             // a driver error wrapped here already names the call
             String what = c.getMessage().contains(call) ? c.getMessage() : c.getMessage() + " during " + call;
             LOG.error("CUDA backend: {}: device {} marked unusable, releasing its resources", what, name);
-            try (Scope s = enter()) {
+            try (Scope s = scope()) {
                 beforeUnusableRelease.run();
             } catch (RuntimeException ignored) {
                 // best effort: the context is poisoned, the release below frees what it held
@@ -572,7 +572,7 @@ final class CudaDevice {
      */
     private void release() {
         closed = true;
-        try (Scope current = enter()) {
+        try (Scope current = scope()) {
             try {
                 cuCtxSynchronize();
             } catch (CudaException e) {

@@ -49,7 +49,7 @@ final class CudaDeviceBuffer implements DeviceBuffer {
                 return;
             }
             done = true;
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 dev.synchronizeAll();
                 dev.pool.release(address, bytes);
             } catch (RuntimeException e) {

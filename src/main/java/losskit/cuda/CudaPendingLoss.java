@@ -40,7 +40,7 @@ final class CudaPendingLoss implements PendingLoss {
             if (dev.isClosed()) {
                 return;
             }
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
             } catch (RuntimeException e) {
                 // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
@@ -108,7 +108,8 @@ final class CudaPendingLoss implements PendingLoss {
                 } catch (RuntimeException e) {
                     throw dev.fail(e, "PendingLoss.value(" + call.form().termKey(call.loss().id()) + ")");
                 }
-                try {
+                // the context current here too: a domain error reads the offending label from the device
+                try (CudaDevice.Scope s = dev.scope()) {
                     result = kernels.resultOf(call, rec);
                 } catch (RuntimeException e) {
                     error = e;

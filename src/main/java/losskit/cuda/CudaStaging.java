@@ -191,7 +191,7 @@ public final class CudaStaging implements AutoCloseable {
                 return;
             }
             RuntimeException first = null;
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 first = closeLanes();
             }
             if (first != null) {

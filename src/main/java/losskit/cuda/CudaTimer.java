@@ -88,7 +88,7 @@ public final class CudaTimer implements AutoCloseable {
             work.run();
         }
         synchronized (dev) {
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 cuEventRecord(end, stream);
                 cuEventSynchronize(end);
                 float[] ms = new float[1];
@@ -153,7 +153,7 @@ public final class CudaTimer implements AutoCloseable {
                 return;
             }
             closed = true;
-            try (CudaDevice.Scope s = dev.enter()) {
+            try (CudaDevice.Scope s = dev.scope()) {
                 cuStreamSynchronize(stream);
                 cuEventDestroy(start);
                 cuEventDestroy(end);

@@ -27,6 +27,7 @@ import losskit.api.LossEngine;
 import losskit.api.LossInputException;
 import losskit.api.LossResult;
 import losskit.api.PendingLoss;
+import losskit.api.Tensor;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -106,6 +107,18 @@ class CudaCallerContextTest {
             assertThrows(LossInputException.class,
                     () -> cuda.compute(Loss.of("bce"), Inputs.of(new float[]{0.5f, 1.5f, 0.2f}, new float[]{0, 1, 0})));
             assertApplicationIntact("a call that threw", app, mine, pattern);
+
+            // an async value whose call found a bad label: reading the value reads the label from the device
+            try (DeviceBuffer logits = cuda.allocateDevice(4); DeviceBuffer labels = cuda.allocateDevice(2)) {
+                logits.copyFrom(new float[]{0.1f, 0.2f, 0.3f, 0.4f});
+                labels.copyFrom(new float[]{Float.intBitsToFloat(1), Float.intBitsToFloat(7)}); // int32 1 and 7
+                Inputs bad = Inputs.empty().with("input", Tensor.onDevice(logits.pointer(), 2, 2))
+                        .with("target", Tensor.labelsOnDevice(labels.pointer(), Tensor.DType.INT32, 2));
+                try (PendingLoss p = cuda.evaluateAsync(Loss.of("cross-entropy"), bad)) { // value only: queued
+                    assertThrows(LossInputException.class, p::value);
+                }
+                assertApplicationIntact("PendingLoss.value that threw", app, mine, pattern);
+            }
 
             cuMemsetD32(mine, 7, pattern.length);
             java.util.Arrays.fill(pattern, 7);
