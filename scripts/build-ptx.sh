@@ -2,16 +2,23 @@
 # Compiles every cuda-kernels/*.cu to PTX (nvcc -arch=compute_75), lowers the PTX ISA .version to the
 # lowest one ptxas accepts for every target we ship for (sm_75 sm_80 sm_86 sm_89 sm_90: drivers only
 # JIT ISA versions they know, and JCuda's PTX compiler takes <= 8.0), writes
-# target/classes/losskit/ptx/<name>.ptx, and writes a ptxas report (registers, stack, spills per kernel
-# and target) to target/ptx-report.txt, failing if any kernel spills or has a stack frame.
+# target/classes/losskit/ptx/<name>.ptx, keeps ptxas's cubins of that PTX for the architectures the jar
+# ships SASS for (CUBIN_TARGETS) as target/classes/losskit/cubin/<sm_XY>/<name>.cubin (ModuleLoader loads
+# the one matching the GPU instead of having the driver JIT the PTX), and writes a ptxas report
+# (registers, stack, spills per kernel and target) to target/ptx-report.txt, failing if any kernel spills
+# or has a stack frame. The targets of one .cu compile in parallel, as do the .cu files.
 # Incremental: does nothing when the PTX is newer than every kernel source and this script.
 # Without nvcc/ptxas it warns and exits 0: the build then has no PTX and the CUDA backend says so.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 SRC="$ROOT/cuda-kernels"
 OUT="$ROOT/target/classes/losskit/ptx"
+CUBIN_OUT="$ROOT/target/classes/losskit/cubin"
 REPORT="$ROOT/target/ptx-report.txt"
 TARGETS=(sm_75 sm_80 sm_86 sm_89 sm_90)
+# SASS shipped in the jar: a cubin for sm_XY runs on devices of major X and minor >= Y, so these cover
+# Ampere (8.0, 8.6, 8.7), Ada (8.9) and Hopper (9.0); Turing (7.5) and newer majors JIT the PTX.
+CUBIN_TARGETS=(sm_80 sm_86 sm_89 sm_90)
 VERSIONS=(6.3 6.4 6.5 7.0 7.1 7.2 7.3 7.4 7.5 7.6 7.7 7.8 8.0)
 
 NVCC="${NVCC:-$(command -v nvcc || true)}"
@@ -25,29 +32,35 @@ if [[ -f "$REPORT" && -z "$(find "$SRC" -maxdepth 2 \( -name '*.cu' -o -name '*.
   exit 0
 fi
 mkdir -p "$OUT"
+for t in "${CUBIN_TARGETS[@]}"; do mkdir -p "$CUBIN_OUT/$t"; done
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
 # One .cu: PTX, lowest accepted .version (ascending search: a rejected version fails at parse time,
-# cheaply), then ptxas -v per target into a report fragment.
+# cheaply), ptxas -v for every target at once (the accepted version's cubins are the ones shipped, so
+# they cost no compile of their own), then a report fragment.
 build_one() {
-  local cu="$1" name chosen="" v t ok
+  local cu="$1" name chosen="" v t ok pids
   name="$(basename "$cu" .cu)"
   "$NVCC" -arch=compute_75 --ptx -std=c++17 -o "$TMP/$name.ptx" "$cu"
   for v in "${VERSIONS[@]}"; do
     sed -E "s/^\.version [0-9]+\.[0-9]+/.version $v/" "$TMP/$name.ptx" > "$TMP/$name.try.ptx"
-    ok=1
+    pids=()
     for t in "${TARGETS[@]}"; do
-      if ! "$PTXAS" -arch="$t" -v "$TMP/$name.try.ptx" -o /dev/null 2> "$TMP/$name.$t.log"; then ok=0; break; fi
+      "$PTXAS" -arch="$t" -v "$TMP/$name.try.ptx" -o "$TMP/$name.$t.cubin" 2> "$TMP/$name.$t.log" &
+      pids+=($!)
     done
+    ok=1
+    for p in "${pids[@]}"; do wait "$p" || ok=0; done
     if [[ $ok == 1 ]]; then chosen="$v"; break; fi
   done
   if [[ -z "$chosen" ]]; then
     echo "build-ptx: $name.ptx: ptxas rejects every .version up to ${VERSIONS[-1]} for ${TARGETS[*]}" >&2
-    cat "$TMP/$name.$t.log" >&2
+    for t in "${TARGETS[@]}"; do cat "$TMP/$name.$t.log" >&2; done
     return 1
   fi
   cp "$TMP/$name.try.ptx" "$OUT/$name.ptx"
+  for t in "${CUBIN_TARGETS[@]}"; do cp "$TMP/$name.$t.cubin" "$CUBIN_OUT/$t/$name.cubin"; done
   {
     echo "== $name.ptx  (.version $chosen, $(grep -c '^\.visible \.entry' "$OUT/$name.ptx") kernels)"
     for t in "${TARGETS[@]}"; do
@@ -80,4 +93,4 @@ if awk '/ regs / && ($6 != 0 || $8 != 0) { bad = 1; print "build-ptx: " $0 > "/d
   exit 1
 fi
 mv "$REPORT.tmp" "$REPORT"
-echo "build-ptx: ${#names[@]} PTX files in $OUT; report in $REPORT"
+echo "build-ptx: ${#names[@]} PTX files in $OUT, cubins for ${CUBIN_TARGETS[*]} in $CUBIN_OUT; report in $REPORT"

@@ -261,6 +261,53 @@ CUresult check_any_range(CUdeviceptr p, size_t bytes) {
 
 void* host(CUdeviceptr p) { return reinterpret_cast<void*>(static_cast<uintptr_t>(p)); }
 
+// Contexts on one device have separate GPU address spaces: device memory that another context
+// allocated is not mapped in this one (a kernel touching it faults; cuCtxEnablePeerAccess is for
+// contexts on other devices). Page-locked host memory is mapped in every context (unified
+// addressing), so only device allocations count. The driver's lock is held.
+const Allocation* foreign_allocation(const CUctx_st* ctx, uintptr_t p) {
+    const Allocation* a = drv().memory.find(p);
+    if (a == nullptr) a = drv().memory.find_mapping(p);  // a pointer to the end, or into the slack
+    return a != nullptr && a->device >= 0 && a->owner != ctx ? a : nullptr;
+}
+
+uint64_t context_id(const void* ctx) { return ctx == nullptr ? 0 : static_cast<const CUctx_st*>(ctx)->id; }
+
+// A copy or memset that names another context's device memory fails at the call, as for an address
+// the current context does not know (CUDA_ERROR_INVALID_VALUE), and says so on stderr.
+CUresult check_owner(const CUctx_st* ctx, uintptr_t p, size_t bytes, const char* call) {
+    if (bytes == 0) return CUDA_SUCCESS;
+    const Allocation* a = foreign_allocation(ctx, p);
+    if (a == nullptr) return CUDA_SUCCESS;
+    note("CUDA_ERROR_INVALID_VALUE: %s: 0x%" PRIxPTR " is in device allocation 0x%" PRIxPTR
+         " (%zu bytes) of context %" PRIu64 ", not of the current context %" PRIu64
+         " (contexts have separate address spaces)",
+         call, p, a->base, a->size, context_id(a->owner), ctx->id);
+    return CUDA_ERROR_INVALID_VALUE;
+}
+
+// The first pointer parameter of a launch that addresses another context's device memory, described
+// (empty when none): on a GPU the kernel's access to it faults (CUDA_ERROR_ILLEGAL_ADDRESS, sticky).
+// A pointer the kernel would not dereference counts too: the emulator cannot tell.
+std::string foreign_parameter(const CUctx_st* ctx, CUfunction f, void* const* params) {
+    const losskit_emu_kernel_desc* k = f->build->kernel;
+    for (int i = 0; i < k->param_count; ++i) {
+        if (!k->param_is_pointer[i]) continue;
+        uintptr_t p = 0;
+        std::memcpy(&p, params[i], sizeof p);
+        const Allocation* a = foreign_allocation(ctx, p);
+        if (a == nullptr) continue;
+        char msg[512];
+        std::snprintf(msg, sizeof msg,
+                      "kernel %s: parameter %d (0x%" PRIxPTR ") points into device allocation 0x%" PRIxPTR
+                      " (%zu bytes) of context %" PRIu64 ", not of the launch's context %" PRIu64
+                      ": contexts have separate address spaces, the access faults",
+                      k->name, i, p, a->base, a->size, context_id(a->owner), ctx->id);
+        return msg;
+    }
+    return {};
+}
+
 // ---- asynchronous execution (async.h) ---------------------------------------------------------
 
 // The queue of a stream handle (the legacy default stream for NULL, CU_STREAM_LEGACY and
@@ -1157,6 +1204,7 @@ EMU_API cuMemFree_v2(CUdeviceptr dptr) {
     CUctx_st* ctx = nullptr;
     if (CUresult r = current(&ctx)) return r;
     if (dptr == 0) return CUDA_SUCCESS;  // the real driver: a no-op, like cudaFree(nullptr)
+    if (CUresult r = check_owner(ctx, static_cast<uintptr_t>(dptr), 1, "cuMemFree")) return r;
     // cudaFree synchronises the device (the driver API's documentation does not say; drivers do):
     // queued work that uses the block completes first, and a fault in it is returned, not freed past.
     lock.unlock();
@@ -1256,6 +1304,8 @@ static CUresult copy(CUdeviceptr dst, bool dst_device, const void* src, bool src
     if (CUresult r = dst_device ? check_device_range(dst, bytes) : check_any_range(dst, bytes)) return r;
     if (CUresult r = src_device ? check_device_range(s, bytes) : check_any_range(s, bytes)) return r;
     if (dst == 0 || src == nullptr) return CUDA_ERROR_INVALID_VALUE;
+    if (CUresult r = check_owner(ctx, static_cast<uintptr_t>(dst), bytes, call)) return r;
+    if (CUresult r = check_owner(ctx, static_cast<uintptr_t>(s), bytes, call)) return r;
     Driver& d = drv();
     ++d.copy_calls_all;
     count_event(Trigger::Copy, d.copy_calls_all, ctx);
@@ -1383,6 +1433,7 @@ static CUresult memset_n(CUdeviceptr dst, T value, size_t count, CUstream stream
         if (CUresult r = check_stream(stream, ctx)) return r;
     if (dst % sizeof(T) != 0) return CUDA_ERROR_INVALID_VALUE;
     if (CUresult r = check_device_range(dst, count * sizeof(T))) return r;
+    if (CUresult r = check_owner(ctx, static_cast<uintptr_t>(dst), count * sizeof(T), "cuMemsetD*")) return r;
     if (count == 0) return CUDA_SUCCESS;
     Queue* q = queue_of(ctx, has_stream ? stream : nullptr);
     const uintptr_t to = static_cast<uintptr_t>(dst);
@@ -1629,9 +1680,13 @@ EMU_API cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned 
         std::unique_lock<std::timed_mutex> lock(d.mu);
         if (d.device_lost || ctx->sticky != CUDA_SUCCESS) return;
         LaunchOutcome outcome;
+        std::string foreign = foreign_parameter(ctx, f, pointers->data());
         if (injected) {
             outcome.result = CUDA_ERROR_LAUNCH_FAILED;
             outcome.message = "kernel " + f->entry.name + ": failure injected by LOSSKIT_EMU_FAIL_LAUNCH";
+        } else if (!foreign.empty()) {
+            outcome.result = CUDA_ERROR_ILLEGAL_ADDRESS;
+            outcome.message = foreign;
         } else {
             std::vector<Snapshot> snaps = snapshot_params(f, pointers->data(), &self.reads);
             lock.unlock();

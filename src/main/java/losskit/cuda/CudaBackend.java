@@ -18,7 +18,8 @@ import losskit.api.ValidatedCall;
  * and losses go to host buffers or device memory; the value can stay on the device
  * ({@link #computeAsync}). Domain violations found by the kernels raise the CPU backend's
  * {@link losskit.api.LossInputException}. Calls are serialised on the device; each makes the device's
- * primary context current on its thread.
+ * primary context current on its thread for the call and restores the caller's context before it returns
+ * (or throws): see {@link CudaDevice#scope()}.
  *
  * <p>Errors: a recoverable driver error ({@code CUDA_ERROR_OUT_OF_MEMORY} after the retries in smaller
  * chunks, an invalid value) is thrown as a {@link CudaLossException} and the backend stays usable. A fatal
@@ -78,7 +79,7 @@ public final class CudaBackend implements LossBackend {
         }
         CudaDevice dev = CudaDevice.open(device, poolCap);
         synchronized (dev) {
-            try {
+            try (CudaDevice.Scope s = dev.scope()) {
                 for (String m : modules) {
                     dev.modules.load(m);
                 }
@@ -146,28 +147,32 @@ public final class CudaBackend implements LossBackend {
 
     private LossResult computeOnDevice(ValidatedCall call) {
         synchronized (dev) {
-            dev.ensureOpen();
-            // the matrix family takes device pointers too (CudaMatrixLosses reads and writes them in place)
-            if (!FamilyKernels.handles(call.form().family()) && call.form().family() != Family.MATRIX
-                    && call.hasDeviceData()) {
-                throw new UnsupportedOperationException(call.form().termKey(call.loss().id()) + ": device pointers are "
-                        + "taken by the elementwise, rows and pairs families; pass host data");
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                return computeWithContext(call);
             }
-            return switch (call.form().family()) {
-                case ELEMENTWISE, ROWS, PAIRS -> families.compute(call);
-                case MATRIX -> LossResult.of(call, matrix.run(call), name());
-            };
         }
+    }
+
+    private LossResult computeWithContext(ValidatedCall call) {
+        // the matrix family takes device pointers too (CudaMatrixLosses reads and writes them in place)
+        if (!FamilyKernels.handles(call.form().family()) && call.form().family() != Family.MATRIX
+                && call.hasDeviceData()) {
+            throw new UnsupportedOperationException(call.form().termKey(call.loss().id()) + ": device pointers are "
+                    + "taken by the elementwise, rows and pairs families; pass host data");
+        }
+        return switch (call.form().family()) {
+            case ELEMENTWISE, ROWS, PAIRS -> families.compute(call);
+            case MATRIX -> LossResult.of(call, matrix.run(call), name());
+        };
     }
 
     @Override
     public PendingLoss computeAsync(ValidatedCall call) {
         synchronized (dev) {
-            try {
-                dev.ensureOpen();
+            try (CudaDevice.Scope s = dev.enterCall()) {
                 return switch (call.form().family()) {
                     case ELEMENTWISE, ROWS, PAIRS -> families.computeAsync(call);
-                    default -> PendingLoss.completed(computeOnDevice(call));
+                    default -> PendingLoss.completed(computeWithContext(call));
                 };
             } catch (RuntimeException e) {
                 throw dev.fail(e, callName("computeAsync", call));
@@ -178,8 +183,7 @@ public final class CudaBackend implements LossBackend {
     @Override
     public DeviceBuffer allocateDevice(long floats) {
         synchronized (dev) {
-            try {
-                dev.ensureOpen();
+            try (CudaDevice.Scope s = dev.enterCall()) {
                 return new CudaDeviceBuffer(dev, floats);
             } catch (RuntimeException e) {
                 throw dev.fail(e, "allocateDevice(" + floats + " floats)");
@@ -204,7 +208,7 @@ public final class CudaBackend implements LossBackend {
     /** Blocks of the device pool handed out (results not yet given back, user buffers). */
     long poolBlocksHandedOut() {
         synchronized (dev) {
-            dev.drainReleases(); // what the cleaner has queued counts as given back
+            dev.drainReleases(); // what the cleaner has queued counts as given back (each release enters the context)
             return dev.pool.handedOut();
         }
     }
@@ -219,11 +223,12 @@ public final class CudaBackend implements LossBackend {
     /** Device bytes in use as the driver reports them (cuMemGetInfo: total − free). */
     long deviceBytesInUse() {
         synchronized (dev) {
-            dev.ensureOpen();
-            long[] free = new long[1];
-            long[] total = new long[1];
-            jcuda.driver.JCudaDriver.cuMemGetInfo(free, total);
-            return total[0] - free[0];
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                long[] free = new long[1];
+                long[] total = new long[1];
+                jcuda.driver.JCudaDriver.cuMemGetInfo(free, total);
+                return total[0] - free[0];
+            }
         }
     }
 
@@ -264,8 +269,9 @@ public final class CudaBackend implements LossBackend {
         synchronized (dev) {
             try {
                 if (!dev.isClosed()) {
-                    dev.makeCurrent();
-                    matrix.close(); // the cuBLAS handle and the matrix buffers, while the context is alive
+                    try (CudaDevice.Scope s = dev.scope()) {
+                        matrix.close(); // the cuBLAS handle and the matrix buffers, while the context is alive
+                    }
                 }
             } catch (RuntimeException e) {
                 org.slf4j.LoggerFactory.getLogger(CudaBackend.class).warn("CUDA backend: closing cuBLAS failed: {}",

@@ -1,6 +1,8 @@
 package losskit.cuda;
 
-import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxGetCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxPopCurrent;
+import static jcuda.driver.JCudaDriver.cuCtxPushCurrent;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
@@ -50,7 +52,11 @@ import org.slf4j.LoggerFactory;
  * arena, the block pool, page-locked staging, the engine's stream and the ordering between streams.
  *
  * <p>Every method runs with this object's monitor held (the backend's calls, the cleaners of buffers
- * handed to users) and makes the context current on the calling thread first where it calls the driver.
+ * handed to users). Whatever calls the driver does so inside a {@link Scope} ({@link #enterCall()} for an
+ * entry point, {@link #scope()} for a release): the primary context is pushed onto the calling thread's
+ * context stack when it is not already current, and popped when the outermost scope closes (normally or by
+ * an exception), so the caller finds the context it had — an application that created its own context with
+ * {@code cuCtxCreate}, as the JCuda samples do, keeps it, and a thread that had none has none again.
  *
  * <p>Streams: a call runs on the caller's stream ({@code Inputs.onStream}) or the engine's own (a blocking
  * stream, so it is ordered after the legacy default stream that synchronous copies use). Because calls
@@ -90,6 +96,22 @@ final class CudaDevice {
     private CudaLossException unusable;
     /** Runs before the device's resources are freed when it becomes unusable (the cuBLAS path's close). */
     private Runnable beforeUnusableRelease = () -> { };
+    /** Open {@link Scope}s (nested entry points of the thread holding the monitor). */
+    private int scopeDepth;
+    /** Whether the outermost open scope pushed the primary context (and its close pops it). */
+    private boolean pushed;
+    /** cuCtxGetCurrent's answer (reused: the monitor is held). */
+    private final CUcontext probe = new CUcontext();
+    private final Scope closeScope = this::exitScope;
+
+    /**
+     * A region in which the device's primary context is current on the calling thread; closing the outermost
+     * one restores the context the thread had before. Opened and closed with the device's monitor held.
+     */
+    interface Scope extends AutoCloseable {
+        @Override
+        void close();
+    }
 
     /** A parameter array by value. */
     private record Constant(float[] values) {
@@ -118,10 +140,13 @@ final class CudaDevice {
         this.ccMinor = ccMinor;
         this.driverVersion = driverVersion;
         this.modules = new ModuleLoader(this);
-        makeCurrent();
         this.own = new CUstream();
-        cuStreamCreate(own, 0);
-        this.tail = newEvent();
+        synchronized (this) {
+            try (Scope s = scope()) {
+                cuStreamCreate(own, 0);
+                this.tail = newEvent();
+            }
+        }
     }
 
     /** Retains a device's primary context (throws with the reason when there is no usable device). */
@@ -171,24 +196,61 @@ final class CudaDevice {
         }
     }
 
-    void makeCurrent() {
-        cuCtxSetCurrent(context);
+    /**
+     * Makes the primary context current on this thread until the returned scope closes (use it in a
+     * try-with-resources statement, with the monitor held). Costs one {@code cuCtxGetCurrent} in the outermost
+     * scope; the push and the pop only where the thread had another context (or none) current. Nested scopes
+     * cost nothing.
+     */
+    Scope scope() {
+        assert Thread.holdsLock(this);
+        if (scopeDepth == 0) {
+            cuCtxGetCurrent(probe);
+            if (!context.equals(probe)) {
+                cuCtxPushCurrent(context);
+                pushed = true;
+            }
+        }
+        scopeDepth++;
+        return closeScope;
+    }
+
+    private void exitScope() {
+        if (--scopeDepth == 0 && pushed) {
+            pushed = false;
+            try {
+                cuCtxPopCurrent(probe);
+            } catch (CudaException e) {
+                // never hides the exception the scope may be closing for
+                LOG.warn("CUDA backend: restoring the caller's CUDA context failed: {}", e.getMessage());
+            }
+        }
     }
 
     boolean isClosed() {
         return closed;
     }
 
-    void ensureOpen() {
+    /**
+     * An entry point's start: fails when the device is closed or unusable, else makes the context current
+     * ({@link #scope()}) and runs the queued releases and the finished deferred ones. The caller closes the scope.
+     */
+    Scope enterCall() {
         if (unusable != null) {
             throw unusableError("a call");
         }
         if (closed) {
             throw new IllegalStateException("CUDA backend is closed");
         }
-        makeCurrent();
-        drainReleases();
-        reclaim(false);
+        Scope s = scope();
+        try {
+            drainReleases();
+            reclaim(false);
+        } catch (RuntimeException e) {
+            s.close();
+            throw e;
+        }
+        return s;
     }
 
     /** {@code sm_86} for compute capability 8.6. */
@@ -466,8 +528,7 @@ final class CudaDevice {
             // a driver error wrapped here already names the call
             String what = c.getMessage().contains(call) ? c.getMessage() : c.getMessage() + " during " + call;
             LOG.error("CUDA backend: {}: device {} marked unusable, releasing its resources", what, name);
-            try {
-                makeCurrent();
+            try (Scope s = scope()) {
                 beforeUnusableRelease.run();
             } catch (RuntimeException ignored) {
                 // best effort: the context is poisoned, the release below frees what it held
@@ -511,8 +572,7 @@ final class CudaDevice {
      */
     private void release() {
         closed = true;
-        try {
-            makeCurrent();
+        try (Scope current = scope()) {
             try {
                 cuCtxSynchronize();
             } catch (CudaException e) {

@@ -49,8 +49,7 @@ final class CudaDeviceBuffer implements DeviceBuffer {
                 return;
             }
             done = true;
-            try {
-                dev.makeCurrent();
+            try (CudaDevice.Scope s = dev.scope()) {
                 dev.synchronizeAll();
                 dev.pool.release(address, bytes);
             } catch (RuntimeException e) {
@@ -113,8 +112,7 @@ final class CudaDeviceBuffer implements DeviceBuffer {
         fits(source.length);
         synchronized (dev) {
             check();
-            try {
-                dev.ensureOpen();
+            try (CudaDevice.Scope s = dev.enterCall()) {
                 dev.synchronizeAll();
                 cuMemcpyHtoD(JCudaInterop.deviceptr(address), Pointer.to(source), 4L * source.length);
             } catch (RuntimeException e) {
@@ -129,8 +127,7 @@ final class CudaDeviceBuffer implements DeviceBuffer {
         fits(destination.length);
         synchronized (dev) {
             check();
-            try {
-                dev.ensureOpen();
+            try (CudaDevice.Scope s = dev.enterCall()) {
                 dev.synchronizeAll();
                 cuMemcpyDtoH(Pointer.to(destination), JCudaInterop.deviceptr(address), 4L * destination.length);
             } catch (RuntimeException e) {

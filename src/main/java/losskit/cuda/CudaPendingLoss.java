@@ -40,8 +40,7 @@ final class CudaPendingLoss implements PendingLoss {
             if (dev.isClosed()) {
                 return;
             }
-            try {
-                dev.makeCurrent();
+            try (CudaDevice.Scope s = dev.scope()) {
                 dev.releaseAfter(done, () -> dev.pool.release(record, ResultRecord.BYTES));
             } catch (RuntimeException e) {
                 // a fatal error marks the device unusable, which empties the pool: nothing is left to give back
@@ -82,8 +81,7 @@ final class CudaPendingLoss implements PendingLoss {
             if (closed || dev.isUnusable()) {
                 return true; // an unusable device: result() throws at once
             }
-            try {
-                dev.ensureOpen();
+            try (CudaDevice.Scope s = dev.enterCall()) {
                 return CudaDevice.isDone(done);
             } catch (RuntimeException e) {
                 throw dev.fail(e, "PendingLoss.isDone");
@@ -104,14 +102,14 @@ final class CudaPendingLoss implements PendingLoss {
                     throw new IllegalStateException("the pending loss was closed before its value was read");
                 }
                 double[] rec;
-                try {
-                    dev.ensureOpen();
+                try (CudaDevice.Scope s = dev.enterCall()) {
                     CudaDevice.await(done);
                     rec = CudaDevice.readRecord(record, "result record");
                 } catch (RuntimeException e) {
                     throw dev.fail(e, "PendingLoss.value(" + call.form().termKey(call.loss().id()) + ")");
                 }
-                try {
+                // the context current here too: a domain error reads the offending label from the device
+                try (CudaDevice.Scope s = dev.scope()) {
                     result = kernels.resultOf(call, rec);
                 } catch (RuntimeException e) {
                     error = e;

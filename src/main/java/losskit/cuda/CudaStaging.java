@@ -77,8 +77,7 @@ public final class CudaStaging implements AutoCloseable {
                 throw new IllegalArgumentException("upload of " + n + " bytes into a lane of " + bytes);
             }
             synchronized (dev) {
-                try {
-                    dev.ensureOpen();
+                try (CudaDevice.Scope s = dev.enterCall()) {
                     CudaDevice.uploadAsync(JCudaInterop.deviceptr(device), host.at(0), n, stream, "streamed chunk");
                     cuEventRecord(uploaded, stream);
                     pending = true;
@@ -92,8 +91,7 @@ public final class CudaStaging implements AutoCloseable {
         public void awaitUpload() {
             synchronized (dev) {
                 if (pending) {
-                    try {
-                        dev.ensureOpen();
+                    try (CudaDevice.Scope s = dev.enterCall()) {
                         CudaDevice.await(uploaded);
                         pending = false;
                     } catch (RuntimeException e) {
@@ -129,32 +127,37 @@ public final class CudaStaging implements AutoCloseable {
         }
         CudaDevice dev = cuda.device();
         synchronized (dev) {
-            dev.ensureOpen();
-            CudaStaging s = new CudaStaging(dev, new Lane[count]);
-            try {
-                for (int k = 0; k < count; k++) {
-                    CUstream stream = new CUstream();
-                    cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
-                    PinnedBuffer host = null;
-                    try {
-                        host = PinnedBuffer.allocate(bytesPerLane);
-                        long device = dev.pool.acquire(bytesPerLane);
-                        s.lanes[k] = s.new Lane(stream, host, device, bytesPerLane, dev.newEvent());
-                    } catch (RuntimeException e) {
-                        if (host != null) {
-                            host.free();
-                        }
-                        cuStreamDestroy(stream);
-                        throw e;
-                    }
-                }
-            } catch (RuntimeException e) {
-                s.close();
-                throw e instanceof CudaException c ? CudaBackend.wrap(c, "staging", count + " lanes of " + bytesPerLane
-                        + " bytes") : e;
+            try (CudaDevice.Scope scope = dev.enterCall()) {
+                return openLanes(dev, count, bytesPerLane);
             }
-            return s;
         }
+    }
+
+    private static CudaStaging openLanes(CudaDevice dev, int count, long bytesPerLane) {
+        CudaStaging s = new CudaStaging(dev, new Lane[count]);
+        try {
+            for (int k = 0; k < count; k++) {
+                CUstream stream = new CUstream();
+                cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+                PinnedBuffer host = null;
+                try {
+                    host = PinnedBuffer.allocate(bytesPerLane);
+                    long device = dev.pool.acquire(bytesPerLane);
+                    s.lanes[k] = s.new Lane(stream, host, device, bytesPerLane, dev.newEvent());
+                } catch (RuntimeException e) {
+                    if (host != null) {
+                        host.free();
+                    }
+                    cuStreamDestroy(stream);
+                    throw e;
+                }
+            }
+        } catch (RuntimeException e) {
+            s.close();
+            throw e instanceof CudaException c ? CudaBackend.wrap(c, "staging", count + " lanes of " + bytesPerLane
+                    + " bytes") : e;
+        }
+        return s;
     }
 
     public Lane lane(int k) {
@@ -187,29 +190,37 @@ public final class CudaStaging implements AutoCloseable {
                 }
                 return;
             }
-            dev.makeCurrent();
             RuntimeException first = null;
-            for (Lane l : lanes) {
-                if (l == null) {
-                    continue;
-                }
-                try {
-                    cuStreamSynchronize(l.stream);
-                } catch (RuntimeException e) {
-                    first = first == null ? e : first;
-                }
-                try {
-                    l.host.free();
-                    dev.pool.release(l.device, l.bytes);
-                    cuStreamDestroy(l.stream);
-                    dev.recycle(l.uploaded);
-                } catch (RuntimeException e) {
-                    first = first == null ? e : first;
-                }
+            try (CudaDevice.Scope s = dev.scope()) {
+                first = closeLanes();
             }
             if (first != null) {
                 throw dev.fail(first, "staging close"); // a fatal error marks the device unusable
             }
         }
+    }
+
+    /** Synchronises and frees each lane (the context current); the first error, or null. */
+    private RuntimeException closeLanes() {
+        RuntimeException first = null;
+        for (Lane l : lanes) {
+            if (l == null) {
+                continue;
+            }
+            try {
+                cuStreamSynchronize(l.stream);
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+            try {
+                l.host.free();
+                dev.pool.release(l.device, l.bytes);
+                cuStreamDestroy(l.stream);
+                dev.recycle(l.uploaded);
+            } catch (RuntimeException e) {
+                first = first == null ? e : first;
+            }
+        }
+        return first;
     }
 }

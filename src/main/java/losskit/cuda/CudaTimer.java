@@ -53,8 +53,9 @@ public final class CudaTimer implements AutoCloseable {
         }
         CudaDevice dev = cuda.device();
         synchronized (dev) {
-            dev.ensureOpen();
-            return new CudaTimer(dev);
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                return new CudaTimer(dev);
+            }
         }
     }
 
@@ -79,19 +80,21 @@ public final class CudaTimer implements AutoCloseable {
      */
     public Timing time(long bytes, int iterations, Runnable work) {
         synchronized (dev) {
-            dev.ensureOpen();
-            cuEventRecord(start, stream);
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                cuEventRecord(start, stream);
+            }
         }
         for (int i = 0; i < iterations; i++) {
             work.run();
         }
         synchronized (dev) {
-            dev.makeCurrent();
-            cuEventRecord(end, stream);
-            cuEventSynchronize(end);
-            float[] ms = new float[1];
-            cuEventElapsedTime(ms, start, end);
-            return new Timing(bytes, iterations, ms[0]);
+            try (CudaDevice.Scope s = dev.scope()) {
+                cuEventRecord(end, stream);
+                cuEventSynchronize(end);
+                float[] ms = new float[1];
+                cuEventElapsedTime(ms, start, end);
+                return new Timing(bytes, iterations, ms[0]);
+            }
         }
     }
 
@@ -101,17 +104,19 @@ public final class CudaTimer implements AutoCloseable {
      */
     public Timing deviceToDevice(long bytes, int iterations) {
         synchronized (dev) {
-            dev.ensureOpen();
-            long a = dev.pool.acquire(bytes);
-            long b = dev.pool.acquire(bytes);
-            try {
-                Runnable copy = () -> cuMemcpyDtoDAsync(JCudaInterop.deviceptr(b), JCudaInterop.deviceptr(a), bytes, stream);
-                copy.run(); // warm-up
-                return time(2 * bytes, iterations, copy);
-            } finally {
-                cuStreamSynchronize(stream);
-                dev.pool.release(a, bytes);
-                dev.pool.release(b, bytes);
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                long a = dev.pool.acquire(bytes);
+                long b = dev.pool.acquire(bytes);
+                try {
+                    Runnable copy = () -> cuMemcpyDtoDAsync(JCudaInterop.deviceptr(b), JCudaInterop.deviceptr(a), bytes,
+                            stream);
+                    copy.run(); // warm-up
+                    return time(2 * bytes, iterations, copy);
+                } finally {
+                    cuStreamSynchronize(stream);
+                    dev.pool.release(a, bytes);
+                    dev.pool.release(b, bytes);
+                }
             }
         }
     }
@@ -119,21 +124,22 @@ public final class CudaTimer implements AutoCloseable {
     /** cuMemcpyHtoDAsync of {@code bytes} from page-locked host memory (cuMemHostAlloc) to a pool block. */
     public Timing pinnedHostToDevice(long bytes, int iterations) {
         synchronized (dev) {
-            dev.ensureOpen();
-            PinnedBuffer host = PinnedBuffer.allocate(bytes);
-            long d = 0;
-            try {
-                d = dev.pool.acquire(bytes);
-                long target = d;
-                Runnable copy = () -> CudaDevice.uploadAsync(JCudaInterop.deviceptr(target), host.at(0), bytes, stream,
-                        "bandwidth probe");
-                copy.run();
-                return time(bytes, iterations, copy);
-            } finally {
-                cuStreamSynchronize(stream);
-                host.free();
-                if (d != 0) {
-                    dev.pool.release(d, bytes);
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                PinnedBuffer host = PinnedBuffer.allocate(bytes);
+                long d = 0;
+                try {
+                    d = dev.pool.acquire(bytes);
+                    long target = d;
+                    Runnable copy = () -> CudaDevice.uploadAsync(JCudaInterop.deviceptr(target), host.at(0), bytes,
+                            stream, "bandwidth probe");
+                    copy.run();
+                    return time(bytes, iterations, copy);
+                } finally {
+                    cuStreamSynchronize(stream);
+                    host.free();
+                    if (d != 0) {
+                        dev.pool.release(d, bytes);
+                    }
                 }
             }
         }
@@ -147,11 +153,12 @@ public final class CudaTimer implements AutoCloseable {
                 return;
             }
             closed = true;
-            dev.makeCurrent();
-            cuStreamSynchronize(stream);
-            cuEventDestroy(start);
-            cuEventDestroy(end);
-            cuStreamDestroy(stream);
+            try (CudaDevice.Scope s = dev.scope()) {
+                cuStreamSynchronize(stream);
+                cuEventDestroy(start);
+                cuEventDestroy(end);
+                cuStreamDestroy(stream);
+            }
         }
     }
 }

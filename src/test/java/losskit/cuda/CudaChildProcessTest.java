@@ -25,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <li>a training loop on device data moves no data between host and device beyond the values it reads,
  *     the engine's close leaves no device or page-locked allocation behind (a pending value, device
  *     buffers and the pool included), and a driver too old for the PTX runs in-process compiled cubins;</li>
+ * <li>each module loads the shipped cubin that runs on the device's compute capability, else the PTX;</li>
  * <li>host inputs larger than the device memory run in chunks and give the CPU's values, device memory
  *     stays within its limit, an allocation failure is retried with smaller chunks, and a call that
  *     cannot fit fails with a clear exception.</li>
@@ -109,11 +110,13 @@ class CudaChildProcessTest {
     @Test
     void trainingLoopOnDeviceDataCopiesNothingAndCloseFreesEverything(@TempDir Path dir) throws Exception {
         Path report = dir.resolve("report.json");
-        // a CUDA 9.2 driver JIT-compiles PTX ISA <= 6.2: our 6.3 PTX is refused, the cubin path runs
-        Run r = probe(Map.of("LOSSKIT_EMU_REPORT", report.toString(), "LOSSKIT_EMU_DRIVER_VERSION", "9020"), "device-loop");
+        // a CUDA 9.2 driver JIT-compiles PTX ISA <= 6.2: our 6.3 PTX is refused, the cubin path runs (on a
+        // Turing device (7.5), for which the jar ships no cubin)
+        Run r = probe(Map.of("LOSSKIT_EMU_REPORT", report.toString(), "LOSSKIT_EMU_DRIVER_VERSION", "9020",
+                "LOSSKIT_EMU_CC", "7.5"), "device-loop");
         assertEquals("yes", r.get("done"));
-        assertTrue(r.get("describe").contains("cubin compiled in-process for sm_86"), r.get("describe"));
-        assertTrue(r.get("paths").contains("rows=cubin compiled in-process for sm_86"), r.get("paths"));
+        assertTrue(r.get("describe").contains("cubin compiled in-process for sm_75"), r.get("describe"));
+        assertTrue(r.get("paths").contains("rows=cubin compiled in-process for sm_75"), r.get("paths"));
         assertTrue(r.err().contains("Unsupported .version 6.3; current version is '6.2'"), "the driver refused the PTX: " + r.err());
         assertEquals(r.number("cpuValue"), r.number("value"), 1e-12 * Math.abs(r.number("cpuValue")));
         assertTrue(r.number("gradientError") < 1e-5, "gradient vs CPU: " + r.get("gradientError"));
@@ -130,6 +133,38 @@ class CudaChildProcessTest {
         assertEquals(0, numbers(json, "devices").get("live_count"), "no device allocation outlives close: " + json);
         assertEquals(0, numbers(json, "host").get("live_count"), "no page-locked allocation outlives close: " + json);
         assertTrue(json.contains("\"live_allocations\": []"), json);
+    }
+
+    /**
+     * Which code each module runs, by the device's compute capability: the shipped cubin of its architecture,
+     * the one of a lower minor of the same major (8.7 runs sm_86), else the PTX through the driver's JIT (7.5,
+     * 12.0: no shipped SASS runs there); {@code -Dlosskit.cuda.loader=ptx} forces the PTX. The call's value
+     * is the CPU's either way.
+     */
+    @Test
+    void eachModuleLoadsTheShippedCubinItsDeviceRunsElseThePtx() throws Exception {
+        assumeTrue(!ModuleLoader.shippedArchs(KernelNames.FINISH_MODULE).isEmpty() || System.getenv("CI") != null,
+                "this build has no cubins (no nvcc)");
+        String jit = "PTX JIT-compiled by the driver";
+        Map<String, String> byCapability = new LinkedHashMap<>();
+        byCapability.put("8.6", "cubin shipped for sm_86");
+        byCapability.put("8.7", "cubin shipped for sm_86 (on sm_87)");
+        byCapability.put("8.9", "cubin shipped for sm_89");
+        byCapability.put("9.0", "cubin shipped for sm_90");
+        byCapability.put("7.5", jit);
+        byCapability.put("12.0", jit);
+        for (Map.Entry<String, String> c : byCapability.entrySet()) {
+            Run r = probe(Map.of("LOSSKIT_EMU_CC", c.getKey()), "paths");
+            assertEquals(5.0 / 3, r.number("value"), 1e-6, "cc " + c.getKey());
+            for (String module : CudaBackend.modules()) {
+                assertTrue(r.get("paths").contains(module + "=" + c.getValue()), "cc " + c.getKey() + ": " + module
+                        + " should be loaded as " + c.getValue() + ": " + r.get("paths"));
+            }
+        }
+        Run forced = probe(CudaProbe.class, List.of("-Dlosskit.cuda.loader=ptx"), Map.of("LOSSKIT_EMU_CC", "8.6"), "paths");
+        for (String module : CudaBackend.modules()) {
+            assertTrue(forced.get("paths").contains(module + "=" + jit), forced.get("paths"));
+        }
     }
 
     @Test

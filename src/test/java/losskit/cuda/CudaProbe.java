@@ -38,6 +38,7 @@ public final class CudaProbe {
         switch (args[0]) {
             case "device-loop" -> deviceLoop();
             case "chunked" -> chunked();
+            case "paths" -> paths();
             default -> throw new IllegalArgumentException("unknown scenario " + args[0]);
         }
         System.out.flush();
@@ -45,6 +46,16 @@ public final class CudaProbe {
 
     private static void emit(String key, Object value) {
         System.out.println(key + "=" + value);
+    }
+
+    /** One small call on a fresh engine, then how each module reached the (emulated) GPU. */
+    private static void paths() {
+        try (LossEngine engine = LossEngine.create(BackendChoice.CUDA)) {
+            LossResult r = engine.compute(Loss.of("mse"), Inputs.of(new float[]{1, 2, 3}, new float[]{0, 2, 5}));
+            emit("value", r.value());
+            emit("describe", engine.backend().describe());
+            emit("paths", ((CudaBackend) engine.backend()).modulePaths());
+        }
     }
 
     /**
