@@ -21,10 +21,12 @@ namespace emu {
 //
 // The data ends as close to the trailing PROT_NONE page as the alignment allows, so reading even
 // one element past the end either faults (size a multiple of 256) or reads the tail slack, which
-// holds NaN bytes; fresh device memory is NaN as well, so using a value never written is visible.
-// The head slack (before base, up to the leading guard page) holds the same poison. Reads of either
-// slack give NaN (-1 as an integer); writes into it are found after the launch (check_poison), since
-// no page protection is that fine-grained.
+// holds signalling NaNs; fresh device memory is NaN as well (0xff bytes), so using a value never
+// written is visible. The head slack (before base, up to the leading guard page) is poisoned too.
+// Reads of either slack give NaN (a large negative integer); writes into it are found after the launch
+// (check_poison), since no page protection is that fine-grained. The NaNs are signalling so that a
+// write of arithmetic on a slack value (g[n] *= k), which returns a quiet NaN unchanged, still changes
+// the bytes (see memory.cpp for the exact pattern).
 struct Allocation {
     uintptr_t base = 0;
     size_t size = 0;

@@ -86,3 +86,18 @@ extern "C" __global__ void emu_planted_sum(const float* x, int64_t n, float* out
     for (int64_t i = 0; i < n; i++) s += x[i];
     out[0] = s;
 }
+
+// Bounds, read-modify-write: x[i] = x[i] * k for i in [0, last), the arithmetic in double (finish.cu's
+// losskit_finish_scale); last = n + 1 scales the element one past the end, a slack NaN that x86 arithmetic
+// would give back unchanged were it a quiet one.
+extern "C" __global__ void emu_planted_scale_float(float* x, int64_t last, double k)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < last; i += (int64_t)gridDim.x * blockDim.x)
+        x[i] = (float)((double)x[i] * k);
+}
+
+extern "C" __global__ void emu_planted_scale_double(double* x, int64_t last, double k)
+{
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < last; i += (int64_t)gridDim.x * blockDim.x)
+        x[i] = x[i] * k;
+}

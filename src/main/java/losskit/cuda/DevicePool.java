@@ -21,6 +21,13 @@ import jcuda.driver.CUdeviceptr;
  * carved the arena) and tries once more; failing again, it runs the garbage collector so that buffers and
  * pending values dropped without being closed give their blocks back, and tries a last time. {@link #free} releases every
  * allocation, handed out or cached. Guarded by the {@link CudaDevice}'s monitor; the context is current.
+ *
+ * <p><b>Test support:</b> with the system property {@value DeviceArena#EXACT_REGIONS_PROPERTY} set when the
+ * backend is created (as for {@link DeviceArena}'s exact regions), every block is an allocation of its own of
+ * exactly the bytes asked for, cached for requests of exactly that size (the same cap): the emulated driver
+ * then bounds a block as it bounds any allocation (poisoned slack, guard pages), where a power-of-two block,
+ * or a slab's neighbouring block, would take an overrun of the bytes asked for unnoticed. A product never
+ * sets it.
  */
 final class DevicePool {
     static final long MIN_BLOCK = 256;
@@ -30,6 +37,7 @@ final class DevicePool {
     /** The system property that sets the cap of cached large blocks. */
     static final String CAP_PROPERTY = "losskit.cuda.poolCap";
 
+    /** Idle blocks by size class (by exact size with {@link #exact}). */
     private final Map<Long, ArrayDeque<Long>> free = new HashMap<>();
     private final Map<Long, CUdeviceptr> single = new HashMap<>();
     private final List<CUdeviceptr> slabs = new ArrayList<>();
@@ -40,6 +48,8 @@ final class DevicePool {
     private long allocations;
     private final Runnable releaseOther;
     private final java.util.function.BooleanSupplier collectUnreachable;
+    /** Test support: one exact allocation per block (see the class comment). */
+    private final boolean exact = Boolean.getBoolean(DeviceArena.EXACT_REGIONS_PROPERTY);
 
     /** @param releaseOther frees other cached device memory (the idle arena) when an allocation runs out */
     DevicePool(Runnable releaseOther) {
@@ -101,12 +111,22 @@ final class DevicePool {
         return bytes <= MIN_BLOCK ? MIN_BLOCK : Long.highestOneBit(bytes - 1) << 1;
     }
 
+    /** The key of a request's idle blocks: its size class, or its exact size (at least 1) with {@link #exact}. */
+    private long key(long bytes) {
+        return exact ? Math.max(bytes, 1) : sizeClass(bytes);
+    }
+
+    /** Whether blocks of this key are cut from slabs (else allocated singly and counted against the cap). */
+    private boolean fromSlab(long key) {
+        return !exact && key <= SMALL;
+    }
+
     /** The address of a block of at least {@code bytes}. */
     long acquire(long bytes) {
-        long cls = sizeClass(bytes);
+        long cls = key(bytes);
         ArrayDeque<Long> list = free.computeIfAbsent(cls, k -> new ArrayDeque<>());
         if (list.isEmpty()) {
-            if (cls <= SMALL) {
+            if (fromSlab(cls)) {
                 CUdeviceptr slab = allocate(SLAB);
                 slabs.add(slab);
                 long base = JCudaInterop.address(slab);
@@ -122,7 +142,7 @@ final class DevicePool {
             }
         }
         long address = list.pop();
-        if (cls > SMALL) {
+        if (!fromSlab(cls)) {
             cachedSingleBytes -= cls;
         }
         handedOut++;
@@ -131,15 +151,15 @@ final class DevicePool {
 
     /** Gives a block back: cached, or freed when the cache of large blocks is full. */
     void release(long address, long bytes) {
-        long cls = sizeClass(bytes);
+        long cls = key(bytes);
         handedOut--;
-        if (cls > SMALL && cachedSingleBytes + cls > cap) {
+        if (!fromSlab(cls) && cachedSingleBytes + cls > cap) {
             singleBytes -= cls;
             cuMemFree(single.remove(address));
             return;
         }
         free.computeIfAbsent(cls, k -> new ArrayDeque<>()).push(address);
-        if (cls > SMALL) {
+        if (!fromSlab(cls)) {
             cachedSingleBytes += cls;
         }
     }
@@ -147,7 +167,7 @@ final class DevicePool {
     /** Frees the cached large blocks (after an out-of-memory error). */
     void trim() {
         for (Map.Entry<Long, ArrayDeque<Long>> e : free.entrySet()) {
-            if (e.getKey() > SMALL) {
+            if (!fromSlab(e.getKey())) {
                 for (long address : e.getValue()) {
                     singleBytes -= e.getKey();
                     cuMemFree(single.remove(address));

@@ -1,5 +1,12 @@
 package losskit.cli;
 
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuMemFreeHost;
+import static jcuda.driver.JCudaDriver.cuMemHostAlloc;
+import static jcuda.driver.JCudaDriver.cuMemHostGetDevicePointer;
+import static jcuda.driver.JCudaDriver.cuStreamGetCtx;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.cuStreamWaitValue32;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -8,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -16,13 +24,20 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
 import losskit.api.BackendChoice;
 import losskit.api.Inputs;
 import losskit.api.Loss;
 import losskit.api.LossEngine;
 import losskit.api.LossInputException;
+import losskit.api.PendingLoss;
 import losskit.api.Tensor;
 import losskit.cli.LossKitCliTest.NpyTestFiles;
+import losskit.cuda.CudaStaging;
+import losskit.cuda.JCudaInterop;
 import losskit.io.ArraySource;
 import losskit.io.Sources;
 import losskit.io.StreamingEvaluation;
@@ -162,6 +177,79 @@ class CudaStreamingPipelineTest {
         for (int i = 0; i < rows.size(); i++) {
             double expected = cpu.evaluate(rows.get(i), wholeRows).value();
             assertEquals(expected, pipedRows.losses().get(i).partial().value(), 1e-12 * Math.abs(expected), rows.get(i).toString());
+        }
+    }
+
+    /**
+     * {@link CudaStaging}'s contract, which the pipeline above meets without testing it (it reads a lane's
+     * previous chunk out before refilling the lane, and that chunk's calls ran after its upload): a lane's
+     * page-locked buffer may be refilled once {@link CudaStaging.Lane#awaitUpload} returns, not before. The
+     * lane's stream is held (cuStreamWaitValue32 on a page-locked word) until a timer opens it 300 ms later,
+     * so the upload is certainly still queued when {@code awaitUpload} is called: it must wait, and the loss of
+     * the lane's device data, queued on the lane's stream after the buffer was refilled with other values, must
+     * be that of the uploaded values. Refilled early, the copy would move the new values, and the emulator
+     * reports a page-locked source changed before its copy ran (a sticky error).
+     */
+    @Test
+    void aLaneIsRefilledOnlyOnceItsUploadLeftIt() throws InterruptedException {
+        int n = 4096;
+        float[] x = new float[n];
+        float[] t = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float) Math.sin(i);
+            t[i] = (float) Math.cos(0.5 * i);
+        }
+        Loss mse = Loss.of("mse");
+        double expected = cuda.evaluate(mse, Inputs.of(x, t)).value();
+        try (CudaStaging staging = CudaStaging.open(cuda, 1, 4L * n)) {
+            CudaStaging.Lane lane = staging.lane(0);
+            CUstream stream = JCudaInterop.stream(lane.stream());
+            CUcontext context = new CUcontext();
+            cuStreamGetCtx(stream, context);
+            cuCtxSetCurrent(context);
+            Pointer word = new Pointer();
+            cuMemHostAlloc(word, 4, 2); // CU_MEMHOSTALLOC_DEVICEMAP
+            Thread opener = new Thread(() -> {
+                try {
+                    Thread.sleep(300);
+                } catch (InterruptedException e) {
+                    // opened at once
+                }
+                word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 1);
+            });
+            boolean passed = false;
+            try {
+                word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 0);
+                CUdeviceptr wordOnDevice = new CUdeviceptr();
+                cuMemHostGetDevicePointer(wordOnDevice, word, 0);
+                cuStreamWaitValue32(stream, wordOnDevice, 1, 0); // CU_STREAM_WAIT_VALUE_GEQ: held until the word is 1
+                lane.host().asFloatBuffer().put(0, x);
+                lane.upload(4L * n);
+                opener.start();
+                lane.awaitUpload();
+                lane.host().asFloatBuffer().put(0, t); // the next chunk's values
+                Inputs staged = Inputs.empty().with("input", Tensor.onDevice(lane.device(), n)).with("target", Tensor.of(t))
+                        .onStream(lane.stream());
+                try (PendingLoss p = cuda.evaluateAsync(mse, staged)) {
+                    assertEquals(Double.doubleToRawLongBits(expected), Double.doubleToRawLongBits(p.value()),
+                            "the loss of the uploaded chunk, not of the values refilled after awaitUpload");
+                }
+                passed = true;
+            } finally {
+                opener.interrupt();
+                opener.join();
+                try {
+                    cuCtxSetCurrent(context);
+                    cuStreamSynchronize(stream);
+                    cuMemFreeHost(word);
+                } catch (RuntimeException e) {
+                    if (passed) {
+                        throw e;
+                    }
+                    // after a failure above the device may be marked unusable and its context gone: that failure
+                    // is the one to report
+                }
+            }
         }
     }
 

@@ -9,6 +9,7 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamWaitValue32;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -385,7 +386,8 @@ class CudaDeviceDataTest {
      * Calls queued on the caller's stream behind work that has not finished (the stream held by
      * cuStreamWaitValue32 on a page-locked word until the test sets it): {@code isDone} is false (the driver
      * answers CUDA_ERROR_NOT_READY), a handle closed then cannot give its result record back yet (the
-     * deferred release), and once the stream runs the value is right and the next calls reclaim the record.
+     * deferred release: a staging lane opened meanwhile gets another block and keeps its data), and once the
+     * stream runs the value is right and the next calls reclaim the record.
      */
     @Test
     void queuedCallsAreNotDoneUntilTheirStreamRunsAndAClosedOneIsReleasedLater() {
@@ -425,10 +427,22 @@ class CudaDeviceDataTest {
         Inputs held = Inputs.empty().with("input", dx).with("target", dt).onStream(JCudaInterop.address(stream));
         PendingLoss first = cuda.evaluateAsync(mse, held); // the value only: nothing to copy to the host
         PendingLoss second = cuda.evaluateAsync(mse, held);
+        float[] marks = new float[64];
+        for (int i = 0; i < marks.length; i++) {
+            marks[i] = i + 0.5f;
+        }
+        CudaStaging lane = null;
         try {
             assertFalse(first.isDone(), "queued behind the held stream");
             first.close(); // its record is still the kernels' target: released once the stream passes its event
             assertFalse(second.isDone());
+            // a pool block of a record's size taken meanwhile by what no call orders (a staging lane: a stream of
+            // its own, waiting for no call) must not be first's record, which first's kernels write once the
+            // stream runs: released at close, it would be the block handed out next
+            lane = CudaStaging.open(cuda, 1, 4L * marks.length);
+            lane.lane(0).host().asFloatBuffer().put(0, marks);
+            lane.lane(0).upload(4L * marks.length);
+            lane.lane(0).awaitUpload();
         } finally {
             word.getByteBuffer(0, 4).order(ByteOrder.nativeOrder()).putInt(0, 1);
             watchdog.interrupt();
@@ -437,6 +451,12 @@ class CudaDeviceDataTest {
         assertEquals(Double.doubleToRawLongBits(expected), Double.doubleToRawLongBits(second.value()));
         assertTrue(second.isDone());
         second.close();
+        memory.makeCurrent();
+        cuCtxSynchronize();
+        float[] back = new float[marks.length];
+        cuMemcpyDtoH(Pointer.to(back), JCudaInterop.deviceptr(lane.lane(0).device()), 4L * marks.length);
+        assertArrayEquals(marks, back, "the staging lane's upload, not a result record");
+        lane.close();
         assertEquals(Double.doubleToRawLongBits(expected),
                 Double.doubleToRawLongBits(cuda.evaluate(mse, Inputs.of(x, t)).value()));
         memory.makeCurrent();

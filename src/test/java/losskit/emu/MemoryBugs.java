@@ -66,6 +66,14 @@ final class MemoryBugs {
             out.put("fill-past-end@" + n, fill(ptx, n, 0, n + 1));
             out.put("fill-before-start@" + n, fill(ptx, n, -1, n));
         }
+        // read-modify-write one element past the end, into tail slack that starts at 4 (999 floats) or 0 (1000
+        // floats, 500 doubles) mod 8 bytes
+        for (int n : new int[] {999, 1000}) {
+            out.put("scale-float@" + n, scale(ptx, "emu_planted_scale_float", 4, n, n));
+            out.put("scale-float-past-end@" + n, scale(ptx, "emu_planted_scale_float", 4, n, n + 1));
+        }
+        out.put("scale-double@500", scale(ptx, "emu_planted_scale_double", 8, 500, 500));
+        out.put("scale-double-past-end@500", scale(ptx, "emu_planted_scale_double", 8, 500, 501));
         for (boolean exact : new boolean[] {false, true}) {
             String arena = exact ? "exact-arena" : "carved-arena";
             for (int n : new int[] {1000, 1024}) {
@@ -124,6 +132,34 @@ final class MemoryBugs {
             CUdeviceptr out = alloc(4);
             launch(f, 1, 1, Pointer.to(Pointer.to(data.withByteOffset(offset)), Pointer.to(out)));
             return "value:" + first(out);
+        });
+    }
+
+    /**
+     * x[i] = 1.5 for i in [0, n) of an allocation of n elements of {@code width} bytes (float or double), then
+     * x[i] *= 2 for i in [0, last); the value of x[n - 1].
+     */
+    private static String scale(byte[] ptx, String kernel, int width, int n, long last) {
+        return inContext(ptx, kernel, f -> {
+            CUdeviceptr x = alloc((long) width * n);
+            if (width == 4) {
+                float[] init = new float[n];
+                java.util.Arrays.fill(init, 1.5f);
+                cuMemcpyHtoD(x, Pointer.to(init), 4L * n);
+            } else {
+                double[] init = new double[n];
+                java.util.Arrays.fill(init, 1.5);
+                cuMemcpyHtoD(x, Pointer.to(init), 8L * n);
+            }
+            launch(f, 2, 128, Pointer.to(Pointer.to(x), Pointer.to(new long[] {last}), Pointer.to(new double[] {2.0})));
+            if (width == 4) {
+                float[] v = new float[1];
+                cuMemcpyDtoH(Pointer.to(v), x.withByteOffset(4L * (n - 1)), 4);
+                return "value:" + v[0];
+            }
+            double[] v = new double[1];
+            cuMemcpyDtoH(Pointer.to(v), x.withByteOffset(8L * (n - 1)), 8);
+            return "value:" + v[0];
         });
     }
 

@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
  * source line, address and allocation; at an aligned address the same kernels work;</li>
  * <li>a write one element past an allocation's end or before its start: into the poisoned slack
  * (CUDA_ERROR_ILLEGAL_ADDRESS when the launch ends, naming the allocation and the bytes) or the guard page
- * (the fault, at once);</li>
+ * (the fault, at once); also a read-modify-write of the element one past the end of a float or double array
+ * (the slack's signalling NaN comes back quieted);</li>
  * <li>a write or read one element past a region of the per-call device arena: with exact regions (the test
  * switch losskit.test.exactArenaRegions) caught like an allocation's, with the product's carved arena
  * landing in the region's padding or its neighbour unnoticed (what the switch is for).</li>
@@ -76,6 +77,17 @@ class MemoryBugsTest {
                 + "0x[0-9a-f]+ \\(400 bytes\\) were written \\(its head slack.*"), err);
         assertTrue(err.matches("(?s).*kernel emu_planted_fill, block \\(\\d+,0,0\\), thread \\(\\d+,0,0\\) [^\\n]*illegal "
                 + "address: write of 0x[0-9a-f]+ \\(0 bytes past the end of allocation 0x[0-9a-f]+ \\(4096 bytes\\)\\).*"), err);
+
+        // a read-modify-write one past the end (g[n] = g[n] * k): the slack holds signalling NaNs, which the
+        // arithmetic quiets, so the write changes the bytes (a quiet NaN would come back unchanged, unseen)
+        for (int n : new int[] {999, 1000}) {
+            assertEquals("value:3.0", p.get("scale-float@" + n), "the correct scaling of " + n + " floats");
+            assertEquals("error:CUDA_ERROR_ILLEGAL_ADDRESS", p.get("scale-float-past-end@" + n), "one past " + n + " floats");
+        }
+        assertEquals("value:3.0", p.get("scale-double@500"));
+        assertEquals("error:CUDA_ERROR_ILLEGAL_ADDRESS", p.get("scale-double-past-end@500"), "one past 500 doubles");
+        assertTrue(err.matches("(?s).*kernel emu_planted_scale_float: out-of-bounds write: bytes 0 to 3 past the end of "
+                + "allocation 0x[0-9a-f]+ \\(3996 bytes\\) were written \\(its tail slack.*"), err);
 
         // arena regions: exact ones catch what the carved arena lets through
         assertEquals("error:CUDA_ERROR_ILLEGAL_ADDRESS", p.get("exact-arena.write-past-region@1000"));
