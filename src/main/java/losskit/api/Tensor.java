@@ -216,7 +216,7 @@ public final class Tensor {
 
     /**
      * int32 class labels, one per row, wrapped (1-D). Their range is checked by the call against the class count
-     * (a label equal to the loss's {@code ignoreIndex} is skipped).
+     * (a label equal to the loss's {@code ignoreIndex}, where it has one, is skipped).
      *
      * @param labels the labels, in {@code [0, classes)}
      * @return a host label tensor viewing {@code labels}
