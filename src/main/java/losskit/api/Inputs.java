@@ -86,8 +86,8 @@ public final class Inputs {
     }
 
     /**
-     * Adds (or replaces) the tensor of a slot. Unknown slot names are rejected by the call, with the loss's slots
-     * in the message.
+     * Adds (or replaces) the tensor of a slot. Slots that match none of the loss's forms are rejected by the
+     * call ({@link LossInputException}, the forms' slots in the message).
      *
      * @param slot   the slot name of the loss's form ({@code input}, {@code target}, {@code var}, {@code x1}, ...)
      * @param tensor its data
@@ -193,7 +193,7 @@ public final class Inputs {
 
     /**
      * Writes the per-element (or per-row) losses {@code s·l} of a {@code NONE} reduction into {@code destination}
-     * (float32). Under other reductions it is not written.
+     * (float32). A call under another reduction is rejected ({@link IllegalArgumentException}).
      *
      * @param destination one element per element (elementwise) or per row
      * @return new inputs (replacing any earlier losses destination)

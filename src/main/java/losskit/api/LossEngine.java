@@ -132,8 +132,8 @@ public final class LossEngine implements AutoCloseable {
      * destination) are complete when this returns; device destinations are complete for the next work on
      * the same stream. On the CPU it computes at once.
      *
-     * <p>Validation errors are thrown here; errors found by the kernels on the data (a label out of range)
-     * are thrown by {@link PendingLoss#value()} / {@link PendingLoss#result()}.
+     * <p>Validation errors are thrown here; on a GPU, errors the kernels find in the data (a label out of range)
+     * are thrown by {@link PendingLoss#value()} / {@link PendingLoss#result()} (on the CPU, here).
      *
      * @param loss   the configured loss
      * @param inputs the call's tensors; device tensors must stay alive and unchanged until the stream has
