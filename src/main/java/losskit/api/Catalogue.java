@@ -190,12 +190,18 @@ public final class Catalogue {
         }
     }
 
-    /** Every loss, in LOSSES.md order. */
+    /** {@return every loss, in LOSSES.md order (unmodifiable)} */
     public static List<LossDefinition> all() {
         return Collections.unmodifiableList(ALL);
     }
 
-    /** The entry for an id or alias, case-insensitive. */
+    /**
+     * The entry for an id or alias, case-insensitive, surrounding blanks ignored.
+     *
+     * @param idOrAlias e.g. {@code cross-entropy}, {@code ce}, {@code L1}
+     * @return the entry
+     * @throws IllegalArgumentException when no loss has that name (the message lists every id and alias)
+     */
     public static LossDefinition get(String idOrAlias) {
         LossDefinition d = BY_NAME.get(idOrAlias.trim().toLowerCase(Locale.ROOT));
         if (d == null) {

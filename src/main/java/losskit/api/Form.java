@@ -24,11 +24,22 @@ public record Form(String name, Family family, List<Slot> slots, Denominator den
         ELEMENTS
     }
 
-    /** The key that names this form's Java term and CUDA kernels: {@code id} or {@code id/form}. */
+    /**
+     * The key that names this form's Java term and CUDA kernels.
+     *
+     * @param lossId the id of the loss this form belongs to
+     * @return {@code id} for the default form, else {@code id/form}
+     */
     public String termKey(String lossId) {
         return name.equals("default") ? lossId : lossId + "/" + name;
     }
 
+    /**
+     * A slot by name.
+     *
+     * @param slotName e.g. {@code input}
+     * @return the slot, or {@code null} when this form has none of that name
+     */
     public Slot slot(String slotName) {
         for (Slot s : slots) {
             if (s.name().equals(slotName)) {
@@ -38,6 +49,12 @@ public record Form(String name, Family family, List<Slot> slots, Denominator den
         return null;
     }
 
+    /**
+     * The position of a slot in {@link #slots()}.
+     *
+     * @param slotName e.g. {@code target}
+     * @return its index, or -1 when this form has none of that name
+     */
     public int indexOf(String slotName) {
         for (int i = 0; i < slots.size(); i++) {
             if (slots.get(i).name().equals(slotName)) {
@@ -47,7 +64,7 @@ public record Form(String name, Family family, List<Slot> slots, Denominator den
         return -1;
     }
 
-    /** Whether the form has an integer label slot. */
+    /** {@return whether the form has an integer label slot} */
     public boolean hasLabels() {
         return slots.stream().anyMatch(s -> s.kind() == Slot.Kind.LABELS);
     }

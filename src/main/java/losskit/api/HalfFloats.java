@@ -32,7 +32,12 @@ public final class HalfFloats {
     private HalfFloats() {
     }
 
-    /** The float32 value of a bfloat16 bit pattern: exact (its bits are the float's upper 16 bits). */
+    /**
+     * The float32 value of a bfloat16 bit pattern: exact (its bits are the float's upper 16 bits).
+     *
+     * @param bits a bfloat16 bit pattern
+     * @return its value
+     */
     public static float bf16ToFloat(short bits) {
         return Float.intBitsToFloat((bits & 0xFFFF) << 16);
     }
@@ -41,6 +46,9 @@ public final class HalfFloats {
      * f rounded to the nearest bfloat16, ties to even: adding 0x7FFF plus the lowest kept bit carries into
      * the kept half exactly when the dropped half is above the midpoint, or at it with the kept half odd
      * (a carry out of the mantissa moves into the exponent, up to ±∞). NaN gives {@link #BF16_NAN}.
+     *
+     * @param f a float32 value
+     * @return the bit pattern of the nearest bfloat16
      */
     public static short floatToBf16(float f) {
         int x = Float.floatToRawIntBits(f);
@@ -48,7 +56,12 @@ public final class HalfFloats {
         return (short) ((x & 0x7FFF_FFFF) > 0x7F80_0000 ? BF16_NAN : r);
     }
 
-    /** The float32 value of a binary16 bit pattern: exact for normals, subnormals (m·2⁻²⁴), ±0, ±∞ and NaN. */
+    /**
+     * The float32 value of a binary16 bit pattern: exact for normals, subnormals (m·2⁻²⁴), ±0, ±∞ and NaN.
+     *
+     * @param bits a binary16 bit pattern
+     * @return its value
+     */
     public static float f16ToFloat(short bits) {
         int h = bits & 0xFFFF;
         int s = (h & 0x8000) << 16;
@@ -66,6 +79,9 @@ public final class HalfFloats {
      * {@code float_to_half_fast3_rtne}: normal results re-bias the exponent and round on the bits; subnormal
      * ones add 0.5f, whose ulp 2⁻²⁴ is the spacing of half subnormals, so the float addition itself rounds to
      * nearest even and the bits above 0.5f are the result.
+     *
+     * @param f a float32 value
+     * @return the bit pattern of the nearest binary16
      */
     public static short floatToF16(float f) {
         int x = Float.floatToRawIntBits(f);
@@ -81,6 +97,12 @@ public final class HalfFloats {
      * dst[dOff + i] = the float32 value of src[off + i] for i &lt; n; {@code bf16} selects bfloat16, else
      * binary16.
      *
+     * @param src  the bit patterns
+     * @param off  the first index read in {@code src}
+     * @param dst  receives the float32 values
+     * @param dOff the first index written in {@code dst}
+     * @param n    the number of values
+     * @param bf16 {@code true} for bfloat16, {@code false} for binary16
      * @throws IndexOutOfBoundsException if a range lies outside its array
      */
     public static void widen(short[] src, int off, float[] dst, int dOff, int n, boolean bf16) {
@@ -101,6 +123,12 @@ public final class HalfFloats {
      * dst[dOff + i] = src[off + i] rounded to the 16-bit format for i &lt; n; {@code bf16} selects bfloat16,
      * else binary16.
      *
+     * @param src  the float32 values
+     * @param off  the first index read in {@code src}
+     * @param dst  receives the bit patterns
+     * @param dOff the first index written in {@code dst}
+     * @param n    the number of values
+     * @param bf16 {@code true} for bfloat16, {@code false} for binary16
      * @throws IndexOutOfBoundsException if a range lies outside its array
      */
     public static void narrow(float[] src, int off, short[] dst, int dOff, int n, boolean bf16) {

@@ -24,11 +24,19 @@ public record LossDefinition(String id, List<String> aliases, String summary, St
 
     /** A function of the reduced value, with its derivative applied to the gradient afterwards. */
     public enum Outer {
+        /** The value is the reduced sum itself (every loss but {@code rmse}). */
         IDENTITY,
         /** {@code rmse}: value {@code √mean}, gradient scaled by {@code 1/(2√mean)}, 0 when the mean is 0. */
         SQRT
     }
 
+    /**
+     * This loss's spec of a parameter.
+     *
+     * @param <T> the parameter's value type
+     * @param p   a parameter key
+     * @return its default and range for this loss, or {@code null} when the loss does not take it
+     */
     @SuppressWarnings("unchecked")
     public <T> ParamSpec<T> spec(Param<T> p) {
         for (ParamSpec<?> s : params) {
@@ -39,15 +47,28 @@ public record LossDefinition(String id, List<String> aliases, String summary, St
         return null;
     }
 
+    /**
+     * Whether this loss takes a parameter.
+     *
+     * @param p a parameter key
+     * @return whether {@link #spec} finds it
+     */
     public boolean has(Param<?> p) {
         return spec(p) != null;
     }
 
-    /** The family of the usual form. */
+    /** {@return the family of the usual (first) form} */
     public Family family() {
         return forms.get(0).family();
     }
 
+    /**
+     * A form by name.
+     *
+     * @param name {@code default}, {@code soft}, {@code pairs} or {@code binary}
+     * @return the form
+     * @throws IllegalArgumentException when this loss has no such form
+     */
     public Form form(String name) {
         for (Form f : forms) {
             if (f.name().equals(name)) {

@@ -18,8 +18,8 @@ import org.slf4j.LoggerFactory;
  * }
  * }</pre>
  *
- * <p>Backend selection: an explicit {@link Builder#backend} wins; else the environment variable
- * {@code LOSSKIT_BACKEND} or the system property {@code losskit.backend} ({@code auto|cpu|cuda}); else
+ * <p>Backend selection: an explicit {@link Builder#backend} wins; else the system property
+ * {@code losskit.backend}, else the environment variable {@code LOSSKIT_BACKEND} ({@code auto|cpu|cuda}); else
  * {@code auto}. {@code auto} takes CUDA when it can and otherwise logs once why it runs on the CPU.
  *
  * <p>GPU failures (docs/RELIABILITY.md): running out of device memory is retried in smaller chunks and
@@ -34,6 +34,11 @@ import org.slf4j.LoggerFactory;
  * the {@link CudaLossException}. An engine with CUDA forced throws that exception (its
  * {@link CudaLossException#deviceUnusable()} is set; the message names the CUresult, the call and "marked
  * unusable") for the failed call and for every later one.
+ *
+ * <p>Every call validates its arguments before any backend runs: bad hyper-parameters fail when the
+ * {@link Loss} is built, bad shapes, dtypes, slots and (on host data) bad values throw
+ * {@link LossInputException}; a closed engine throws {@link IllegalStateException}. Calls from several
+ * threads may run at once; results do not depend on the thread count.
  */
 public final class LossEngine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LossEngine.class);
@@ -56,25 +61,66 @@ public final class LossEngine implements AutoCloseable {
         this.precision = precision;
     }
 
-    /** An engine on the backend chosen by the environment, else {@code auto}. */
+    /**
+     * An engine on the backend chosen by the system property {@code losskit.backend} or the environment variable
+     * {@code LOSSKIT_BACKEND}, else {@code auto}, with the default options of {@link Builder}.
+     *
+     * @return a new engine; close it
+     * @throws IllegalStateException when CUDA is forced by the environment but cannot run (the message says why)
+     * @throws IllegalArgumentException when the environment names an unknown backend or precision
+     */
     public static LossEngine create() {
         return builder().build();
     }
 
+    /**
+     * An engine on the given backend, with the default options of {@link Builder}.
+     *
+     * @param choice {@code AUTO}, {@code CPU} or {@code CUDA}; overrides the environment
+     * @return a new engine; close it
+     * @throws IllegalStateException when {@code CUDA} is asked for but cannot run (the message says why)
+     */
     public static LossEngine create(BackendChoice choice) {
         return builder().backend(choice).build();
     }
 
+    /**
+     * Options for an engine: backend, device, threads, precision, device pool size.
+     *
+     * @return a builder with every option at its default
+     */
     public static Builder builder() {
         return new Builder();
     }
 
-    /** Value, per-element losses under {@code NONE}, and the gradient of every differentiable input. */
+    /**
+     * Value, per-element losses under {@code NONE}, and the gradient of every differentiable input. Blocks until
+     * the result is on the host (the GPU work included).
+     *
+     * @param loss   the configured loss
+     * @param inputs the call's tensors and optional destinations; gradients go into the destinations given by
+     *               {@link Inputs#gradientInto}, else into fresh heap buffers of the result
+     * @return the value, partial, losses and gradients
+     * @throws LossInputException       when the inputs do not fit the loss (missing slot, shape, dtype, label out of
+     *                                  range, value outside the loss's domain, a device pointer on the CPU)
+     * @throws IllegalStateException    when the engine is closed
+     * @throws losskit.cuda.CudaLossException when the GPU fails and the call cannot be recomputed on the CPU
+     *                                  (class comment)
+     */
     public LossResult compute(Loss loss, Inputs inputs) {
         return run(loss, inputs, true);
     }
 
-    /** Value (and per-element losses under {@code NONE}) only: no gradient is computed or allocated. */
+    /**
+     * Value (and per-element losses under {@code NONE}) only: no gradient is computed or allocated, unless the
+     * inputs name gradient destinations, which are then filled as by {@link #compute}.
+     *
+     * @param loss   the configured loss
+     * @param inputs the call's tensors
+     * @return the value, partial and losses; its gradients are empty unless destinations were given
+     * @throws LossInputException    as {@link #compute}
+     * @throws IllegalStateException when the engine is closed
+     */
     public LossResult evaluate(Loss loss, Inputs inputs) {
         return run(loss, inputs, givesGradientDestination(inputs));
     }
@@ -85,12 +131,30 @@ public final class LossEngine implements AutoCloseable {
      * {@link PendingLoss#value()} is called. Outputs to host memory (gradients or losses without a device
      * destination) are complete when this returns; device destinations are complete for the next work on
      * the same stream. On the CPU it computes at once.
+     *
+     * <p>Validation errors are thrown here; on a GPU, errors the kernels find in the data (a label out of range)
+     * are thrown by {@link PendingLoss#value()} / {@link PendingLoss#result()} (on the CPU, here).
+     *
+     * @param loss   the configured loss
+     * @param inputs the call's tensors; device tensors must stay alive and unchanged until the stream has
+     *               passed the call
+     * @return the pending call; close it to give its device value back
+     * @throws LossInputException    when the inputs do not fit the loss
+     * @throws IllegalStateException when the engine is closed
      */
     public PendingLoss computeAsync(Loss loss, Inputs inputs) {
         return async(validated(loss, inputs, true));
     }
 
-    /** {@link #evaluate} without waiting for a GPU; see {@link #computeAsync}. */
+    /**
+     * {@link #evaluate} without waiting for a GPU; see {@link #computeAsync}.
+     *
+     * @param loss   the configured loss
+     * @param inputs the call's tensors
+     * @return the pending call; close it
+     * @throws LossInputException    when the inputs do not fit the loss
+     * @throws IllegalStateException when the engine is closed
+     */
     public PendingLoss evaluateAsync(Loss loss, Inputs inputs) {
         return async(validated(loss, inputs, givesGradientDestination(inputs)));
     }
@@ -155,8 +219,15 @@ public final class LossEngine implements AutoCloseable {
 
     /**
      * {@code floats} float32 elements of device memory from the engine's caching pool (CUDA engines only).
+     * The contents are undefined until written. The buffer belongs to the caller until it is closed; the
+     * engine's {@link #close()} frees it in any case.
      *
+     * @param floats capacity in float32 elements, at least 1
+     * @return the buffer
+     * @throws IllegalArgumentException      when {@code floats} is below 1
+     * @throws IllegalStateException         when the engine is closed
      * @throws UnsupportedOperationException on the CPU backend
+     * @throws losskit.cuda.CudaLossException when the device is out of memory
      */
     public DeviceBuffer allocateDevice(long floats) {
         if (floats < 1) {
@@ -201,6 +272,10 @@ public final class LossEngine implements AutoCloseable {
      * as when a host-data call fails — and answers true; so does one that had already switched. An engine
      * with CUDA forced, or an error that left the device usable (running out of memory), answers false: the
      * caller should throw {@code e}. The streaming evaluation uses it to finish a pipelined run on the CPU.
+     *
+     * @param e the error the caller's device-pointer call failed with
+     * @return whether the engine now runs on the CPU because of {@code e} (or already did)
+     * @throws IllegalStateException when the engine is closed and would have to switch
      */
     public synchronized boolean fallBackToCpu(CudaLossException e) {
         Objects.requireNonNull(e, "e");
@@ -257,25 +332,48 @@ public final class LossEngine implements AutoCloseable {
         }
     }
 
-    /** {@code cpu} or {@code cuda} (an {@code auto} engine that fell back from CUDA: {@code cpu}). */
+    /**
+     * The backend's name; it changes from {@code cuda} to {@code cpu} when an {@code auto} engine falls back.
+     *
+     * @return {@code cpu} or {@code cuda}
+     */
     public String backendName() {
         return backend.name();
     }
 
-    /** Why this backend was chosen (the line that was logged; after a fallback, the CUDA error that caused it). */
+    /**
+     * Why this backend was chosen.
+     *
+     * @return the line that was logged; after a fallback, the one naming the CUDA error that caused it
+     */
     public String selectionReason() {
         return selectionReason;
     }
 
+    /**
+     * The backend calls currently go to (it changes once if an {@code auto} engine falls back to the CPU); for
+     * diagnostics and backend-level tests, not for computing around the engine's validation.
+     *
+     * @return the current backend, owned by this engine
+     */
     public LossBackend backend() {
         return backend;
     }
 
-    /** The precision of calls whose loss does not set one ({@link Loss#precision(Precision)}). */
+    /**
+     * The precision of calls whose loss does not set one ({@link Loss#precision(Precision)}).
+     *
+     * @return the engine's default precision, never {@code null}
+     */
     public Precision precision() {
         return precision;
     }
 
+    /**
+     * Releases the backend's threads and device memory (every {@link DeviceBuffer} it handed out included).
+     * Idempotent; later calls throw {@link IllegalStateException}. Call it after the last {@link PendingLoss}
+     * was read.
+     */
     @Override
     public void close() {
         if (!closed) {
@@ -284,13 +382,24 @@ public final class LossEngine implements AutoCloseable {
         }
     }
 
-    /** Engine options. */
+    /**
+     * Engine options. Not thread-safe; {@link #build()} may be called more than once, each time opening a new
+     * engine.
+     */
     public static final class Builder {
         private BackendChoice choice;
         private int threads = Runtime.getRuntime().availableProcessors();
         private int device = defaultDevice();
         private Long poolCap;
         private Precision precision;
+
+        /**
+         * A builder with every option at its default; the same as {@link LossEngine#builder()}.
+         *
+         * @throws IllegalArgumentException when the environment variable {@code LOSSKIT_CUDA_DEVICE} is not a number
+         */
+        public Builder() {
+        }
 
         private static int defaultDevice() {
             String env = System.getenv("LOSSKIT_CUDA_DEVICE");
@@ -304,6 +413,12 @@ public final class LossEngine implements AutoCloseable {
             }
         }
 
+        /**
+         * The backend; overrides the system property {@code losskit.backend} and {@code LOSSKIT_BACKEND}.
+         *
+         * @param c {@code AUTO}, {@code CPU} or {@code CUDA}, not {@code null}
+         * @return this builder
+         */
         public Builder backend(BackendChoice c) {
             this.choice = Objects.requireNonNull(c);
             return this;
@@ -312,6 +427,10 @@ public final class LossEngine implements AutoCloseable {
         /**
          * The CUDA device (ordinal) a CUDA engine opens; default 0, or the environment variable
          * {@code LOSSKIT_CUDA_DEVICE}. A device that does not exist makes CUDA unavailable, with that reason.
+         *
+         * @param ordinal the CUDA device index, {@code >= 0}
+         * @return this builder
+         * @throws IllegalArgumentException when {@code ordinal} is negative
          */
         public Builder device(int ordinal) {
             if (ordinal < 0) {
@@ -325,6 +444,10 @@ public final class LossEngine implements AutoCloseable {
          * The most bytes of idle device memory a CUDA engine's pool keeps for reuse (blocks above 4 KiB;
          * beyond it a returned block is freed at once). Default: the system property
          * {@code losskit.cuda.poolCap} (bytes, K/M/G suffixes), else 256 MiB. {@code 0} caches none.
+         *
+         * @param bytes the cap in bytes, {@code >= 0}
+         * @return this builder
+         * @throws IllegalArgumentException when {@code bytes} is negative
          */
         public Builder poolCap(long bytes) {
             if (bytes < 0) {
@@ -342,6 +465,9 @@ public final class LossEngine implements AutoCloseable {
          * The precision of this engine's calls ({@link Precision}); a {@link Loss#precision(Precision)} overrides
          * it per call. Default: the system property {@code losskit.precision} or the environment variable
          * {@code LOSSKIT_PRECISION} ({@code fast|exact}), else {@link Precision#FAST}.
+         *
+         * @param p the precision, not {@code null}
+         * @return this builder
          */
         public Builder precision(Precision p) {
             this.precision = Objects.requireNonNull(p);
@@ -363,7 +489,14 @@ public final class LossEngine implements AutoCloseable {
             return Precision.FAST;
         }
 
-        /** CPU worker threads (results are bitwise identical whatever this is). */
+        /**
+         * CPU worker threads (results are bitwise identical whatever this is). Default: the available processors.
+         * A CUDA engine uses them for its host-side work and for a fallback to the CPU.
+         *
+         * @param n the thread count, {@code >= 1}
+         * @return this builder
+         * @throws IllegalArgumentException when {@code n} is below 1
+         */
         public Builder threads(int n) {
             if (n < 1) {
                 throw new IllegalArgumentException("threads = " + n + " is invalid (expected >= 1)");
@@ -372,6 +505,15 @@ public final class LossEngine implements AutoCloseable {
             return this;
         }
 
+        /**
+         * Opens an engine: resolves the backend and precision (explicit option, else system property, else
+         * environment, else default) and logs once at INFO which backend it runs on and why.
+         *
+         * @return a new engine; close it
+         * @throws IllegalStateException    when CUDA is forced but cannot run (the message says why)
+         * @throws IllegalArgumentException when the system property or environment names an unknown backend or
+         *                                  precision
+         */
         public LossEngine build() {
             Precision p = resolvePrecision();
             BackendChoice c = choice;
@@ -434,6 +576,9 @@ public final class LossEngine implements AutoCloseable {
         /**
          * One line saying why CUDA cannot run: JCuda's native-load failure is a page of diagnostics whose
          * useful part is the loader's reason (e.g. "libcuda.so.1: cannot open shared object file").
+         *
+         * @param e why CUDA failed to open
+         * @return the reason in one line, e.g. {@code no CUDA driver (libcuda.so.1: cannot open shared object file ...)}
          */
         public static String brief(Throwable e) {
             String all = String.valueOf(e.getMessage());

@@ -19,7 +19,16 @@ public final class LossResult {
     private final Map<String, Tensor> gradients;
     private final String backend;
 
-    /** A result whose outputs are float32 host buffers. */
+    /**
+     * A result whose outputs are float32 host buffers (for backends and tests; callers get results from
+     * {@link LossEngine}). The buffers are kept, not copied.
+     *
+     * @param loss      the loss computed
+     * @param partial   its partial sums
+     * @param losses    per-element losses under {@code NONE}, or {@code null}
+     * @param gradients gradients by slot name
+     * @param backend   the backend's name
+     */
     public LossResult(Loss loss, Partial partial, FloatBuffer losses, Map<String, FloatBuffer> gradients, String backend) {
         this.loss = loss;
         this.partial = partial;
@@ -38,20 +47,33 @@ public final class LossResult {
         this.backend = backend;
     }
 
-    /** The result of a call whose host outputs (gradients, NONE losses) the backend has written. */
+    /**
+     * The result of a call whose host outputs (gradients, {@code NONE} losses) the backend has written into the
+     * call's destinations (for backends).
+     *
+     * @param call    the call
+     * @param partial its partial sums
+     * @param backend the backend's name
+     * @return the result, viewing the call's destinations
+     */
     public static LossResult of(ValidatedCall call, Partial partial, String backend) {
         return new LossResult(call.loss(), partial, call.lossesTensor(), call.gradientMap(), backend);
     }
 
-    /** The reduced value; under {@code NONE}, the sum of the per-element losses (whose gradient is returned). */
+    /**
+     * {@return the reduced value} Under {@code NONE}, the sum of the per-element losses (whose gradient is
+     * returned). {@code MEAN} over a zero denominator (no elements, every row ignored) is NaN, as in PyTorch.
+     */
     public double value() {
         return partial.value();
     }
 
+    /** {@return the mergeable sums behind the value: merge the partials of chunks to evaluate their union} */
     public Partial partial() {
         return partial;
     }
 
+    /** {@return the loss that was computed} */
     public Loss loss() {
         return loss;
     }
@@ -59,18 +81,19 @@ public final class LossResult {
     /**
      * Per-element or per-row float32 losses {@code s·l} under {@code NONE}; {@code null} otherwise.
      *
+     * @return the losses (the caller's destination when one was given), indexed absolutely from 0
      * @throws IllegalStateException when they were written in a 16-bit dtype ({@link #lossesTensor})
      */
     public FloatBuffer losses() {
         return losses == null ? null : float32(losses, "per-element losses");
     }
 
-    /** The per-element losses in their dtype (float32 or the input's 16-bit dtype), or {@code null}. */
+    /** {@return the per-element losses in their dtype (float32 or the input's 16-bit dtype), or {@code null}} */
     public Tensor lossesTensor() {
         return losses;
     }
 
-    /** The per-element losses copied into a new array (16-bit values widened exactly). */
+    /** {@return the per-element losses copied into a new array (16-bit values widened exactly), or {@code null}} */
     public float[] lossesArray() {
         return losses == null ? null : toArray(losses);
     }
@@ -78,6 +101,8 @@ public final class LossResult {
     /**
      * The float32 gradient of a slot, or {@code null} if it was not computed.
      *
+     * @param slot a slot name, e.g. {@code input}
+     * @return the gradient, the same shape as the slot (the caller's destination when one was given)
      * @throws IllegalStateException when it was written in a 16-bit dtype ({@link #gradientTensor})
      */
     public FloatBuffer gradient(String slot) {
@@ -85,18 +110,28 @@ public final class LossResult {
         return g == null ? null : float32(g, "the gradient of " + slot);
     }
 
-    /** The gradient of a slot in its dtype (float32, or a 16-bit input's own dtype), or {@code null}. */
+    /**
+     * The gradient of a slot in its dtype (float32, or a 16-bit input's own dtype).
+     *
+     * @param slot a slot name
+     * @return the gradient, or {@code null} if it was not computed
+     */
     public Tensor gradientTensor(String slot) {
         return gradients.get(slot);
     }
 
-    /** The gradient of a slot copied into a new float32 array (16-bit values widened exactly). */
+    /**
+     * The gradient of a slot copied into a new float32 array (16-bit values widened exactly).
+     *
+     * @param slot a slot name
+     * @return a new array, or {@code null} if the gradient was not computed
+     */
     public float[] gradientArray(String slot) {
         Tensor g = gradients.get(slot);
         return g == null ? null : toArray(g);
     }
 
-    /** The float32 gradients by slot (16-bit ones: {@link #gradientTensors}). */
+    /** {@return the float32 gradients by slot (16-bit ones are left out: {@link #gradientTensors})} */
     public Map<String, FloatBuffer> gradients() {
         Map<String, FloatBuffer> m = new LinkedHashMap<>();
         gradients.forEach((k, v) -> {
@@ -107,12 +142,12 @@ public final class LossResult {
         return Collections.unmodifiableMap(m);
     }
 
-    /** Every gradient by slot, in its dtype. */
+    /** {@return every gradient by slot, in its dtype (unmodifiable)} */
     public Map<String, Tensor> gradientTensors() {
         return gradients;
     }
 
-    /** The backend that computed it ({@code cpu}, {@code cuda}). */
+    /** {@return the backend that computed it ({@code cpu}, {@code cuda})} */
     public String backend() {
         return backend;
     }

@@ -9,6 +9,7 @@ import java.util.function.Predicate;
  * @param fallback the default ({@code null} means "absent", e.g. no class weights)
  * @param valid    accepts a value
  * @param expected the accepted range in words, for error messages and {@code losskit list}
+ * @param <T>      the parameter's value type
  */
 public record ParamSpec<T>(Param<T> param, T fallback, Predicate<T> valid, String expected) {
 

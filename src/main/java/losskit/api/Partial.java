@@ -16,6 +16,18 @@ public final class Partial {
     private final double weightLo;
     private final long count;
 
+    /**
+     * A partial from its components (for backends and deserialisation; {@link #of} rebuilds one for a loss).
+     *
+     * @param lossId    the loss's id
+     * @param reduction the reduction its value is taken under
+     * @param outer     the loss's outer function ({@code SQRT} for {@code rmse})
+     * @param lossHi    {@code Σ s·l}, high part
+     * @param lossLo    {@code Σ s·l}, low part
+     * @param weightHi  {@code Σ s·d}, high part
+     * @param weightLo  {@code Σ s·d}, low part
+     * @param count     elements or rows seen
+     */
     public Partial(String lossId, Reduction reduction, LossDefinition.Outer outer, double lossHi, double lossLo,
                    double weightHi, double weightLo, long count) {
         this.lossId = lossId;
@@ -28,12 +40,24 @@ public final class Partial {
         this.count = count;
     }
 
-    /** The partial of nothing, the identity of {@link #merge}. */
+    /**
+     * The partial of nothing, the identity of {@link #merge}.
+     *
+     * @param loss the loss (its id, reduction and outer function)
+     * @return a partial with zero sums and count
+     */
     public static Partial empty(Loss loss) {
         return new Partial(loss.id(), loss.reduction(), loss.definition().outer(), 0, 0, 0, 0, 0);
     }
 
-    /** Adds another partial of the same loss and reduction. */
+    /**
+     * Adds another partial of the same loss and reduction, in double-double; the order of merging does not
+     * matter beyond that precision.
+     *
+     * @param other a partial of the same loss id and reduction
+     * @return the partial of both; neither operand changes
+     * @throws IllegalArgumentException when the loss or the reduction differs
+     */
     public Partial merge(Partial other) {
         if (!lossId.equals(other.lossId) || reduction != other.reduction) {
             throw new IllegalArgumentException("cannot merge a partial of " + other.lossId + "/" + other.reduction.id()
@@ -44,30 +68,35 @@ public final class Partial {
         return new Partial(lossId, reduction, outer, l[0], l[1], w[0], w[1], count + other.count);
     }
 
-    /** {@code Σ s·l}. */
+    /** {@return {@code Σ s·l}, rounded to a double} */
     public double sumLoss() {
         return lossHi + lossLo;
     }
 
-    /** {@code Σ s·d}, the {@code MEAN} denominator. */
+    /** {@return {@code Σ s·d}, the {@code MEAN} denominator, rounded to a double} */
     public double sumWeight() {
         return weightHi + weightLo;
     }
 
-    /** Elements (elementwise losses) or rows (row losses) seen. */
+    /** {@return the elements (elementwise losses) or rows (row losses) seen} */
     public long count() {
         return count;
     }
 
+    /** {@return the id of the loss} */
     public String lossId() {
         return lossId;
     }
 
+    /** {@return the reduction the value is taken under} */
     public Reduction reduction() {
         return reduction;
     }
 
-    /** The reduced value: the sum for {@code NONE} and {@code SUM}, else sum over weight (NaN when the weight is 0). */
+    /**
+     * {@return the reduced value: the sum for {@code NONE} and {@code SUM}, else sum over weight (NaN when the
+     * weight is 0)} For {@code rmse}, its square root.
+     */
     public double value() {
         double v = switch (reduction) {
             case NONE, SUM -> sumLoss();
@@ -80,6 +109,8 @@ public final class Partial {
      * d value / d(Σ s·l): 1 for NONE and SUM, 1/Σs·d for MEAN and BATCHMEAN (0 when that is 0), and the
      * outer function's chain factor for {@code rmse}. A gradient computed for one chunk's own value times
      * {@code whole.valueDerivative() / chunk.valueDerivative()} is that chunk's share of the whole's gradient.
+     *
+     * @return the derivative of the value with respect to {@code Σ s·l}
      */
     public double valueDerivative() {
         double d = switch (reduction) {
@@ -93,17 +124,25 @@ public final class Partial {
         return d;
     }
 
-    /** Rebuilds a partial from {@link #components()} (shards written as JSON, Spark buffers). */
+    /**
+     * Rebuilds a partial from {@link #components()} (shards written as JSON, Spark buffers).
+     *
+     * @param loss       the loss the components belong to
+     * @param components {@code {lossHi, lossLo, weightHi, weightLo}}
+     * @param count      elements or rows seen
+     * @return the partial
+     */
     public static Partial of(Loss loss, double[] components, long count) {
         return new Partial(loss.id(), loss.reduction(), loss.definition().outer(), components[0], components[1],
                 components[2], components[3], count);
     }
 
-    /** The raw double-double components, for serialisation: {lossHi, lossLo, weightHi, weightLo}. */
+    /** {@return the raw double-double components, for serialisation: a new {@code {lossHi, lossLo, weightHi, weightLo}}} */
     public double[] components() {
         return new double[]{lossHi, lossLo, weightHi, weightLo};
     }
 
+    /** {@return the loss, reduction, both sums and the count, for logs} */
     @Override
     public String toString() {
         return lossId + "/" + reduction.id() + "{Σsl=" + sumLoss() + ", Σsd=" + sumWeight() + ", n=" + count + "}";
@@ -114,7 +153,15 @@ public final class Partial {
         private DoubleDouble() {
         }
 
-        /** (aHi + aLo) + (bHi + bLo), renormalised. */
+        /**
+         * (aHi + aLo) + (bHi + bLo), renormalised. A non-finite sum is returned as {@code {sum, 0}}.
+         *
+         * @param aHi first operand, high part
+         * @param aLo first operand, low part
+         * @param bHi second operand, high part
+         * @param bLo second operand, low part
+         * @return a new {@code {hi, lo}}
+         */
         public static double[] add(double aHi, double aLo, double bHi, double bLo) {
             double s = aHi + bHi;
             if (!Double.isFinite(s)) {

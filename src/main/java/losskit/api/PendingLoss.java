@@ -17,25 +17,44 @@ public interface PendingLoss extends AutoCloseable {
     /**
      * The device address of a float64 that holds the reduced value once the stream has passed the call
      * (NaN when a data check failed: {@link #value()} then throws the error). Valid until {@link #close()}.
+     * Kernels that read it must be queued on the call's stream (or wait for it).
      *
+     * @return the device address of the value
      * @throws UnsupportedOperationException on a backend without device memory (the CPU)
      */
     long valueOnDevice();
 
-    /** Whether the device has finished the call (never blocks). */
+    /** {@return whether the device has finished the call} Never blocks. */
     boolean isDone();
 
-    /** Waits for the call and returns its reduced value; throws the call's {@link LossInputException}. */
+    /**
+     * Waits for the call and returns its reduced value.
+     *
+     * @return the value, as {@link LossResult#value()}
+     * @throws LossInputException when the kernels found bad data (a label out of range, a value outside the
+     *                            loss's domain)
+     * @throws losskit.cuda.CudaLossException when the GPU failed and the call could not be recomputed on the CPU
+     */
     double value();
 
-    /** Waits for the call and returns its result (host gradients and losses, when it had any). */
+    /**
+     * Waits for the call and returns its result (host gradients and losses, when it had any).
+     *
+     * @return the result
+     * @throws LossInputException when the kernels found bad data
+     */
     LossResult result();
 
     /** Releases the device value; the call itself is not cancelled. Idempotent. */
     @Override
     void close();
 
-    /** A call that has already finished (the CPU backend's answer). */
+    /**
+     * A call that has already finished (the CPU backend's answer).
+     *
+     * @param result the finished call's result
+     * @return a pending loss that is done; its {@link #valueOnDevice()} throws {@link UnsupportedOperationException}
+     */
     static PendingLoss completed(LossResult result) {
         return new PendingLoss() {
             @Override

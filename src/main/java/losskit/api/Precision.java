@@ -19,15 +19,23 @@ import java.util.Locale;
  * The matrix losses ({@code linear-cross-entropy}, {@code info-nce}) compute in float64 under both.
  */
 public enum Precision {
+    /** Terms in float64: the oracle. */
     EXACT,
+    /** Terms in float32 with LossKit's own elementary functions: the default, the same bits on every backend. */
     FAST;
 
-    /** The lower-case name used by the CLI, reports and loss specs. */
+    /** {@return the lower-case name used by the CLI, reports and loss specs} */
     public String id() {
         return name().toLowerCase(Locale.ROOT);
     }
 
-    /** Parses {@code exact|fast}, case-insensitive. */
+    /**
+     * Parses {@code exact|fast}, case-insensitive.
+     *
+     * @param text the name
+     * @return the precision
+     * @throws IllegalArgumentException when the name is unknown
+     */
     public static Precision parse(String text) {
         for (Precision p : values()) {
             if (p.name().equalsIgnoreCase(text.trim())) {

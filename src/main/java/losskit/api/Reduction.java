@@ -13,12 +13,18 @@ public enum Reduction {
     /** {@code kl-divergence} only: the sum divided by the number of rows (PyTorch's {@code batchmean}). */
     BATCHMEAN;
 
-    /** The lower-case name used by the CLI, reports and golden files. */
+    /** {@return the lower-case name used by the CLI, reports and golden files} */
     public String id() {
         return name().toLowerCase(Locale.ROOT);
     }
 
-    /** Parses {@code none|sum|mean|batchmean}, case-insensitive. */
+    /**
+     * Parses {@code none|sum|mean|batchmean}, case-insensitive.
+     *
+     * @param text the name
+     * @return the reduction
+     * @throws IllegalArgumentException when the name is unknown
+     */
     public static Reduction parse(String text) {
         for (Reduction r : values()) {
             if (r.name().equalsIgnoreCase(text.trim())) {

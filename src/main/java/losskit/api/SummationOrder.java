@@ -18,9 +18,13 @@ public final class SummationOrder {
     public static final int BLOCK_ELEMENTS = 1 << 14;
     /** Most blocks per call. */
     public static final int MAX_BLOCKS = 1024;
+    /** Lanes of an elementwise block (float64 chains, item i of the block on lane i mod 2048). */
     public static final int ELEMENT_LANES = 2048;
+    /** Lanes of a row or pair block (row i of the block on lane i mod 256). */
     public static final int ROW_LANES = 256;
+    /** Lanes of a sum over one segment of a row's columns. */
     public static final int COLUMN_LANES = 128;
+    /** Columns per segment of a sum over a row (rows longer than this are summed segment by segment). */
     public static final int SEGMENT = 16384;
 
     private SummationOrder() {
@@ -30,6 +34,10 @@ public final class SummationOrder {
      * Items per block for {@code items} items of {@code itemLength} elements each (1 for elementwise losses):
      * at least {@link #BLOCK_ELEMENTS} elements, at most {@link #MAX_BLOCKS} blocks; for elementwise losses a
      * multiple of {@link #ELEMENT_LANES} (whole lane rows in every block but the last).
+     *
+     * @param items      elements (elementwise) or rows
+     * @param itemLength 1 for elementwise losses, else the row length
+     * @return the items of every block but the last
      */
     public static long itemsPerBlock(long items, long itemLength) {
         long least = Math.max(1, BLOCK_ELEMENTS / Math.max(1, itemLength));
@@ -40,7 +48,13 @@ public final class SummationOrder {
         return per;
     }
 
-    /** The number of blocks of {@code items} items of {@code itemLength} elements. */
+    /**
+     * The number of blocks of {@code items} items of {@code itemLength} elements.
+     *
+     * @param items      elements (elementwise) or rows
+     * @param itemLength 1 for elementwise losses, else the row length
+     * @return between 1 and {@link #MAX_BLOCKS}
+     */
     public static int blocks(long items, long itemLength) {
         long per = itemsPerBlock(items, itemLength);
         return (int) Math.max(1, (items + per - 1) / per);

@@ -45,29 +45,37 @@ public final class ValidatedCall {
         this.precision = precision;
     }
 
-    /** The precision the terms are evaluated in (the loss's, else the engine's). */
+    /** {@return the precision the terms are evaluated in (the loss's, else the engine's)} */
     public Precision precision() {
         return precision;
     }
 
+    /** {@return the loss} */
     public Loss loss() {
         return loss;
     }
 
+    /** {@return the form the slots resolved to} */
     public Form form() {
         return form;
     }
 
-    /** Tensor of slot {@code i} in the form's order. */
+    /**
+     * The tensor of a slot.
+     *
+     * @param i the slot's index in the form's order
+     * @return its tensor
+     */
     public Tensor slot(int i) {
         return slots[i];
     }
 
+    /** {@return the number of slots of the form} */
     public int slotCount() {
         return slots.length;
     }
 
-    /** Per-sample weights or {@code null}. */
+    /** {@return per-sample weights or {@code null}} */
     public Tensor weights() {
         return weights;
     }
@@ -75,16 +83,25 @@ public final class ValidatedCall {
     /**
      * Where the float32 gradient of slot {@code i} goes on the host, or {@code null} if it is not wanted (or not
      * differentiable, or goes to a 16-bit destination: {@link #gradientTensor}).
+     *
+     * @param i the slot's index in the form's order
+     * @return the destination, indexed absolutely from 0
      */
     public FloatBuffer gradient(int i) {
         return gradients[i] != null && gradients[i].dtype() == Tensor.DType.FLOAT32 ? gradients[i].floats() : null;
     }
 
-    /** The host destination of slot {@code i}'s gradient in whatever dtype (float32, bfloat16, float16), or null. */
+    /**
+     * The host destination of a slot's gradient in whatever dtype (float32, bfloat16, float16).
+     *
+     * @param i the slot's index in the form's order
+     * @return the destination, or {@code null}
+     */
     public Tensor gradientTensor(int i) {
         return gradients[i];
     }
 
+    /** {@return whether any gradient is to be written, to the host or the device} */
     public boolean wantsGradient() {
         for (int i = 0; i < gradients.length; i++) {
             if (gradients[i] != null || deviceGradients[i] != null) {
@@ -94,17 +111,17 @@ public final class ValidatedCall {
         return false;
     }
 
-    /** Where per-element/per-row float32 losses go under {@code NONE} (host), else {@code null} (or see {@link #lossesTensor}). */
+    /** {@return where per-element/per-row float32 losses go under {@code NONE} (host), else {@code null} (or see {@link #lossesTensor})} */
     public FloatBuffer losses() {
         return losses != null && losses.dtype() == Tensor.DType.FLOAT32 ? losses.floats() : null;
     }
 
-    /** The host destination of per-element/per-row losses in whatever dtype, or {@code null}. */
+    /** {@return the host destination of per-element/per-row losses in whatever dtype, or {@code null}} */
     public Tensor lossesTensor() {
         return losses;
     }
 
-    /** Whether an input slot or a host output of this call holds 16-bit floats. */
+    /** {@return whether an input slot or a host output of this call holds 16-bit floats} */
     public boolean hasHalf() {
         for (int i = 0; i < slots.length; i++) {
             if (slots[i].dtype().isHalf() || (gradients[i] != null && gradients[i].dtype().isHalf())) {
@@ -119,6 +136,8 @@ public final class ValidatedCall {
      * replaced by a float32 temporary (for a backend path that reads and writes float32 only; the outputs are
      * then rounded once into the real destinations by {@link #narrowOutputsFrom}). This call itself when it has
      * no 16-bit host data. Costs a float32 copy of the 16-bit data.
+     *
+     * @return the float32 call, or this one
      */
     public ValidatedCall widened() {
         if (!hasHalf()) {
@@ -144,7 +163,11 @@ public final class ValidatedCall {
         return Tensor.of(f, t.shape());
     }
 
-    /** Rounds the float32 outputs of {@code wide} (this call's {@link #widened}) once into this call's 16-bit destinations. */
+    /**
+     * Rounds the float32 outputs of {@code wide} once (to nearest even) into this call's 16-bit destinations.
+     *
+     * @param wide this call's {@link #widened} form, after a backend computed it; this call itself does nothing
+     */
     public void narrowOutputsFrom(ValidatedCall wide) {
         if (wide == this) {
             return;
@@ -168,22 +191,27 @@ public final class ValidatedCall {
         }
     }
 
-    /** The device destination of the gradient of slot {@code i} ({@link Inputs#gradientInto(String, Tensor)}), or {@code null}. */
+    /**
+     * The device destination of a slot's gradient ({@link Inputs#gradientInto(String, Tensor)}).
+     *
+     * @param i the slot's index in the form's order
+     * @return the destination, or {@code null}
+     */
     public Tensor deviceGradient(int i) {
         return deviceGradients[i];
     }
 
-    /** The device destination of per-element/per-row losses under {@code NONE}, or {@code null}. */
+    /** {@return the device destination of per-element/per-row losses under {@code NONE}, or {@code null}} */
     public Tensor deviceLosses() {
         return deviceLosses;
     }
 
-    /** The caller's CUDA stream ({@link Inputs#onStream}), 0 for the engine's own. */
+    /** {@return the caller's CUDA stream ({@link Inputs#onStream}), 0 for the engine's own} */
     public long stream() {
         return stream;
     }
 
-    /** Whether any input or destination is in device memory. */
+    /** {@return whether any input or destination is in device memory} */
     public boolean hasDeviceData() {
         if (deviceLosses != null || (weights != null && weights.isOnDevice())) {
             return true;
@@ -196,27 +224,27 @@ public final class ValidatedCall {
         return false;
     }
 
-    /** Elementwise: the element count. Rows and pairs: the number of rows N. */
+    /** {@return the element count (elementwise), or the number of rows N (rows and pairs)} */
     public long rows() {
         return rows;
     }
 
-    /** Elementwise: 1. Rows and pairs: C or D (1 for {@code log-loss}'s binary form). */
+    /** {@return 1 (elementwise), or the row length C or D (rows and pairs; 1 for {@code log-loss}'s binary form)} */
     public long rowLength() {
         return rowLength;
     }
 
-    /** The number of valid class labels: C, or 2 for {@code log-loss}'s binary form; 0 without labels. */
+    /** {@return the number of valid class labels: C, or 2 for {@code log-loss}'s binary form; 0 without labels} */
     public int classes() {
         return classes;
     }
 
-    /** Elements in the first slot. */
+    /** {@return the number of elements in the first slot} */
     public long elements() {
         return slots[0].size();
     }
 
-    /** The host gradients as a map by slot name, for {@link LossResult}. */
+    /** {@return the host gradients as a map by slot name, for {@link LossResult}} */
     public Map<String, Tensor> gradientMap() {
         Map<String, Tensor> m = new LinkedHashMap<>();
         for (int i = 0; i < slots.length; i++) {
@@ -230,7 +258,12 @@ public final class ValidatedCall {
     /**
      * Applies the shape rules of LOSSES.md and resolves the form.
      *
+     * @param loss         the configured loss
+     * @param inputs       the caller's tensors and destinations
      * @param wantGradient whether to compute gradients (allocating heap buffers where the caller gave none)
+     * @param precision    the precision the terms are evaluated in
+     * @return the call, its slots in the form's order
+     * @throws LossInputException when a slot is missing or unknown, or a shape, dtype or destination does not fit
      */
     public static ValidatedCall validate(Loss loss, Inputs inputs, boolean wantGradient, Precision precision) {
         LossDefinition def = loss.definition();

@@ -27,10 +27,21 @@ public final class CudaLossException extends RuntimeException {
             "CUDA_ERROR_DEVICE_UNAVAILABLE", "CUDA_ERROR_UNKNOWN", "CUDA_ERROR_CONTEXT_IS_DESTROYED",
             "CUDA_ERROR_EXTERNAL_DEVICE");
 
+    /** The CUresult name. */
     private final String result;
+    /** The kernel symbol or driver operation. */
     private final String kernel;
+    /** Whether the backend marked its device unusable. */
     private final boolean deviceUnusable;
 
+    /**
+     * A recoverable error (the device stays usable); the backend sets {@link #deviceUnusable()} itself.
+     *
+     * @param result the CUresult name, e.g. {@code CUDA_ERROR_OUT_OF_MEMORY}
+     * @param kernel the kernel symbol or driver operation that failed
+     * @param detail the grid, block and byte sizes, or {@code null}
+     * @param cause  JCuda's exception, or {@code null}
+     */
     public CudaLossException(String result, String kernel, String detail, Throwable cause) {
         this(result, kernel, detail, cause, false);
     }
@@ -42,17 +53,17 @@ public final class CudaLossException extends RuntimeException {
         this.deviceUnusable = deviceUnusable;
     }
 
-    /** The CUresult name, e.g. {@code CUDA_ERROR_ILLEGAL_ADDRESS}. */
+    /** {@return the CUresult name, e.g. {@code CUDA_ERROR_ILLEGAL_ADDRESS}} */
     public String result() {
         return result;
     }
 
-    /** Whether the device ran out of memory ({@code CUDA_ERROR_OUT_OF_MEMORY}). */
+    /** {@return whether the device ran out of memory ({@code CUDA_ERROR_OUT_OF_MEMORY}), after the retries in smaller chunks} */
     public boolean isOutOfMemory() {
         return result.contains("CUDA_ERROR_OUT_OF_MEMORY");
     }
 
-    /** Whether the error is sticky or the device is gone (see the class comment). */
+    /** {@return whether the error is sticky or the device is gone (see the class comment)} */
     public boolean isFatal() {
         return isFatal(result);
     }
@@ -69,12 +80,14 @@ public final class CudaLossException extends RuntimeException {
     /**
      * Whether the backend has marked its device unusable because of this error (or an earlier one): the
      * device is not touched again, and the call can be recomputed elsewhere from host data.
+     *
+     * @return whether the device is marked unusable
      */
     public boolean deviceUnusable() {
         return deviceUnusable;
     }
 
-    /** The kernel symbol or driver operation that failed. */
+    /** {@return the kernel symbol or driver operation that failed} */
     public String kernel() {
         return kernel;
     }

@@ -39,7 +39,13 @@ public final class JCudaInterop {
     private JCudaInterop() {
     }
 
-    /** The address a JCuda object stands for: a device pointer (with its byte offset), a stream, an event. */
+    /**
+     * The address a JCuda object stands for: a device pointer (with its byte offset), a stream, an event.
+     *
+     * @param object a JCuda {@code CUdeviceptr}, {@code CUstream}, {@code CUevent}, ...
+     * @return its raw address or handle (0 for an unallocated pointer or the default stream)
+     * @throws IllegalStateException when JCuda's accessors cannot be read (an incompatible JCuda version)
+     */
     public static long address(NativePointerObject object) {
         try {
             long base = (long) NATIVE_POINTER.invoke(object);
@@ -49,12 +55,24 @@ public final class JCudaInterop {
         }
     }
 
-    /** A JCuda device pointer for a raw device address. */
+    /**
+     * A JCuda device pointer for a raw device address, e.g. one from another library or a
+     * {@code DeviceBuffer}. It does not own the memory: freeing stays with whoever allocated it.
+     *
+     * @param address the device address
+     * @return a pointer to it
+     */
     public static CUdeviceptr deviceptr(long address) {
         return new CUdeviceptr().withByteOffset(address);
     }
 
-    /** A JCuda stream handle for a raw {@code CUstream} (0 = the legacy default stream). */
+    /**
+     * A JCuda stream handle for a raw {@code CUstream}. It does not own the stream.
+     *
+     * @param handle the {@code CUstream} (0 = the legacy default stream)
+     * @return a JCuda handle for it
+     * @throws IllegalStateException when JCuda's constructor cannot be called (an incompatible JCuda version)
+     */
     public static CUstream stream(long handle) {
         try {
             return STREAM.newInstance(handle);

@@ -22,6 +22,16 @@ import scala.runtime.BoxedUnit;
  */
 public final class LossKitExtensions implements Function1<SparkSessionExtensions, BoxedUnit> {
 
+    /** Instantiated by Spark, by name, from {@code spark.sql.extensions}. */
+    public LossKitExtensions() {
+    }
+
+    /**
+     * Injects every function of {@link LossKitSpark#FUNCTIONS} into the sessions built with these extensions.
+     *
+     * @param extensions the session's extension points
+     * @return {@link BoxedUnit#UNIT}
+     */
     @Override
     public BoxedUnit apply(SparkSessionExtensions extensions) {
         for (Map.Entry<String, Signature> f : LossKitSpark.FUNCTIONS.entrySet()) {

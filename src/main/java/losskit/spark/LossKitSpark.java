@@ -60,33 +60,70 @@ public final class LossKitSpark {
     private LossKitSpark() {
     }
 
-    /** Registers {@link #FUNCTIONS} in the session's function registry. */
+    /**
+     * Registers {@link #FUNCTIONS} in the session's function registry (replacing functions of those names).
+     *
+     * @param spark the session
+     */
     public static void register(SparkSession spark) {
         FUNCTIONS.forEach((name, sig) -> register(spark, name, sig));
     }
 
-    /** Registers {@code name(loss, columns…)}: the loss spec, then columns of kinds {@code signature}. */
+    /**
+     * Registers {@code name(loss, columns…)}: the loss spec, then columns of kinds {@code signature}. A spec
+     * whose loss does not fit the columns fails when the query runs, with the forms the loss has.
+     *
+     * @param spark     the session
+     * @param name      the SQL function's name
+     * @param signature the columns after the loss spec
+     * @return the registered function, also usable from the DataFrame API
+     */
     public static UserDefinedFunction register(SparkSession spark, String name, Signature signature) {
         return spark.udf().register(name, udaf(signature));
     }
 
-    /** The aggregate function whose first argument is the loss spec, then columns of kinds {@code signature}. */
+    /**
+     * The aggregate function whose first argument is the loss spec, then columns of kinds {@code signature}.
+     *
+     * @param signature the columns after the loss spec
+     * @return an unregistered aggregate function
+     */
     public static UserDefinedFunction udaf(Signature signature) {
         LossAggregator agg = LossAggregator.bySpecColumn(signature);
         return functions.udaf(agg, agg.inputEncoder()).withName("losskit");
     }
 
-    /** The aggregate function of one loss over the columns of its usual form ({@link Signature#defaultFor}). */
+    /**
+     * The aggregate function of one loss over the columns of its usual form ({@link Signature#defaultFor}).
+     *
+     * @param loss the configured loss
+     * @return an aggregate function of the form's columns, named after the loss's CLI form
+     * @throws IllegalArgumentException for a matrix loss ({@code info-nce}, {@code linear-cross-entropy}), which is
+     *                                  not a sum over rows
+     */
     public static UserDefinedFunction udaf(Loss loss) {
         return udaf(loss, Signature.defaultFor(loss.definition()));
     }
 
-    /** {@link #udaf(Loss)} from the CLI form, e.g. {@code "bce-logits:posWeight=2"}. */
+    /**
+     * {@link #udaf(Loss)} from the CLI form, e.g. {@code "bce-logits:posWeight=2"}.
+     *
+     * @param loss the loss spec ({@link Loss#parse})
+     * @return an aggregate function of the form's columns
+     * @throws IllegalArgumentException when the spec is invalid or names a matrix loss
+     */
     public static UserDefinedFunction udaf(String loss) {
         return udaf(Loss.parse(loss));
     }
 
-    /** The aggregate function of one loss over columns of kinds {@code signature}. */
+    /**
+     * The aggregate function of one loss over columns of kinds {@code signature}.
+     *
+     * @param loss      the configured loss
+     * @param signature the columns; their kinds pick the loss's form ({@link Signature#formFor})
+     * @return an aggregate function of those columns
+     * @throws IllegalArgumentException when the columns fit no form of the loss
+     */
     public static UserDefinedFunction udaf(Loss loss, Signature signature) {
         LossAggregator agg = LossAggregator.of(loss, signature);
         return functions.udaf(agg, agg.inputEncoder()).withName(loss.toString());

@@ -25,8 +25,11 @@ import org.apache.spark.sql.types.StructType;
  * LossKit's inputs are float32, so a DOUBLE column is rounded to float32 exactly as
  * {@code losskit eval} rounds a float64 {@code .npy} file.
  *
+ * <p>Serializable because Spark ships it inside the aggregator; its serial form is not a contract.
+ *
  * @param kinds    one per input column
  * @param weighted whether a weight column follows the inputs
+ * @serial exclude
  */
 public record Signature(List<Kind> kinds, boolean weighted) implements Serializable {
 
@@ -48,6 +51,13 @@ public record Signature(List<Kind> kinds, boolean weighted) implements Serializa
         }
     }
 
+    /**
+     * Checks and copies the kinds.
+     *
+     * @param kinds    one per input column, at least one
+     * @param weighted whether a weight column follows
+     * @throws IllegalArgumentException when {@code kinds} is empty
+     */
     public Signature {
         if (kinds.isEmpty()) {
             throw new IllegalArgumentException("a signature needs at least one input column");
@@ -55,11 +65,18 @@ public record Signature(List<Kind> kinds, boolean weighted) implements Serializa
         kinds = List.copyOf(kinds);
     }
 
+    /**
+     * Unweighted columns of the given kinds.
+     *
+     * @param kinds one per input column, in the form's slot order
+     * @return the signature
+     * @throws IllegalArgumentException when no kind is given
+     */
     public static Signature of(Kind... kinds) {
         return new Signature(List.of(kinds), false);
     }
 
-    /** The same columns followed by a weight column. */
+    /** {@return the same columns followed by a weight column} */
     public Signature withWeight() {
         return new Signature(kinds, true);
     }
@@ -68,6 +85,10 @@ public record Signature(List<Kind> kinds, boolean weighted) implements Serializa
      * The columns of a loss's usual (first) form: {@code (SCALAR, SCALAR)} for elementwise losses,
      * {@code (ARRAY, LABEL)} for {@code cross-entropy}, {@code (ARRAY, ARRAY, SCALAR)} for
      * {@code cosine-embedding}, …
+     *
+     * @param loss a catalogue entry
+     * @return its usual form's columns, unweighted
+     * @throws IllegalArgumentException for a matrix loss, which is not a per-row aggregate
      */
     public static Signature defaultFor(LossDefinition loss) {
         Form f = loss.forms().get(0);
@@ -95,6 +116,10 @@ public record Signature(List<Kind> kinds, boolean weighted) implements Serializa
     /**
      * The form of {@code loss} these columns feed: the first whose slots match the kinds. Throws with the
      * forms the loss has when none does, or for a matrix loss, which is not a per-row aggregate.
+     *
+     * @param loss a catalogue entry
+     * @return the form
+     * @throws IllegalArgumentException when no form fits, or for a matrix loss
      */
     public Form formFor(LossDefinition loss) {
         if (loss.forms().stream().allMatch(f -> f.family() == Family.MATRIX)) {
@@ -177,7 +202,7 @@ public record Signature(List<Kind> kinds, boolean weighted) implements Serializa
         return DataTypes.createStructType(fields);
     }
 
-    /** {@code scalar, scalar, weight}. */
+    /** {@return the kinds in lower case, e.g. {@code scalar, scalar, weight}} */
     @Override
     public String toString() {
         StringBuilder b = new StringBuilder();
