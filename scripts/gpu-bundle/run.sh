@@ -17,8 +17,10 @@
 #             reason when JCublas still cannot bind (never a silent pass)
 #   pipeline  the CLI's streaming pipeline on the device (the parts that need the emulated driver's fault
 #             injection are left to CI)
-#   bench     `losskit bench --backend cuda`: elementwise at 10^6..10^9 elements, cross-entropy at C = 10,
-#             1 000, 32 000, 256 000; and the same through torch.nn.functional on the same GPU when python3
+#   bench     `losskit bench --backend cuda`: per-call cost at 1 024 and 65 536 elements, elementwise at
+#             10^6..10^9 elements, cross-entropy at C = 10, 1 000, 32 000, 256 000 (the matrix losses at the
+#             Gemma-2 head shape wait for bench support, issue 17); and the same through torch.nn.functional on
+#             the same GPU when python3
 #             has PyTorch (bench_torch.py), side by side in this run
 #   sanitizer compute-sanitizer memcheck, racecheck and synccheck over a short CUDA suite, when it is on PATH
 # --quick (a smoke check, <= 3 minutes): info, CudaMatchesCpuTest, and one small bench.
@@ -255,6 +257,9 @@ else
     bench quick 120 --loss mse --n 1048576 --iterations 3 || bad="$bad quick"
     peer="quick: no peer figures"
   else
+    # per-call cost: small calls, many iterations (the device figure is the GPU time per call, the host one the wall
+    # clock of a call on Java arrays)
+    bench latency 90 --loss mse --loss cross-entropy --classes 10 --n 1024,65536 --iterations 200 || bad="$bad latency"
     bench elementwise 240 --loss mse --loss bce-logits --n 1000000,10000000,100000000,1000000000 || bad="$bad elementwise"
     for c in 10 1000 32000 256000; do
       n=$(( c >= 32000 ? c * 4096 : 100000000 / c * c ))
