@@ -183,7 +183,12 @@ public final class Partial {
          * level k node 2i {@link #add plus} node 2i+1, or node 2i alone when 2i+1 does not exist; the root is the
          * result ({0, 0} for no leaves). The shape is a function of {@code count} only. This is the host twin of
          * cuda-kernels/finish.cu's {@code fold_tree}, operation for operation, so host and device folds of the same
-         * partials agree bit for bit. Returns {hi, lo}.
+         * partials agree bit for bit.
+         *
+         * @param leaves the block partials (one double per block); not modified
+         * @param from index of the first leaf
+         * @param count number of leaves (0 gives {0, 0})
+         * @return the folded sum as {hi, lo}
          */
         public static double[] fold(double[] leaves, int from, int count) {
             if (count <= 0) {
