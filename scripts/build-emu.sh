@@ -4,7 +4,8 @@
 #   libcuda.so.1        the emulated driver (cuda-kernels/emu/driver + generated stubs for every
 #                       driver symbol JCuda imports)
 #   libcublas.so.12     the emulated cuBLAS JCublas2 loads (cuda-kernels/emu/cublas: the calls the
-#                       matrix losses make, run on the CPU through OpenBLAS, + generated stubs for every
+#                       matrix losses make, run on the CPU (S/DGEMM through OpenBLAS, GemmEx in a fixed
+#                       order), + generated stubs for every
 #                       other cuBLAS symbol libJCublas2 imports)
 #   kernels/*.so        CPU builds of the kernels, one library per .cu: losskit-<name>.so from
 #                       cuda-kernels/*.cu (all of them, zero included), emu-test-<name>.so and
@@ -197,9 +198,12 @@ else
     rm -rf "$GEN/jcublas-natives"
     echo "$jcublas_hash" > "$CUBLAS_IMPORTS.hash"
   fi
-  cublas_hash="$( (cat "$CUBLAS_DIR"/* "$EMU/tools/emu_gen.cpp" "$CUBLAS_IMPORTS"; echo "${COMMON[*]} $($CXX --version | head -1)") | hash_of)"
+  # -ffp-contract=off: cublasGemmEx's documented order (acc = acc + a*b, product then sum) must not become
+  # an fma where the optimiser sees one (g++ contracts by default in C++, also in AVX2 intrinsics code).
+  CUBLAS_FLAGS=("${COMMON[@]}" -ffp-contract=off)
+  cublas_hash="$( (cat "$CUBLAS_DIR"/* "$EMU/tools/emu_gen.cpp" "$CUBLAS_IMPORTS"; echo "${CUBLAS_FLAGS[*]} $($CXX --version | head -1)") | hash_of)"
   if ! fresh "$OUT/libcublas.so.12" "$cublas_hash"; then
-    "$CXX" "${COMMON[@]}" -c "$CUBLAS_DIR/cublas.cpp" -o "$OUT/obj/cublas.o"
+    "$CXX" "${CUBLAS_FLAGS[@]}" -c "$CUBLAS_DIR/cublas.cpp" -o "$OUT/obj/cublas.o"
     nm --defined-only -g "$OUT/obj/cublas.o" | awk 'NF >= 3 { print $3 }' > "$GEN/cublas-defined.txt"
     "$GEN_TOOL" stubs --imports "$CUBLAS_IMPORTS" --defined "$GEN/cublas-defined.txt" --out "$GEN/cublas-stubs.cpp" \
       --fallback losskit_emu_cublas_not_supported --library cuBLAS
