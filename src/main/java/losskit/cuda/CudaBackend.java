@@ -43,7 +43,8 @@ public final class CudaBackend implements LossBackend {
     private CudaBackend(CudaDevice dev) {
         this.dev = dev;
         this.families = new FamilyKernels(dev);
-        this.matrix = new CudaMatrixLosses(s -> dev.modules.function(KernelNames.module(Family.MATRIX), s));
+        this.matrix = new CudaMatrixLosses(s -> dev.modules.function(KernelNames.module(Family.MATRIX), s),
+                s -> dev.modules.function(KernelNames.MATRIX_FAST_MODULE, s));
         dev.beforeUnusableRelease(matrix::close);
     }
 
@@ -99,6 +100,7 @@ public final class CudaBackend implements LossBackend {
                 m.add(KernelNames.module(f));
             }
         }
+        m.add(KernelNames.MATRIX_FAST_MODULE);
         m.add(KernelNames.FINISH_MODULE);
         return m;
     }
@@ -119,8 +121,15 @@ public final class CudaBackend implements LossBackend {
     @Override
     public String describe() {
         synchronized (dev) {
+            String workspace;
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                workspace = matrix.describeBudgets();
+            } catch (RuntimeException e) {
+                workspace = "matrix workspace: unknown (" + e.getMessage() + ")";
+            }
             return "cuda, device 0: " + dev.name + " (" + dev.gpuName() + ", driver "
-                    + ModuleLoader.version(dev.driverVersion) + "), kernels: " + dev.modules.describePaths();
+                    + ModuleLoader.version(dev.driverVersion) + "), kernels: " + dev.modules.describePaths() + ", "
+                    + workspace;
         }
     }
 

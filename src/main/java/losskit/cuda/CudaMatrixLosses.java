@@ -35,6 +35,7 @@ import jcuda.runtime.cudaStream_t;
 import losskit.api.LossInputException;
 import losskit.api.Param;
 import losskit.api.Partial;
+import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.api.Tensor;
 import losskit.api.ValidatedCall;
@@ -86,6 +87,11 @@ final class CudaMatrixLosses implements AutoCloseable {
 
     /** The workspace budget when neither {@code chunk} nor the system property says otherwise. */
     static final long DEFAULT_BUDGET_MIB = 64;
+    /**
+     * The FAST path's workspace cap when the property is not set: its budget is a quarter of the device's free
+     * memory, at most this (issue 17: ≤ 1.2 GB beyond the operands and gradients at the Gemma-2 head shape).
+     */
+    static final long FAST_BUDGET_CAP_MIB = 1024;
     static final String BUDGET_PROPERTY = "losskit.cuda.matrixWorkspace";
     /** The largest block of a matrix kernel (LOSSKIT_MATRIX_BLOCK in matrix.cu). */
     static final int BLOCK = 256;
@@ -104,7 +110,10 @@ final class CudaMatrixLosses implements AutoCloseable {
     static final Map<String, Integer> KERNEL_PARAMS = kernelParams();
 
     private final Function<String, CUfunction> kernels;
+    private final Function<String, CUfunction> fastKernels;
     private final long budget;
+    private final boolean budgetSet;
+    private final CudaMatrixFast fast = new CudaMatrixFast(this);
     private final DeviceBuffer operands = new DeviceBuffer("row operands");
     private final DeviceBuffer matrixIn = new DeviceBuffer("weight/keys");
     private final DeviceBuffer matrixGrad = new DeviceBuffer("weight/keys gradient");
@@ -132,10 +141,16 @@ final class CudaMatrixLosses implements AutoCloseable {
         }
     }
 
-    /** @param kernels finds a kernel of the matrix module (cuda-kernels/matrix.cu) by symbol */
-    CudaMatrixLosses(Function<String, CUfunction> kernels) {
+    /**
+     * @param kernels     finds a kernel of the matrix module (cuda-kernels/matrix.cu) by symbol
+     * @param fastKernels finds a kernel of the FAST matrix module (cuda-kernels/matrix_fast.cu) by symbol
+     */
+    CudaMatrixLosses(Function<String, CUfunction> kernels, Function<String, CUfunction> fastKernels) {
         this.kernels = kernels;
-        this.budget = budgetFrom(System.getProperty(BUDGET_PROPERTY));
+        this.fastKernels = fastKernels;
+        String property = System.getProperty(BUDGET_PROPERTY);
+        this.budget = budgetFrom(property);
+        this.budgetSet = property != null && !property.isBlank();
     }
 
     private static Map<String, Integer> kernelParams() {
@@ -184,6 +199,48 @@ final class CudaMatrixLosses implements AutoCloseable {
     }
 
     /**
+     * The FAST path's workspace budget: the {@value #BUDGET_PROPERTY} property when set, else a quarter of the
+     * device's free memory capped at {@value #FAST_BUDGET_CAP_MIB} MiB (the EXACT budget when the driver does not
+     * say how much is free).
+     */
+    long fastBudget() {
+        if (budgetSet) {
+            return budget;
+        }
+        long free = CudaMatrixFast.freeMemory();
+        return free <= 0 ? budget : Math.max(budget, Math.min(FAST_BUDGET_CAP_MIB << 20, free / 4));
+    }
+
+    /** The matrix workspace budgets as {@code losskit info} prints them. */
+    String describeBudgets() {
+        String fastFrom = budgetSet ? BUDGET_PROPERTY : "a quarter of free device memory, at most " + FAST_BUDGET_CAP_MIB + " MiB";
+        return "matrix workspace: EXACT " + (budget >> 20) + " MiB, FAST " + (fastBudget() >> 20) + " MiB (" + fastFrom + ")";
+    }
+
+    /** A kernel of the FAST module (cuda-kernels/matrix_fast.cu). */
+    CUfunction fastKernel(String symbol) {
+        return fastKernels.apply(symbol);
+    }
+
+    /** Sets the handle's workspace again (after cublasSetStream, which resets it to cuBLAS's own pool). */
+    void restoreCublasWorkspace() {
+        check(JCublas2.cublasSetWorkspace(handle, cublasWork.ptr, cublasWork.capacity), "cublasSetWorkspace_v2",
+                cublasWork.capacity + " bytes");
+    }
+
+    double softcap(ValidatedCall call) {
+        return 0;
+    }
+
+    double zLoss(ValidatedCall call) {
+        return 0;
+    }
+
+    long shift(ValidatedCall call) {
+        return 0;
+    }
+
+    /**
      * Runs a matrix loss; its result is ready when this returns. Inputs and destinations may be host data
      * or device-resident ({@code Tensor.onDevice}): float operands are widened on the device then, labels
      * and weights (N values) read back for the checks the host makes, and device destinations written in
@@ -200,6 +257,9 @@ final class CudaMatrixLosses implements AutoCloseable {
         }
         String symbol = KernelNames.symbol(call.loss().id(), call.form());
         CUfunction rowKernel = kernels.apply(symbol);
+        if (call.precision() == Precision.FAST && call.loss().id().equals("linear-cross-entropy")) {
+            return fast.linearCrossEntropy(call, handle, checkRows(call));
+        }
         return switch (call.loss().id()) {
             case "linear-cross-entropy" -> linearCrossEntropy(call, rowKernel, symbol);
             case "info-nce" -> infoNce(call, rowKernel, symbol);
@@ -214,37 +274,16 @@ final class CudaMatrixLosses implements AutoCloseable {
         int n = (int) call.rows();
         int d = (int) call.rowLength();
         int v = call.classes();
-        Tensor labels = onHost(call.slot(2), "target");
-        Tensor weights = call.weights() == null ? null : onHost(call.weights(), "weights");
+        RowChecks checks = checkRows(call);
+        Tensor labels = checks.labels();
+        Tensor weights = checks.weights();
         boolean gh = wants(call, 0);
         boolean gw = wants(call, 1);
-        boolean hasIgnore = call.loss().definition().has(Param.IGNORE_INDEX);
-        int ignoreIndex = hasIgnore ? call.loss().get(Param.IGNORE_INDEX) : 0;
-
-        // The CPU backend's checks, in its order (row by row: weight, then label), with its messages; and
-        // Σ s·d over the rows that count (the MEAN denominator the gradient needs before the first block).
-        boolean[] ignored = new boolean[n];
-        double denominator = 0;
-        String expected = "[0, " + v + ")" + (hasIgnore ? " or ignoreIndex " + ignoreIndex : "");
-        for (int i = 0; i < n; i++) {
-            long label = labels.label(i);
-            double si = weights == null ? 1 : weights.floats().get(i);
-            if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
-                throw new LossInputException(id, "weights", i, format(si), "is out of the domain", "finite and >= 0");
-            }
-            if (hasIgnore && label == ignoreIndex) {
-                ignored[i] = true;
-                continue;
-            }
-            if (label < 0 || label >= v) {
-                throw new LossInputException(id, "target", i, Long.toString(label), "is out of range", expected);
-            }
-            denominator += si;
-        }
-        double scale = call.loss().gradScale();
-        if (divides(call)) {
-            scale = denominator == 0 ? 0 : scale / denominator;
-        }
+        boolean hasIgnore = checks.hasIgnore();
+        int ignoreIndex = checks.ignoreIndex();
+        boolean[] ignored = checks.ignored();
+        double denominator = checks.denominator();
+        double scale = checks.scale();
 
         Plan plan = plan(call, n, v, 8L * n);
         long hElems = (long) n * d;
@@ -292,6 +331,50 @@ final class CudaMatrixLosses implements AutoCloseable {
             storeGradient(call, 1, dgW, wElems, "weight gradient");
         }
         return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1], denominator, 0, n);
+    }
+
+    /**
+     * What the host checks and derives from a linear-cross-entropy call's labels and weights, before any
+     * kernel runs: both on the host (device-resident ones read back, N values each), which rows are ignored,
+     * Σ s over the rows that count (the MEAN denominator, needed before the first block's gradient) and the
+     * gradient scale.
+     */
+    record RowChecks(Tensor labels, Tensor weights, boolean[] ignored, double denominator, double scale,
+                     boolean hasIgnore, int ignoreIndex) {
+    }
+
+    /** The CPU backend's checks, in its order (row by row: weight, then label), with its messages. */
+    static RowChecks checkRows(ValidatedCall call) {
+        String id = call.loss().id();
+        int n = (int) call.rows();
+        int v = call.classes();
+        Tensor labels = onHost(call.slot(2), "target");
+        Tensor weights = call.weights() == null ? null : onHost(call.weights(), "weights");
+        boolean hasIgnore = call.loss().definition().has(Param.IGNORE_INDEX);
+        int ignoreIndex = hasIgnore ? call.loss().get(Param.IGNORE_INDEX) : 0;
+        boolean[] ignored = new boolean[n];
+        double denominator = 0;
+        String expected = "[0, " + v + ")" + (hasIgnore ? " or ignoreIndex " + ignoreIndex : "");
+        for (int i = 0; i < n; i++) {
+            long label = labels.label(i);
+            double si = weights == null ? 1 : weights.floats().get(i);
+            if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
+                throw new LossInputException(id, "weights", i, format(si), "is out of the domain", "finite and >= 0");
+            }
+            if (hasIgnore && label == ignoreIndex) {
+                ignored[i] = true;
+                continue;
+            }
+            if (label < 0 || label >= v) {
+                throw new LossInputException(id, "target", i, Long.toString(label), "is out of range", expected);
+            }
+            denominator += si;
+        }
+        double scale = call.loss().gradScale();
+        if (divides(call)) {
+            scale = denominator == 0 ? 0 : scale / denominator;
+        }
+        return new RowChecks(labels, weights, ignored, denominator, scale, hasIgnore, ignoreIndex);
     }
 
     // ---- info-nce --------------------------------------------------------------------------------------
@@ -392,7 +475,7 @@ final class CudaMatrixLosses implements AutoCloseable {
      * double-double (the CPU backend's order): {hi, lo}. Rows marked in {@code ignored} (may be null) add
      * nothing and get loss 0.
      */
-    private double[] foldRowLosses(ValidatedCall call, CUdeviceptr rowLoss, int n, boolean[] ignored) {
+    double[] foldRowLosses(ValidatedCall call, CUdeviceptr rowLoss, int n, boolean[] ignored) {
         double[] losses = new double[n];
         download(Pointer.to(losses), rowLoss, 8L * n, "row losses");
         double hi = 0;
@@ -418,26 +501,38 @@ final class CudaMatrixLosses implements AutoCloseable {
      * as fit the budget next to the statistics and the cuBLAS workspace, at least one.
      */
     private Plan plan(ValidatedCall call, int n, int width, long statsBytes) {
+        return plan(call, n, 8L * width, statsBytes, budget);
+    }
+
+    /**
+     * Rows per block for {@code n} rows of {@code rowBytes} of workspace each: the chunk parameter, else as
+     * many as fit {@code budget} next to the statistics and the cuBLAS workspace, at least one.
+     */
+    Plan plan(ValidatedCall call, int n, long rowBytes, long statsBytes, long budget) {
         int chunk = call.loss().get(Param.CHUNK);
-        long rowBytes = 8L * width;
+        long width = rowBytes;
         long cublasBytes = cublasWork.capacity;
-        long rows = chunk > 0 ? chunk : (budget - statsBytes - cublasBytes) / rowBytes;
-        rows = Math.max(1, Math.min(n, rows));
+        long rows = chunk > 0 ? Math.max(1, Math.min(n, chunk)) : rowsFor(budget, n, rowBytes, statsBytes, cublasBytes);
         int blocks = (int) ((n + rows - 1) / rows);
         Plan p = new Plan((int) rows, blocks, rows * rowBytes, statsBytes, cublasBytes, budget);
         lastPlan = p;
         if (chunk == 0 && p.workspaceBytes() > budget && !warnedOverBudget) {
             warnedOverBudget = true;
-            LOG.warn("{}: one row of {} logits does not fit the matrix workspace budget of {} bytes next to the row "
+            LOG.warn("{}: one row of {} workspace bytes does not fit the matrix workspace budget of {} bytes next to the row "
                     + "statistics and cuBLAS's workspace: using {} bytes ({})", call.loss().id(), width, budget,
                     p.workspaceBytes(), BUDGET_PROPERTY);
         }
         if (LOG.isDebugEnabled()) {
-            LOG.debug("{}: {} rows x {} logits in {} block(s) of {} rows; workspace {} bytes (logits {}, row "
+            LOG.debug("{}: {} rows x {} workspace bytes in {} block(s) of {} rows; workspace {} bytes (logits {}, row "
                             + "statistics {}, cuBLAS {}){}", call.loss().id(), n, width, blocks, rows, p.workspaceBytes(),
                     p.logitsBytes(), statsBytes, cublasBytes, chunk > 0 ? " (chunk " + chunk + ")" : ", budget " + budget);
         }
         return p;
+    }
+
+    /** Rows per block that fit {@code budget} next to the statistics and cuBLAS's workspace: in [1, n]. */
+    static long rowsFor(long budget, long n, long rowBytes, long statsBytes, long cublasBytes) {
+        return Math.max(1, Math.min(n, (budget - statsBytes - cublasBytes) / rowBytes));
     }
 
     /** Threads per block for rows of {@code width}: a power of two in [32, 256] (the kernels' tree needs one). */
@@ -449,11 +544,11 @@ final class CudaMatrixLosses implements AutoCloseable {
         return b;
     }
 
-    private static int grid(long threads, int block) {
+    static int grid(long threads, int block) {
         return (int) Math.max(1, Math.min(MAX_GRID, (threads + block - 1) / block));
     }
 
-    private static boolean divides(ValidatedCall call) {
+    static boolean divides(ValidatedCall call) {
         Reduction r = call.loss().reduction();
         return r == Reduction.MEAN || r == Reduction.BATCHMEAN;
     }
@@ -518,11 +613,11 @@ final class CudaMatrixLosses implements AutoCloseable {
         check(status, "cublasDgemm_v2", what + ": m " + m + ", n " + n + ", k " + k + ", op " + op(transa) + op(transb));
     }
 
-    private static String op(int trans) {
+    static String op(int trans) {
         return trans == cublasOperation.CUBLAS_OP_N ? "N" : "T";
     }
 
-    private static void check(int status, String call, String detail) {
+    static void check(int status, String call, String detail) {
         if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) {
             throw new CudaLossException(cublasStatus.stringFor(status), call, detail, null);
         }
@@ -546,7 +641,7 @@ final class CudaMatrixLosses implements AutoCloseable {
         }
     }
 
-    private static void upload(CUdeviceptr d, Pointer host, long bytes, String what) {
+    static void upload(CUdeviceptr d, Pointer host, long bytes, String what) {
         try {
             cuMemcpyHtoD(d, host, bytes);
         } catch (CudaException e) {
@@ -554,7 +649,7 @@ final class CudaMatrixLosses implements AutoCloseable {
         }
     }
 
-    private static void download(Pointer host, CUdeviceptr d, long bytes, String what) {
+    static void download(Pointer host, CUdeviceptr d, long bytes, String what) {
         try {
             cuMemcpyDtoH(host, d, bytes);
         } catch (CudaException e) {
@@ -595,7 +690,7 @@ final class CudaMatrixLosses implements AutoCloseable {
     }
 
     /** Whether the gradient of slot {@code i} is wanted (into a host buffer or device memory). */
-    private static boolean wants(ValidatedCall call, int i) {
+    static boolean wants(ValidatedCall call, int i) {
         return call.gradient(i) != null || call.deviceGradient(i) != null;
     }
 
@@ -634,7 +729,7 @@ final class CudaMatrixLosses implements AutoCloseable {
     }
 
     /** Labels or weights as host data: device-resident ones (N values) are read back for the host's checks. */
-    private static Tensor onHost(Tensor t, String what) {
+    static Tensor onHost(Tensor t, String what) {
         if (!t.isOnDevice()) {
             return t;
         }
@@ -660,7 +755,7 @@ final class CudaMatrixLosses implements AutoCloseable {
     }
 
     /** Host pointer at absolute index 0 of a buffer (the backends' indexing), copying read-only heap data. */
-    private static Pointer hostPointer(Buffer b) {
+    static Pointer hostPointer(Buffer b) {
         Buffer view = b.duplicate().clear();
         if (b.isDirect()) {
             if (view instanceof FloatBuffer f) {
@@ -695,19 +790,19 @@ final class CudaMatrixLosses implements AutoCloseable {
         return Pointer.to(copy);
     }
 
-    private static long align(long bytes) {
+    static long align(long bytes) {
         return (bytes + 255) / 256 * 256;
     }
 
     /** A weight as the CPU backend prints it in its message (losskit.cpu.ElementwiseDriver.format). */
-    private static String format(double v) {
+    static String format(double v) {
         if (v == Math.rint(v) && Math.abs(v) < 1e15) {
             return Long.toString((long) v);
         }
         return Float.toString((float) v).equals(Double.toString(v)) ? Double.toString(v) : Float.toString((float) v);
     }
 
-    private static CudaLossException wrap(RuntimeException e, String what, String detail) {
+    static CudaLossException wrap(RuntimeException e, String what, String detail) {
         if (e instanceof CudaLossException c) {
             return c;
         }
@@ -715,19 +810,19 @@ final class CudaMatrixLosses implements AutoCloseable {
         return new CudaLossException(msg, what, detail, e);
     }
 
-    private static Pointer ptr(CUdeviceptr p) {
+    static Pointer ptr(CUdeviceptr p) {
         return Pointer.to(p == null ? new CUdeviceptr() : p);
     }
 
-    private static Pointer i64(long v) {
+    static Pointer i64(long v) {
         return Pointer.to(new long[]{v});
     }
 
-    private static Pointer i32(int v) {
+    static Pointer i32(int v) {
         return Pointer.to(new int[]{v});
     }
 
-    private static Pointer f64(double v) {
+    static Pointer f64(double v) {
         return Pointer.to(new double[]{v});
     }
 
@@ -740,6 +835,7 @@ final class CudaMatrixLosses implements AutoCloseable {
                 handle = null;
             }
         } finally {
+            fast.close();
             for (DeviceBuffer b : new DeviceBuffer[]{operands, matrixIn, matrixGrad, work, cublasWork}) {
                 b.free();
             }
@@ -752,10 +848,10 @@ final class CudaMatrixLosses implements AutoCloseable {
      * allocations, so that a kernel reaches only the ones it is given (the emulated driver snapshots every
      * allocation a launch can reach, to compare thread schedules).
      */
-    private static final class DeviceBuffer {
+    static final class DeviceBuffer {
         private final String name;
-        private CUdeviceptr ptr;
-        private long capacity;
+        CUdeviceptr ptr;
+        long capacity;
 
         DeviceBuffer(String name) {
             this.name = name;

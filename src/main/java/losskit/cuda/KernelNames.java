@@ -26,6 +26,8 @@ public final class KernelNames {
     public static final int ROWS_DENOMINATOR_PARAMS = 12;
     /** The module (cuda-kernels/finish.cu) that folds block partials into a call's result record on the device. */
     public static final String FINISH_MODULE = "finish";
+    /** The matrix losses' FAST kernels (cuda-kernels/matrix_fast.cu: float32 logits from tensor-core GEMMs). */
+    public static final String MATRIX_FAST_MODULE = "matrix_fast";
     public static final String FINISH_DENOMINATOR = "losskit_finish_denominator";
     public static final int FINISH_DENOMINATOR_PARAMS = 4;
     public static final String FINISH_RESULT = "losskit_finish_result";

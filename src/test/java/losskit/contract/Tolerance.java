@@ -23,6 +23,16 @@ public final class Tolerance {
      */
     public static final double MATRIX_GRADIENT_FLOOR = 1e-2;
 
+    /**
+     * linear-cross-entropy in FAST precision with float32 operands (CUDA: float32 GEMMs, CudaMatrixFast), against
+     * the float64 oracle: each gradient element within this share of the gradient's largest element, with no
+     * per-element floor. A logit from a float32 GEMM is off by ~2⁻²⁴·Σ_k|h_k·W_k| (not of itself), and a
+     * gradient element where rows or classes cancel keeps that as an absolute error: 1e-4 to 1e-3 of itself
+     * there, ~1e-7 of the largest element. Issue 17 sets the FAST matrix contract relative to max|g|
+     * (1e-4·max|g| for 16-bit operands; float32 operands keep 1e-5). The value keeps {@link #VALUE}.
+     */
+    public static final double MATRIX_FAST_GRADIENT_OF_MAX = 1e-5;
+
     private Tolerance() {
     }
 

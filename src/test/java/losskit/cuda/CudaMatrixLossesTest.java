@@ -21,13 +21,15 @@ import losskit.api.Loss;
 import losskit.api.LossEngine;
 import losskit.api.LossResult;
 import losskit.api.Param;
+import losskit.api.Precision;
 import losskit.api.Reduction;
 import losskit.api.Tensor;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 /**
- * The matrix losses' CUDA path (cuBLAS + cuda-kernels/matrix.cu) on its own terms, through the emulated
+ * The matrix losses' float64 CUDA path (EXACT: cuBLAS DGEMMs + cuda-kernels/matrix.cu; the FAST path of
+ * linear-cross-entropy has CudaMatrixFastTest) on its own terms, through the emulated
  * driver and cuBLAS or on a GPU: any chunk size gives the unchunked result, the same input gives the same
  * bits, and the device memory a call keeps (measured by the driver, cuMemGetInfo) is the float64 operands
  * plus a workspace bounded by the chunk parameter or the budget — never the N×V logits.
@@ -133,7 +135,7 @@ class CudaMatrixLossesTest {
             int n = 13;
             Inputs lce = lceInputs(n, 300, 24, 5);
             for (Reduction red : new Reduction[]{Reduction.MEAN, Reduction.NONE}) {
-                Loss base = Loss.of("linear-cross-entropy").with(Param.LABEL_SMOOTHING, 0.1).reduction(red);
+                Loss base = Loss.of("linear-cross-entropy").precision(Precision.EXACT).with(Param.LABEL_SMOOTHING, 0.1).reduction(red);
                 LossResult whole = e.compute(base, lce);
                 assertEquals(1, matrix(e).lastPlan().blocks(), "auto: 13 rows fit the default budget");
                 for (int chunk : new int[]{1, 2, 5, 12, 13, 40}) {
@@ -160,7 +162,7 @@ class CudaMatrixLossesTest {
     }
 
     /** Device bytes the calls of {@code body} leave allocated (the backend caches its buffers), per the driver. */
-    private static long deviceBytesKeptBy(Runnable body) {
+    static long deviceBytesKeptBy(Runnable body) {
         CUdevice dev = new CUdevice();
         cuDeviceGet(dev, 0);
         CUcontext ctx = new CUcontext();
@@ -188,7 +190,7 @@ class CudaMatrixLossesTest {
         int v = 8000;
         int d = 16;
         Inputs in = lceInputs(n, v, d, 11);
-        Loss loss = Loss.of("linear-cross-entropy").with(Param.CHUNK, chunk);
+        Loss loss = Loss.of("linear-cross-entropy").precision(Precision.EXACT).with(Param.CHUNK, chunk);
         try (LossEngine e = open.get()) {
             CudaMatrixLosses.Plan[] plan = new CudaMatrixLosses.Plan[1];
             long kept = deviceBytesKeptBy(() -> {
@@ -254,7 +256,7 @@ class CudaMatrixLossesTest {
                 .with("target", Tensor.labels(new int[]{3, -100, 0, 8}));
         try (LossEngine cuda = openCuda(); LossEngine cpu = LossEngine.create(BackendChoice.CPU)) {
             for (int chunk : new int[]{0, 1}) {
-                Loss loss = Loss.of("linear-cross-entropy").with(Param.CHUNK, chunk);
+                Loss loss = Loss.of("linear-cross-entropy").precision(Precision.EXACT).with(Param.CHUNK, chunk);
                 LossResult g = cuda.compute(loss, in);
                 LossResult c = cpu.compute(loss, in);
                 assertTrue(Double.isFinite(g.value()), "value " + g.value());

@@ -88,6 +88,12 @@ class PtxEntriesTest {
             assertNotNull(e, "no kernel " + symbol + " in matrix.ptx");
             assertEquals(params, e[0], symbol + ": parameter count");
         });
+        Map<String, Object[]> fast = entries(KernelNames.MATRIX_FAST_MODULE);
+        CudaMatrixFast.KERNEL_PARAMS.forEach((symbol, params) -> {
+            Object[] e = fast.get(symbol);
+            assertNotNull(e, "no kernel " + symbol + " in " + KernelNames.MATRIX_FAST_MODULE + ".ptx");
+            assertEquals(params, e[0], symbol + ": parameter count");
+        });
         assertEquals(KernelNames.EW_WEIGHT_SUM_PARAMS, modules.get(Family.ELEMENTWISE).get(KernelNames.EW_WEIGHT_SUM)[0]);
         assertEquals(KernelNames.ROWS_DENOMINATOR_PARAMS, modules.get(Family.ROWS).get(KernelNames.ROWS_DENOMINATOR)[0]);
         Map<String, Object[]> finish = entries(KernelNames.FINISH_MODULE);

@@ -1,0 +1,258 @@
+/*
+ * The matrix family in FAST precision (its own module: matrix.cu holds the float64 kernels): linear-cross-entropy on float32 logits that a
+ * tensor-core GEMM wrote (losskit.cuda.CudaMatrixFast: cublasGemmEx, bf16/fp16 operands or float32 ones,
+ * float32 accumulation), reduced in float32 with compensated sums, and its gradient written in the form the
+ * backward GEMMs take:
+ *
+ *   losskit_matrix_linear_cross_entropy_fast   one block per row of a block of logits
+ *   losskit_matrix_fast_narrow                 a float32 gradient rounded once into a 16-bit device destination
+ *
+ * Why a split gradient. The backward GEMMs (dh = G·W, dW += Gᵀ·h) multiply G with the operands, so G must have
+ * the operands' dtype. Rounded to bfloat16 once, G carries a relative error of up to 2⁻⁹ per element, and in
+ * dW_v = Σ_i G_iv h_i those errors add up over the N rows as a random walk against a sum that is coherent
+ * only where many rows agree: ~1e-3 of the largest gradient element at N = 8 192, ten times the contract
+ * (issue 17: 1e-4·max|g| with bf16 operands). So for 16-bit operands G is written as two 16-bit arrays,
+ * hi = round(G) and lo = round(G − hi), and each backward product is two GEMMs (G·W = hi·W + lo·W, β = 1 for
+ * the second): G is then exact to ~2⁻¹⁷ (bf16) or ~2⁻²² (fp16) of itself, the products hi·W and lo·W are exact
+ * in float32 (8 × 8 or 11 × 11 significant bits), and the error left is float32 accumulation. It costs two
+ * extra GEMMs per row block (five instead of three); docs/BENCHMARKS.md models the time. float32 operands
+ * need no split: G is written over the logits and the backward GEMMs are float32 GEMMs.
+ *
+ * Arithmetic. Every float operation that decides a result bit is an explicitly rounded intrinsic (__fadd_rn,
+ * __fmul_rn, …) and the elementary functions are LossKit's own (include/fast_math.cuh), so that the emulated
+ * driver (g++) and a GPU (nvcc, which would contract a*b+c into an fma) compute this kernel's part of the
+ * result bit for bit alike; the GEMMs are cuBLAS's and differ by accumulation order only. Per row:
+ *   pass 1   z_v = softcap·tanh(u_v/softcap) when softcap > 0 (written back over u, so that the later
+ *            passes read z), the row max m of the finite logits, whether a NaN or +∞ was seen, and Σ_v z_v
+ *            (label smoothing) as a Neumaier-compensated float32 sum;
+ *   pass 2   S = Σ_v e^{z_v − m}, Neumaier-compensated (each term ≤ 1: the sum is exact to ~2⁻²³ of itself
+ *            whatever V is);
+ *            lse = m + log(S_hi + S_lo), in float64 (once per row);
+ *            l = (1 − ε)(lse − z_y) + ε·lse − (ε/V)·Σ_v z_v + zLoss·lse², in float64 from the float32 parts;
+ *   pass 3   p_v = e^{(z_v − m) − log S}: the subtraction of m is exact where it matters (Sterbenz, near the
+ *            max) and log S ≤ log V is small, so p carries ~1 ulp of its own rather than ulp(lse);
+ *            G_v = g·(p_v·(1 + 2·zLoss·lse) − ε/V − (1 − ε)[v = y])·(1 − (z_v/softcap)² when softcap > 0).
+ * Reductions are fixed trees in shared memory (no atomics): the same input gives the same bits.
+ *
+ * NaN semantics follow matrix.cu (and the CPU oracle): lse is NaN when a logit is NaN or +∞ or when every
+ * logit is −∞; −∞ logits add e^{−∞} = 0.
+ */
+#include <stdint.h>
+
+#include "include/dtype.cuh"
+#include "include/fast_math.cuh"
+
+#define LOSSKIT_MATRIX_FAST_BLOCK 256
+
+/* A Neumaier-compensated float32 sum: the value is s + c. */
+struct FastSum {
+    float s;
+    float c;
+};
+
+__device__ __forceinline__ void fast_sum_add(FastSum& a, float x) {
+    const float t = __fadd_rn(a.s, x);
+    const float e = fabsf(a.s) >= fabsf(x) ? __fadd_rn(__fsub_rn(a.s, t), x) : __fadd_rn(__fsub_rn(x, t), a.s);
+    a.c = __fadd_rn(a.c, e);
+    a.s = t;
+}
+
+__device__ __forceinline__ void fast_sum_merge(FastSum& a, const FastSum& b) {
+    fast_sum_add(a, b.s);
+    a.c = __fadd_rn(a.c, b.c);
+}
+
+/*
+ * The block's max (of m), any-bad (of bad) and compensated sum (of sum), merged in a fixed tree over
+ * blockDim.x threads (a power of two); every thread gets the block's result. Ends with a barrier.
+ */
+__device__ __forceinline__ void fast_block_reduce(float& m, int& bad, FastSum& sum) {
+    __shared__ float sm[LOSSKIT_MATRIX_FAST_BLOCK];
+    __shared__ float ss[LOSSKIT_MATRIX_FAST_BLOCK];
+    __shared__ float sc[LOSSKIT_MATRIX_FAST_BLOCK];
+    __shared__ int sb[LOSSKIT_MATRIX_FAST_BLOCK];
+    const int t = threadIdx.x;
+    sm[t] = m;
+    sb[t] = bad;
+    ss[t] = sum.s;
+    sc[t] = sum.c;
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+        if (t < stride) {
+            sm[t] = sm[t] > sm[t + stride] ? sm[t] : sm[t + stride];
+            sb[t] |= sb[t + stride];
+            FastSum a = {ss[t], sc[t]};
+            const FastSum b = {ss[t + stride], sc[t + stride]};
+            fast_sum_merge(a, b);
+            ss[t] = a.s;
+            sc[t] = a.c;
+        }
+        __syncthreads();
+    }
+    m = sm[0];
+    bad = sb[0];
+    sum.s = ss[0];
+    sum.c = sc[0];
+    __syncthreads();
+}
+
+/* Element i of a float32 or 16-bit array as its raw bits (4 or 2 bytes) copied to element i of dst, or zeroed. */
+__device__ __forceinline__ void fast_copy_row(const void* src, void* dst, int dt, int64_t n, bool zero) {
+    if (dt == LK_DT_F32) {
+        const float* s = reinterpret_cast<const float*>(src);
+        float* d = reinterpret_cast<float*>(dst);
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) d[k] = zero ? 0.0f : s[k];
+    } else {
+        const unsigned short* s = reinterpret_cast<const unsigned short*>(src);
+        unsigned short* d = reinterpret_cast<unsigned short*>(dst);
+        for (int64_t k = threadIdx.x; k < n; k += blockDim.x) d[k] = zero ? (unsigned short)0 : s[k];
+    }
+}
+
+__device__ __forceinline__ unsigned short fast_round16(float f, int dt) {
+    return dt == LK_DT_BF16 ? lk_f32_to_bf16(f) : lk_f32_to_f16(f);
+}
+
+/*
+ * linear-cross-entropy, FAST, one block per row r of a block of float32 logits u (row-major [rows × classes];
+ * row r is row first + r of the call). Parameters as losskit_matrix_linear_cross_entropy (matrix.cu), plus:
+ *   h, hOut, dim   the call's hidden states (dtype dt, [N × dim]) and the block's copy of its rows for
+ *                  dW += Gᵀ·h (flags bit 2): a row whose G is all zero (ignored, zero weight, shifted out) is
+ *                  zeroed there, so that 0·∞ in h cannot make dW NaN (the CPU oracle skips such rows)
+ *   dt             the operands' dtype (LK_DT_F32, LK_DT_BF16, LK_DT_F16): G goes over u for float32, else
+ *                  into gHi and gLo ([rows × classes] of dt each)
+ *   rowLse         lse per call row (may be null)
+ *   softcap        0 or the cap s of z = s·tanh(u/s)
+ *   zloss          the z-loss coefficient on lse²
+ *   shift          0, or the sequence length T: row i (t = i mod T) is scored against label i + 1 and the
+ *                  last row of every sequence counts as ignored
+ * flags: bit 0 write G, bit 1 ignoreIndex applies, bit 2 write hOut.
+ */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_linear_cross_entropy_fast(float* u, int64_t classes, const int32_t* y32, const int64_t* y64,
+                                             const float* w, const void* h, void* hOut, int64_t dim, int32_t dt,
+                                             void* gHi, void* gLo, double* rowLoss, double* rowLse, int64_t first,
+                                             double scale, double eps, int32_t ignoreIndex, int32_t flags,
+                                             float softcap, double zloss, int64_t shift) {
+    const int64_t row = first + blockIdx.x;
+    float* zr = u + (int64_t)blockIdx.x * classes;
+    const int t = threadIdx.x;
+    const bool writeG = (flags & 1) != 0;
+    const bool half = dt != LK_DT_F32;
+    const int64_t es = half ? 2 : 4;
+    const void* hRow = reinterpret_cast<const char*>(h) + row * dim * es;
+    void* hOutRow = reinterpret_cast<char*>(hOut) + (int64_t)blockIdx.x * dim * es;
+    unsigned short* hiRow = half ? reinterpret_cast<unsigned short*>(gHi) + (int64_t)blockIdx.x * classes : nullptr;
+    unsigned short* loRow = half ? reinterpret_cast<unsigned short*>(gLo) + (int64_t)blockIdx.x * classes : nullptr;
+
+    bool dead = shift > 0 && row % shift == shift - 1;
+    int64_t label = 0;
+    if (!dead) {
+        const int64_t at = shift > 0 ? row + 1 : row;
+        label = y32 != nullptr ? (int64_t)y32[at] : y64[at];
+        dead = (flags & 2) != 0 && label == ignoreIndex;
+    }
+    if (dead) {
+        if (writeG) {
+            for (int64_t v = t; v < classes; v += blockDim.x) {
+                if (half) {
+                    hiRow[v] = 0;
+                    loRow[v] = 0;
+                } else {
+                    zr[v] = 0.0f;
+                }
+            }
+        }
+        if ((flags & 4) != 0) fast_copy_row(hRow, hOutRow, dt, dim, true);
+        if (t == 0) {
+            rowLoss[row] = 0.0;
+            if (rowLse != nullptr) rowLse[row] = 0.0;
+        }
+        return;
+    }
+
+    // pass 1: soft-capping (written back), max, bad, Σ z
+    const bool capped = softcap > 0.0f;
+    float m = -INFINITY;
+    int bad = 0;
+    FastSum zsum = {0.0f, 0.0f};
+    for (int64_t v = t; v < classes; v += blockDim.x) {
+        float x = zr[v];
+        if (capped) {
+            x = __fmul_rn(softcap, lk_tanhf(__fdiv_rn(x, softcap)));
+            zr[v] = x;
+        }
+        if (x != x || x == INFINITY) {
+            bad = 1;
+        } else if (x > m) {
+            m = x;
+        }
+        fast_sum_add(zsum, x);
+    }
+    fast_block_reduce(m, bad, zsum);
+    // read after pass 1's barrier (the capped value) and before pass 3, where its owner overwrites it with G
+    const float zy = zr[label];
+
+    // pass 2: S = Σ e^{z − m}
+    FastSum se = {0.0f, 0.0f};
+    if (m != -INFINITY) {
+        for (int64_t v = t; v < classes; v += blockDim.x) fast_sum_add(se, lk_expf(__fsub_rn(zr[v], m)));
+    }
+    float unusedMax = 0.0f;
+    int unusedBad = 0;
+    fast_block_reduce(unusedMax, unusedBad, se);
+
+    const double V = (double)classes;
+    const double logS = log((double)se.s + (double)se.c);
+    const double lse = bad || m == -INFINITY ? (double)NAN : (double)m + logS;
+    const double zs = (double)zsum.s + (double)zsum.c;
+    // lse − z_y = (m − z_y) + log S: m − z_y is exact in float64
+    const double ce = (1 - eps) * (((double)m - (double)zy) + logS) + eps * lse - eps / V * zs;
+    const double l = (bad || m == -INFINITY ? (double)NAN : ce) + zloss * lse * lse;
+    const double s = w != nullptr ? (double)w[row] : 1.0;
+    if (t == 0) {
+        rowLoss[row] = s * l;
+        if (rowLse != nullptr) rowLse[row] = lse;
+    }
+    if (!writeG) return;
+
+    // pass 3: G
+    const float g = (float)(scale * s);
+    const float logSf = (float)logS;
+    const float pScale = (float)(1.0 + 2.0 * zloss * lse);
+    const float smooth = (float)(eps / V);
+    const float hit = (float)(1 - eps);
+    const float mm = bad ? NAN : m;
+    int nonzero = 0;
+    for (int64_t v = t; v < classes; v += blockDim.x) {
+        const float x = zr[v];
+        const float p = lk_expf(__fsub_rn(__fsub_rn(x, mm), logSf));
+        float d = __fsub_rn(__fmul_rn(p, pScale), smooth);
+        if (v == label) d = __fsub_rn(d, hit);
+        if (capped) {
+            const float q = __fdiv_rn(x, softcap);
+            d = __fmul_rn(d, __fsub_rn(1.0f, __fmul_rn(q, q)));
+        }
+        const float gv = __fmul_rn(g, d);
+        nonzero |= gv != 0.0f;  // NaN counts as nonzero
+        if (half) {
+            const unsigned short hi = fast_round16(gv, dt);
+            hiRow[v] = hi;
+            const float back = lk_half_bits(hi, dt);
+            // a non-finite hi (G NaN or ±∞, or beyond float16's range) carries the whole value: lo 0, not ∞ − ∞
+            loRow[v] = fabsf(back) < INFINITY ? fast_round16(__fsub_rn(gv, back), dt) : (unsigned short)0;
+        } else {
+            zr[v] = gv;
+        }
+    }
+    nonzero = __syncthreads_or(nonzero);
+    if ((flags & 4) != 0) fast_copy_row(hRow, hOutRow, dt, dim, !nonzero);
+}
+
+/* dst[i] = src[i] rounded once to nearest even into dtype dt (LK_DT_BF16 or LK_DT_F16), grid-stride. */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_fast_narrow(const float* src, unsigned short* dst, int64_t n, int32_t dt) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        dst[i] = fast_round16(src[i], dt);
+    }
+}
