@@ -604,6 +604,9 @@ final class Bench implements Callable<Integer> {
             v = classes;
         }
         boolean square = loss.id().equals("info-nce");
+        if (preset != null && (n != 8192 || d != 2304 || (!square && v != 256_000))) {
+            preset += " (overridden)";
+        }
         MatrixShape m = new MatrixShape(preset, n, d, v, square);
         if (n < 1 || d < 1) {
             throw new IllegalArgumentException("--tokens " + n + " and --hidden " + d + " must be >= 1");

@@ -266,7 +266,7 @@ class CudaBenchTest {
                 "--tokens", "4", "--hidden", "8", "--classes", "16", "--iterations", "1", "--format", "json");
         assertEquals(0, preset.code(), preset.err());
         JsonNode p = Report.JSON.readTree(preset.out()).get("matrix").get(0);
-        assertEquals("gemma2-head", p.get("shape").asText());
+        assertEquals("gemma2-head (overridden)", p.get("shape").asText());
         assertEquals(4, p.get("tokens").asInt(), "--tokens overrides the preset");
 
         Run noMatrix = cli("bench", "--backend", "cpu", "--loss", "mse", "--tokens", "8", "--n", "10");
