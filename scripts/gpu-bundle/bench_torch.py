@@ -97,7 +97,7 @@ def lm_head(n, d, v, logit_std=1.0):
         result.update({"ms": ms, "tflops": result["flops"] / ms / 1e9, "iterations": HEAD_ITER,
                        "operand_bytes": base, "peak_bytes": torch.cuda.max_memory_allocated(),
                        "peak_beyond_operands_bytes": torch.cuda.max_memory_allocated() - base})
-    except torch.cuda.OutOfMemoryError as e:
+    except getattr(torch.cuda, "OutOfMemoryError", RuntimeError) as e:  # torch < 1.13: a RuntimeError
         result.update({"error": "out of memory", "detail": str(e).splitlines()[0],
                        "peak_bytes": torch.cuda.max_memory_allocated()})
     finally:
