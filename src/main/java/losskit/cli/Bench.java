@@ -48,7 +48,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "bench", sortOptions = false, mixinStandardHelpOptions = true, description = {
         "Loss throughput as a share of this machine's measured bandwidth (CUDA: events; CPU: wall clock).",
-        "Matrix losses: TFLOP/s of the GEMMs the backend ran, as % of the GPU's published peak for their type.",
+        "Matrix losses: TFLOP/s of the GEMMs the backend ran, as %% of the GPU's published peak for their type.",
         "On the emulated CUDA driver (CI) the numbers are not performance and are labelled so."},
         exitCodeListHeading = "%nExit codes:%n", exitCodeList = {LossKitCli.EXIT_0, LossKitCli.EXIT_1, LossKitCli.EXIT_2},
         footerHeading = "%nExamples:%n", footer = {
