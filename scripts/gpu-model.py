@@ -42,6 +42,8 @@ The interpreter checks itself: EXACT and FAST must compute the same loss on the 
 
 Usage: scripts/gpu-model.py [--ptx DIR] [--report FILE] [--only REGEX] [--dtype f32|bf16] [--cvt64 fp64|xu]
                             [--details] [--update-docs]
+       scripts/gpu-model.py --matrix [--update-docs]   the matrix losses at the Gemma-2 head shape, from published
+                            tensor-core, FP32/FP64 and bandwidth figures (no PTX; section "The matrix losses" below)
 """
 import argparse
 import datetime
@@ -57,6 +59,8 @@ ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)),
 DOC = os.path.join(ROOT, "docs", "BENCHMARKS.md")
 BEGIN = "<!-- gpu-model:begin (scripts/gpu-model.py --update-docs writes this block) -->"
 END = "<!-- gpu-model:end -->"
+MATRIX_BEGIN = "<!-- gpu-model-matrix:begin (scripts/gpu-model.py --matrix --update-docs writes this block) -->"
+MATRIX_END = "<!-- gpu-model-matrix:end -->"
 
 # ---------------------------------------------------------------------------------------------------------
 # GPU figures. Per-SM rates are results per clock per SM (thread operations), from the CUDA C++ Programming
@@ -1759,6 +1763,209 @@ def details(results):
     return "\n".join(out)
 
 
+# ---------------------------------------------------------------------------------------------------------
+# The matrix losses (issue 18): linear-cross-entropy at the Gemma-2 2B LM head shape, from published figures
+# (no PTX needed: `--matrix`). Dense tensor-core peaks are the datasheets' figures "with sparsity" halved:
+#   H200, H100 SXM  NVIDIA H100 / H200 Tensor Core GPU datasheets: BF16 Tensor Core 1,979 TFLOPS*, TF32 Tensor
+#                   Core 989 TFLOPS*, FP64 Tensor Core 67 TFLOPS, FP64 34, FP32 67 (* with sparsity).
+#   A100 SXM 80GB   NVIDIA A100 datasheet: BF16 Tensor Core 312 (624*), TF32 Tensor Core 156 (312*), FP64 Tensor
+#                   Core 19.5, FP64 9.7, FP32 19.5.
+#   L4              NVIDIA L4 datasheet: BF16 Tensor Core 242.5*, TF32 Tensor Core 120*, FP32 30.3; FP64 not
+#                   listed: 1/64 of FP32 (Ada Lovelace architecture whitepaper), no FP64 tensor cores.
+#   RTX 4090        NVIDIA Ada Lovelace architecture whitepaper (Appendix, GeForce RTX 4090): peak BF16 Tensor
+#                   TFLOPS with FP32 accumulate 165.2 (330.4*), peak TF32 Tensor 82.6 (165.2*), FP32 82.6, FP64
+#                   1/64 of FP32.
+# As for GPUS above, these are the published figures as quoted by public spec pages; the PDFs were not opened.
+TENSOR = {  # dense TFLOP/s: bf16 (fp32 accumulate), tf32, fp64 on the tensor cores (None: no FP64 tensor cores)
+    "H200": dict(bf16=989.5, tf32=494.5, fp64t=67.0),
+    "H100 SXM": dict(bf16=989.5, tf32=494.5, fp64t=67.0),
+    "A100 SXM": dict(bf16=312.0, tf32=156.0, fp64t=19.5),
+    "L4": dict(bf16=121.0, tf32=60.0, fp64t=None),
+    "RTX 4090": dict(bf16=165.2, tf32=82.6, fp64t=None),
+}
+GEMMA2_HEAD = dict(n=8192, d=2304, v=256000)
+# Cut Cross-Entropy (Wijmans et al., "Cut Your Losses in Large-Vocabulary Language Models", 2024), Table 1: the
+# Gemma-2 2B head, loss + gradient, on an A100-SXM4-80GB: time (ms) and memory (GB)
+CCE_A100 = [("CCE (the paper's kernel)", 134.8, 1.16), ("torch.compile", 144.0, 16.0), ("PyTorch", 208.8, 28.0),
+            ("Liger", 303.0, 1.47)]
+# Model assumptions of the row kernel (cuda-kernels/matrix.cu: an online log-sum-exp pass with one exp per
+# logit, then a gradient pass with one more): instructions per exp. float64: range reduction + a degree-~11
+# polynomial + scaling, ~20 FP64 pipe instructions (CUDA's exp(double) is FMA-bound); float32 without MUFU
+# (LossKit's FAST elementary functions are built from IEEE operations with explicit fma): ~12 FP32 instructions.
+EXPS_PER_LOGIT = 2
+EXP_INSTR = {"fp64": 20, "fp32": 12}
+# Bytes per logit moved by one value + gradient block: the logits GEMM writes z, the row kernel reads it twice
+# (log-sum-exp, gradient) and writes G, the two gradient GEMMs read G: (write z, 2 reads, write G, 2 G reads)
+PATHS = [
+    # key, label, GEMM-equivalents of 2·N·V·D, rate key, operand bytes, dW accumulator bytes, logit bytes
+    # (z, G), exp arithmetic
+    ("a", "(a) today: float64 DGEMM (FP64 tensor cores where there are)", 3, "fp64", 8, 8, (8, 8), "fp64"),
+    ("b", "(b) bf16 tensor cores, 3 GEMMs, float32 accumulate", 3, "bf16", 2, 4, (4, 2), "fp32"),
+    ("c", "(c) bf16, G split hi + lo (each gradient GEMM twice: 5 GEMMs)", 5, "bf16", 2, 4, (4, 4), "fp32"),
+    ("d", "(d) float32 SGEMM (no tensor cores)", 3, "fp32", 4, 4, (4, 4), "fp32"),
+    ("e", "(e) TF32 tensor cores, 3 GEMMs", 3, "tf32", 4, 4, (4, 4), "fp32"),
+]
+
+
+def per_block_bytes(path, shape=GEMMA2_HEAD):
+    """W and dW bytes one block of rows re-streams: the logits GEMM and each dh GEMM read W, each dW GEMM reads and
+    writes dW (β = 1); (c) runs each gradient GEMM twice (G's hi and lo halves)."""
+    _, _, geq, _, sop, sacc, _, _ = path
+    twice = 2 if geq == 5 else 1
+    return shape["v"] * shape["d"] * ((1 + twice) * sop + 2 * twice * sacc)
+
+
+def gemm_rate(g, kind):
+    """TFLOP/s of a GEMM of this kind on GPU g."""
+    t = TENSOR[g["name"]]
+    return {"fp64": t["fp64t"] or g["tf64"], "fp32": g["tf32"], "tf32": t["tf32"], "bf16": t["bf16"]}[kind]
+
+
+def default_rows(g, width=GEMMA2_HEAD["v"], n=GEMMA2_HEAD["n"]):
+    """Rows per block of today's plan (CudaMatrixLosses.plan): (64 MiB − row statistics − cuBLAS's workspace) / 8V."""
+    cublas = (32 if g["cc"] == "sm_90" else 4) << 20
+    return max(1, min(n, ((64 << 20) - 8 * n - cublas) // (8 * width)))
+
+
+def matrix_path(g, path, rows, shape=GEMMA2_HEAD):
+    """Predicted ms of one value + gradient call: GEMMs, their streaming of W and dW per block, the row kernel."""
+    _, _, geq, kind, sop, sacc, (sz, sg), ex = path
+    n, d, v = shape["n"], shape["d"], shape["v"]
+    bw = g["bw"] * 1e9
+    blocks = -(-n // rows)
+    flops = geq * 2.0 * n * v * d
+    t_flops = flops / (gemm_rate(g, kind) * 1e12)
+    # per block the logits GEMM and dh = G·W read W, dW += Gᵀ·h reads and writes dW; h, dh once in all
+    stream = blocks * per_block_bytes(path, shape) + n * d * (2 * sop + sop)
+    t_stream = stream / bw
+    t_gemm = max(t_flops, t_stream)
+    logits = float(n) * v
+    traffic = logits * (sz + 2 * sz + sg + 2 * sg)  # (c): sg counts hi + lo, each read by both gradient GEMMs
+    lanes = g["rate"]["fp64"] if ex == "fp64" else g["rate"]["fp32"]
+    t_exp = logits * EXPS_PER_LOGIT * EXP_INSTR[ex] / (lanes * g["sms"] * g["ghz"] * 1e9)
+    t_row = max(t_exp, traffic / bw)
+    return dict(ms=1e3 * (t_gemm + t_row), gemm_ms=1e3 * t_gemm, flops_ms=1e3 * t_flops, stream_ms=1e3 * t_stream,
+                row_ms=1e3 * t_row, exp_ms=1e3 * t_exp, traffic=traffic, blocks=blocks, flops=flops, stream=stream)
+
+
+def rows_compute_bound(g, path, shape=GEMMA2_HEAD):
+    """Rows per block from which W/dW streaming (per block) costs no more than the block's GEMM FLOPs."""
+    _, _, geq, kind, sop, sacc, (sz, _), _ = path
+    # per block: flops geq·2·R·V·D at the rate, bytes V·D·(2 sop + 2 sacc) at the bandwidth
+    r = (per_block_bytes(path, shape) / (g["bw"] * 1e9)) / (geq * 2.0 * shape["v"] * shape["d"] /
+                                                           (gemm_rate(g, kind) * 1e12))
+    rows = int(np.ceil(r))
+    return rows, rows * shape["v"] * sz
+
+
+def matrix_render():
+    n, d, v = GEMMA2_HEAD["n"], GEMMA2_HEAD["d"], GEMMA2_HEAD["v"]
+    gemm = 2 * n * v * d
+    out = ["Generated %s by `scripts/gpu-model.py --matrix` (HEAD `%s`; python3 + numpy, no GPU, no PTX)." % (
+        datetime.date.today().isoformat(), git("rev-parse", "--short=12", "HEAD")), "",
+        "**This is a model, not a measurement**: published peak rates and bandwidths, no efficiency factor, no "
+        "launch or host costs, no cache reuse between the blocks' GEMMs. `losskit bench --loss "
+        "linear-cross-entropy --shape gemma2-head` measures the same call on a GPU.", "",
+        "Published figures (dense; datasheet figures *with sparsity* halved; FP64 the tensor-core rate where "
+        "there is one; sources in `scripts/gpu-model.py`):", "",
+        "| GPU | BF16 tensor TFLOP/s | TF32 tensor | FP32 (CUDA cores) | FP64 | FP64 tensor | DRAM GB/s |",
+        "|---|---|---|---|---|---|---|"]
+    for g in GPUS:
+        t = TENSOR[g["name"]]
+        out.append("| %s | %.1f | %.1f | %.1f | %.2f | %s | %d |" % (g["name"], t["bf16"], t["tf32"], g["tf32"], g["tf64"],
+                                                                   "%.1f" % t["fp64t"] if t["fp64t"] else "–", g["bw"]))
+    out += ["", "Gemma-2 2B head: N = %d tokens, D = %d, V = %d. One GEMM (the logits, or either gradient) is "
+            "2·N·V·D = **%d FLOP (%.3f TFLOP)**; value only: 1 GEMM; value + both gradients: 3 GEMMs = **%.3f TFLOP**. "
+            "Operands h and W: %.3f GB in bfloat16, %.3f GB in float32, %.3f GB as today's float64 device copies "
+            "(with dh and dW: %.2f GB); the logits: N·V = %.4g values (%.2f GB in float32) — never all at once, "
+            "one workspace block of rows at a time." % (
+                n, d, v, gemm, gemm / 1e12, 3 * gemm / 1e12, 2 * (n + v) * d / 1e9, 4 * (n + v) * d / 1e9,
+                8 * (n + v) * d / 1e9, 16 * (n + v) * d / 1e9, float(n) * v, 4.0 * n * v / 1e9), ""]
+    # headline: the GEMMs alone
+    out += ["The GEMM time the shape needs (FLOPs at the peak for the GEMM's type; value + gradient unless said):", "",
+            "| GPU | bf16 value only | (b) bf16 3 GEMMs | goal ≤ 1.1× (b) | (c) bf16 5 GEMMs | (e) TF32 | (d) FP32 SGEMM "
+            "| (a) FP64 DGEMM | CCE's A100 134.8 ms scaled by bf16 TFLOP/s |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    a100 = TENSOR["A100 SXM"]["bf16"]
+    for g in GPUS:
+        t = TENSOR[g["name"]]
+        ms = lambda geq, kind: 1e3 * geq * gemm / (gemm_rate(g, kind) * 1e12)
+        out.append("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.1f |" % (
+            g["name"], ms(1, "bf16"), ms(3, "bf16"), 1.1 * ms(3, "bf16"), ms(5, "bf16"), ms(3, "tf32"), ms(3, "fp32"),
+            ms(3, "fp64"), 134.8 * a100 / t["bf16"]))
+    out += ["", "On the A100 the bf16 3-GEMM minimum is %.1f ms: CCE's 134.8 ms is %.2f× it (it runs its GEMMs at %.0f %% "
+            "of the bf16 peak, logits in SRAM). The goal, ≤ 1.1× the bf16 3-GEMM time, is %.1f ms there, %.0f %% of "
+            "CCE's time; scaled by bf16 TFLOP/s it is at or below CCE's on every GPU above (the ratio is the same "
+            "on each: 1.1 / %.2f)." % (
+                1e3 * 3 * gemm / (a100 * 1e12), 134.8 / (1e3 * 3 * gemm / (a100 * 1e12)),
+                100 * (1e3 * 3 * gemm / (a100 * 1e12)) / 134.8, 1.1e3 * 3 * gemm / (a100 * 1e12),
+                100 * 1.1e3 * 3 * gemm / (a100 * 1e12) / 134.8, 134.8 / (1e3 * 3 * gemm / (a100 * 1e12))), ""]
+    out += ["Peers on the A100 (Cut Cross-Entropy's Table 1, loss + gradient), scaled to each GPU by bf16 TFLOP/s "
+            "(ms; memory as published):", "",
+            "| method | A100 ms | memory GB | " + " | ".join(g["name"] for g in GPUS) + " |",
+            "|---|---|---|" + "---|" * len(GPUS)]
+    for name, ms_, gb in CCE_A100:
+        out.append("| %s | %.1f | %.2f | %s |" % (name, ms_, gb, " | ".join(
+            "%.1f" % (ms_ * a100 / TENSOR[g["name"]]["bf16"]) for g in GPUS)))
+    # the whole call per path: GEMMs (FLOPs or W/dW streaming per block), and the row kernel
+    out += ["", "Predicted time of one value + gradient call, ms: the GEMMs (the larger of their FLOPs at the peak and "
+            "their streaming of W and dW once per block of rows: the logits GEMM and dh = G·W read W, dW += Gᵀ·h reads "
+            "and writes dW) plus the row kernel (the larger of its exps — %d per logit, ~%d FP64 or ~%d FP32 "
+            "instructions each — and its logit traffic: z written, read twice, G written, G read by both gradient "
+            "GEMMs). Blocks of 1 024 rows unless said; today's default plan is a 64 MiB workspace (16 rows of float64 "
+            "logits on sm_90, 30 elsewhere):" % (EXPS_PER_LOGIT, EXP_INSTR["fp64"], EXP_INSTR["fp32"]), "",
+            "| path | " + " | ".join(g["name"] for g in GPUS) + " |", "|---|" + "---|" * len(GPUS)]
+    a = PATHS[0]
+    out.append("| %s, today's default plan | %s |" % (a[1], " | ".join(
+        "%.0f (%d blocks; GEMMs %.0f of which W/dW streaming %.0f)" % (
+            r["ms"], r["blocks"], r["gemm_ms"], r["stream_ms"]) for r in (matrix_path(g, a, default_rows(g)) for g in GPUS))))
+    for p in PATHS:
+        cells = []
+        for g in GPUS:
+            r = matrix_path(g, p, 1024)
+            cells.append("%.1f (GEMMs %.1f, row kernel %.1f)" % (r["ms"], r["gemm_ms"], r["row_ms"]) if r["ms"] < 1000
+                         else "%.0f (GEMMs %.0f, row kernel %.0f)" % (r["ms"], r["gemm_ms"], r["row_ms"]))
+        out.append("| %s | %s |" % (p[1], " | ".join(cells)))
+    out += ["", "Bytes the GEMMs must move (GB): compulsory = each GEMM reads its operands once (logits: h, W; dh: W; "
+            "dW: h) and the gradients are written once (dW in the accumulator's type); per block = what each block of "
+            "rows re-streams (W twice, dW read and written; (c) W three times, dW twice); the total at 1 024-row blocks and, for (a), today's plan:", "",
+            "| path | operand / accumulator bytes | compulsory | per block | 1 024-row blocks (8) | today's plan (512 "
+            "blocks on sm_90) |", "|---|---|---|---|---|---|"]
+    for p in PATHS:
+        _, label, _, _, sop, sacc, _, _ = p
+        compulsory = 2 * (n + v) * d * sop + n * d * sop + v * d * sacc
+        per_block = per_block_bytes(p)
+        out.append("| %s | %d / %d | %.2f | %.2f | %.1f | %s |" % (
+            label, sop, sacc, compulsory / 1e9, per_block / 1e9, matrix_path(GPUS[1], p, 1024)["stream"] / 1e9,
+            "%.0f" % (matrix_path(GPUS[1], p, default_rows(GPUS[1]))["stream"] / 1e9) if p[0] == "a" else "–"))
+    out += ["", "Rows per block from which a block's GEMM FLOPs outweigh its streaming of W and dW (below it the GEMMs "
+            "are bandwidth-bound), and the logits workspace that many rows take:", "",
+            "| path | " + " | ".join(g["name"] for g in GPUS) + " |", "|---|" + "---|" * len(GPUS)]
+    for p in PATHS:
+        out.append("| %s | %s |" % (p[1], " | ".join(
+            "%d rows, %.2f GB" % (r, b / 1e9) for r, b in (rows_compute_bound(g, p) for g in GPUS))))
+    out += ["", "The row kernel alone (N·V = %.4g logits, %d exps each), ms: exps in float64 / float32, and its logit "
+            "traffic (float64 z and G: 48 B per logit; float32 z, bf16 G: 18 B) at the DRAM bandwidth; per workspace "
+            "block of R rows the traffic is R·V times that (R = 1 024: %.2f GB float64, %.2f GB float32/bf16)." % (
+                float(n) * v, EXPS_PER_LOGIT, 1024 * v * 48 / 1e9, 1024 * v * 18 / 1e9), "",
+            "| GPU | exps FP64 | exps FP32 | traffic float64 | traffic float32/bf16 |", "|---|---|---|---|---|"]
+    for g in GPUS:
+        ra, rb = matrix_path(g, PATHS[0], 1024), matrix_path(g, PATHS[1], 1024)
+        out.append("| %s | %.1f | %.1f | %.1f | %.1f |" % (g["name"], ra["exp_ms"], rb["exp_ms"],
+                                                          1e3 * ra["traffic"] / (g["bw"] * 1e9),
+                                                          1e3 * rb["traffic"] / (g["bw"] * 1e9)))
+    return "\n".join(out)
+
+
+def update_block(block, begin, end):
+    text = open(DOC).read()
+    if begin not in text or end not in text:
+        raise SystemExit("gpu-model: the markers %s ... %s are missing from docs/BENCHMARKS.md" % (begin, end))
+    pre, rest = text.split(begin, 1)
+    _, post = rest.split(end, 1)
+    open(DOC, "w").write(pre + begin + "\n" + block + "\n" + end + post)
+
+
 def git(*args):
     try:
         return subprocess.run(["git", "-C", ROOT, *args], capture_output=True, text=True, check=True).stdout.strip()
@@ -1777,7 +1984,15 @@ def main():
                          "assumes) or to the XU at 16 per clock per SM (the programming guide's conversion row)")
     ap.add_argument("--update-docs", action="store_true", help="rewrite the GPU model block of docs/BENCHMARKS.md")
     ap.add_argument("--details", action="store_true", help="print per-kernel details after the table")
+    ap.add_argument("--matrix", action="store_true", help="the matrix losses at the Gemma-2 head shape instead (no PTX "
+                    "needed); with --update-docs, rewrites their block of docs/BENCHMARKS.md")
     args = ap.parse_args()
+    if args.matrix:
+        body = matrix_render()
+        print(body)
+        if args.update_docs:
+            update_block(body, MATRIX_BEGIN, MATRIX_END)
+        return 0
 
     regs = read_report(args.report)
     if args.cvt64 == "xu":

@@ -258,7 +258,7 @@ final class CudaMatrixFast {
      * CUBLAS_STATUS_NOT_SUPPORTED for cuBLAS 12's {@code CUBLAS_COMPUTE_32F} without calling cuBLAS
      * (EmulatedCublasTest records it).
      */
-    private static void gemm(cublasHandle handle, int transa, int transb, int m, int n, int k, CUdeviceptr a,
+    private void gemm(cublasHandle handle, int transa, int transb, int m, int n, int k, CUdeviceptr a,
                              int aType, int lda, CUdeviceptr b, int bType, int ldb, double beta, CUdeviceptr c, int ldc,
                              String what) {
         int status = JCublas2.cublasGemmEx_new(handle, transa, transb, m, n, k, Pointer.to(new float[]{1f}), a, aType, lda,
@@ -266,6 +266,15 @@ final class CudaMatrixFast {
                 cublasComputeType.CUBLAS_COMPUTE_32F, cublasGemmAlgo.CUBLAS_GEMM_DEFAULT);
         CudaMatrixLosses.check(status, "cublasGemmEx", what + ": m " + m + ", n " + n + ", k " + k + ", op "
                 + CudaMatrixLosses.op(transa) + CudaMatrixLosses.op(transb) + ", A/B type " + aType + "/" + bType);
+        owner.tally("cublasGemmEx (" + typeName(aType) + " x " + typeName(bType) + ", float32 accumulate)", 2L * m * n * k);
+    }
+
+    private static String typeName(int cudaType) {
+        return switch (cudaType) {
+            case cudaDataType.CUDA_R_16BF -> "bfloat16";
+            case cudaDataType.CUDA_R_16F -> "float16";
+            default -> "float32";
+        };
     }
 
     /** The handle on the call's stream, its workspace set again (cublasSetStream resets it to cuBLAS's pool). */
@@ -302,6 +311,16 @@ final class CudaMatrixFast {
         } catch (CudaException e) {
             return -1;
         }
+    }
+
+    /** Device bytes this path holds between calls. */
+    long deviceBytesHeld() {
+        long held = 0;
+        for (CudaMatrixLosses.DeviceBuffer b : new CudaMatrixLosses.DeviceBuffer[]{hidden, weight, rowData, hiddenGrad,
+                weightGrad, work}) {
+            held += b.capacity;
+        }
+        return held;
     }
 
     void close() {

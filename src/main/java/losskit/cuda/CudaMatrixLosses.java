@@ -122,6 +122,8 @@ final class CudaMatrixLosses implements AutoCloseable {
     private cublasHandle handle;
     private String cublasUnavailable;
     private Plan lastPlan;
+    /** The GEMMs of the last call as they ran: "routine (compute type)" → {calls, flops}, in first-call order. */
+    private final Map<String, long[]> lastGemms = new LinkedHashMap<>();
     private boolean warnedOverBudget;
 
     /**
@@ -241,6 +243,23 @@ final class CudaMatrixLosses implements AutoCloseable {
     }
 
     /**
+     * The GEMMs the last call ran, counted where they are launched: "routine (compute type)" → {calls,
+     * flops} with 2·m·n·k flops per GEMM (empty before the first call). What a benchmark reports as the
+     * GEMM dtype and its FLOPs, so that it asks rather than assumes.
+     */
+    Map<String, long[]> lastGemms() {
+        Map<String, long[]> copy = new LinkedHashMap<>();
+        lastGemms.forEach((k, v) -> copy.put(k, v.clone()));
+        return copy;
+    }
+
+    /** Device bytes this path holds between calls: operands, gradients, workspace and cuBLAS's workspace. */
+    long deviceBytesHeld() {
+        return operands.capacity + matrixIn.capacity + matrixGrad.capacity + work.capacity + cublasWork.capacity
+                + fast.deviceBytesHeld();
+    }
+
+    /**
      * Runs a matrix loss; its result is ready when this returns. Inputs and destinations may be host data
      * or device-resident ({@code Tensor.onDevice}): float operands are widened on the device then, labels
      * and weights (N values) read back for the checks the host makes, and device destinations written in
@@ -248,6 +267,7 @@ final class CudaMatrixLosses implements AutoCloseable {
      */
     Partial run(ValidatedCall call) {
         ensureCublas();
+        lastGemms.clear();
         if (call.hasDeviceData()) {
             try {
                 cuCtxSynchronize();
@@ -611,6 +631,14 @@ final class CudaMatrixLosses implements AutoCloseable {
         int status = JCublas2.cublasDgemm(handle, transa, transb, m, n, k, Pointer.to(new double[]{1}), a, lda, b, ldb,
                 Pointer.to(new double[]{beta}), c, ldc);
         check(status, "cublasDgemm_v2", what + ": m " + m + ", n " + n + ", k " + k + ", op " + op(transa) + op(transb));
+        tally("cublasDgemm_v2 (float64)", 2L * m * n * k);
+    }
+
+    /** Counts a GEMM of the current call under its routine and compute type (see {@link #lastGemms()}). */
+    void tally(String routine, long flops) {
+        long[] t = lastGemms.computeIfAbsent(routine, k -> new long[2]);
+        t[0]++;
+        t[1] += flops;
     }
 
     static String op(int trans) {

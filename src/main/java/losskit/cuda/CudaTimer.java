@@ -10,6 +10,9 @@ import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUstream;
 import losskit.api.LossEngine;
@@ -21,6 +24,7 @@ import losskit.api.LossEngine;
  * the device, not the host: queueing costs are not in them. Close it before the engine.
  */
 public final class CudaTimer implements AutoCloseable {
+    private final CudaBackend backend;
     private final CudaDevice dev;
     private final CUstream stream = new CUstream();
     private final CUevent start = new CUevent();
@@ -39,7 +43,38 @@ public final class CudaTimer implements AutoCloseable {
         }
     }
 
-    private CudaTimer(CudaDevice dev) {
+    /**
+     * A GEMM routine as the last matrix call ran it.
+     *
+     * @param routine     the cuBLAS routine and its compute type, e.g. {@code cublasDgemm_v2 (float64)}
+     * @param calls       how many times the call ran it
+     * @param flops       2·m·n·k summed over those calls
+     */
+    public record Gemm(String routine, long calls, long flops) {
+    }
+
+    /**
+     * How the backend ran the last matrix-family call ({@code linear-cross-entropy}, {@code info-nce}).
+     *
+     * @param rowsPerBlock    rows of logits per block
+     * @param blocks          blocks the rows were split into
+     * @param logitsBytes     the logits block
+     * @param statsBytes      per-row statistics
+     * @param cublasBytes     the workspace given to cuBLAS
+     * @param budget          the workspace budget the rows were fitted to (the chunk parameter overrides it)
+     * @param deviceBytesHeld device memory the matrix path holds after the call (operands, gradients, workspace)
+     * @param gemms           the GEMMs it ran, as launched
+     */
+    public record MatrixCall(int rowsPerBlock, int blocks, long logitsBytes, long statsBytes, long cublasBytes,
+                             long budget, long deviceBytesHeld, List<Gemm> gemms) {
+        /** Device memory beyond inputs and outputs: logits block, row statistics, cuBLAS workspace. */
+        public long workspaceBytes() {
+            return logitsBytes + statsBytes + cublasBytes;
+        }
+    }
+
+    private CudaTimer(CudaBackend backend, CudaDevice dev) {
+        this.backend = backend;
         this.dev = dev;
         cuStreamCreate(stream, 0);
         cuEventCreate(start, 0); // timing enabled: the engine's own events disable it
@@ -54,7 +89,7 @@ public final class CudaTimer implements AutoCloseable {
         CudaDevice dev = cuda.device();
         synchronized (dev) {
             try (CudaDevice.Scope s = dev.enterCall()) {
-                return new CudaTimer(dev);
+                return new CudaTimer(cuda, dev);
             }
         }
     }
@@ -67,6 +102,43 @@ public final class CudaTimer implements AutoCloseable {
     /** The device's name, as the driver gives it. */
     public String deviceName() {
         return dev.name;
+    }
+
+    /**
+     * The plan and GEMMs of the engine's last matrix-family call, or null before the first: for
+     * {@code losskit bench}, which reports the GEMM dtype the backend ran rather than assuming it.
+     */
+    public MatrixCall lastMatrixCall() {
+        synchronized (dev) {
+            CudaMatrixLosses m = backend.matrixLosses();
+            CudaMatrixLosses.Plan p = m.lastPlan();
+            if (p == null) {
+                return null;
+            }
+            List<Gemm> gemms = new ArrayList<>();
+            for (Map.Entry<String, long[]> e : m.lastGemms().entrySet()) {
+                gemms.add(new Gemm(e.getKey(), e.getValue()[0], e.getValue()[1]));
+            }
+            return new MatrixCall(p.rows(), p.blocks(), p.logitsBytes(), p.statsBytes(), p.cublasBytes(), p.budget(),
+                    m.deviceBytesHeld(), List.copyOf(gemms));
+        }
+    }
+
+    /** Device memory in use on the whole device as the driver reports it (cuMemGetInfo: total − free), in bytes. */
+    public long deviceBytesInUse() {
+        return backend.deviceBytesInUse();
+    }
+
+    /** The device's total memory (cuMemGetInfo), in bytes. */
+    public long deviceBytesTotal() {
+        synchronized (dev) {
+            try (CudaDevice.Scope s = dev.enterCall()) {
+                long[] free = new long[1];
+                long[] total = new long[1];
+                jcuda.driver.JCudaDriver.cuMemGetInfo(free, total);
+                return total[0];
+            }
+        }
     }
 
     /** Whether the driver is LossKit's emulated one (kernels on the CPU: its times are not performance). */

@@ -121,7 +121,7 @@ class CudaBenchTest {
 
         Run bad = cli("bench", "--backend", "cpu", "--loss", "triplet", "--n", "10");
         assertEquals(2, bad.code());
-        assertTrue(bad.err().contains("triplet: bench takes elementwise losses and row losses with labels"), bad.err());
+        assertTrue(bad.err().contains("triplet: bench takes elementwise losses, row losses with labels and the matrix losses"), bad.err());
     }
 
     /**
@@ -162,5 +162,134 @@ class CudaBenchTest {
         Run bad = cli("bench", "--backend", "cuda", "--cpu-path", "scalar", "--n", "10");
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("--cpu-path needs --backend cpu"), bad.err());
+    }
+
+    /**
+     * The matrix family on the emulated GPU ({@code --tokens 64 --hidden 32 --classes 1000}): FLOPs as the backend
+     * counted its GEMM launches (at least the forward and both gradient GEMMs, 3 × 2·N·V·D), the GEMM routine it
+     * names, the plan, the memory figures, and the value checked against the CPU oracle. Structure only.
+     */
+    @Test
+    void matrixBenchReportsTheGemmsThePlanAndTheCheckedValue() throws Exception {
+        assumeCuda();
+        Run r = cli("bench", "--backend", "cuda", "--loss", "linear-cross-entropy", "--loss", "info-nce", "--tokens", "64",
+                "--hidden", "32", "--classes", "1000", "--iterations", "2", "--format", "json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode doc = Report.JSON.readTree(r.out());
+        assertEquals(0, doc.get("results").size(), "no elementwise or row losses asked for");
+        positive(doc.get("cpu_oracle"), "gflops", "cpu_oracle");
+        for (String f : List.of("flops", "tflops", "operand_bytes", "memory", "value_check")) {
+            assertFalse(doc.get("matrix_conventions").path(f).asText().isEmpty(), "convention of " + f + " stated");
+        }
+        JsonNode rows = doc.get("matrix");
+        assertEquals(2, rows.size(), rows.toString());
+        for (JsonNode res : rows) {
+            String loss = res.get("loss").asText();
+            boolean lce = loss.equals("linear-cross-entropy");
+            assertEquals("float32", res.get("dtype").asText(), loss);
+            assertEquals("custom", res.get("shape").asText(), loss);
+            assertEquals(64, res.get("tokens").asInt(), loss);
+            assertEquals(32, res.get("hidden").asInt(), loss);
+            long columns = lce ? 1000 : 64;
+            long gemm = 2L * 64 * columns * 32;
+            long operands = 4L * (64 * 32 + columns * 32);
+            assertEquals(operands + (lce ? 4 * 64 : 0), res.get("operand_bytes").asLong(), loss);
+            assertEquals(operands, res.get("gradient_bytes").asLong(), loss);
+            long sum = 0;
+            for (JsonNode g : res.get("gemm")) {
+                assertFalse(g.get("routine").asText().isBlank(), loss);
+                positive(g, "calls", loss);
+                sum += g.get("flops").asLong();
+            }
+            assertEquals(sum, res.get("flops").asLong(), loss + ": flops are the GEMMs' own count");
+            assertTrue(sum >= (lce ? 3 : 4) * gemm, loss + ": " + sum + " flops, at least the forward and both gradients");
+            positive(res.get("host"), "ms", loss);
+            positive(res.get("host"), "tflops", loss);
+            JsonNode dev = res.get("device");
+            for (String f : List.of("event_ms", "wall_ms", "tflops")) {
+                positive(dev, f, loss + " device");
+            }
+            assertNull(dev.get("pct_of_peak"), "the emulated device has no published peak");
+            for (String f : List.of("rows_per_block", "blocks", "logits_bytes", "workspace_bytes", "budget_bytes")) {
+                positive(res.get("plan"), f, loss + " plan");
+            }
+            for (String f : List.of("matrix_path_bytes", "bench_operand_bytes", "device_in_use_after", "device_total")) {
+                positive(res.get("memory"), f, loss + " memory");
+            }
+            assertEquals("passed", res.get("value_check").asText(), res.toString());
+            double cpu = res.get("cpu_value").asDouble();
+            assertEquals(cpu, res.get("value").asDouble(), 1e-9 * Math.abs(cpu), loss);
+            assertEquals(res.get("value").asDouble(), dev.get("value").asDouble(), 1e-12 * Math.abs(cpu),
+                    loss + ": device-resident operands give the host-array call's value");
+        }
+
+        Run t = cli("bench", "--backend", "cuda", "--loss", "linear-cross-entropy", "--tokens", "16", "--hidden", "8",
+                "--classes", "100", "--iterations", "1");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("matrix losses (CPU float64 oracle") && t.out().contains("plan:")
+                && t.out().contains("passed"), t.out());
+
+        // 16-bit operands: measured where the engine takes them, else its message passed through (exit 2)
+        Run h = cli("bench", "--backend", "cuda", "--loss", "linear-cross-entropy", "--tokens", "16", "--hidden", "8",
+                "--classes", "100", "--iterations", "1", "--dtype", "bfloat16", "--format", "json");
+        if (h.code() == 0) {
+            JsonNode row = Report.JSON.readTree(h.out()).get("matrix").get(0);
+            assertEquals("bfloat16", row.get("dtype").asText());
+            assertEquals("passed", row.get("value_check").asText(), row.toString());
+        } else {
+            assertEquals(2, h.code(), h.err());
+            assertTrue(h.err().contains("--dtype bfloat16, linear-cross-entropy on cuda: "), h.err());
+        }
+    }
+
+    /** The matrix family on the CPU backend (the oracle itself), the check's limit, and the options' misuse. */
+    @Test
+    void cpuMatrixBenchAndItsOptions() throws Exception {
+        Run r = cli("bench", "--backend", "cpu", "--loss", "linear-cross-entropy", "--tokens", "16", "--hidden", "8",
+                "--classes", "50", "--iterations", "1", "--format", "json");
+        assertEquals(0, r.code(), r.err());
+        JsonNode res = Report.JSON.readTree(r.out()).get("matrix").get(0);
+        assertNull(res.get("device"));
+        assertTrue(res.get("gemm").get(0).get("routine").asText().contains("CPU oracle"), res.toString());
+        assertEquals(3L * 2 * 16 * 50 * 8, res.get("flops").asLong(), "logits + two gradients");
+        assertEquals("passed", res.get("value_check").asText(), res.toString());
+        assertEquals(0, res.get("value_rel_diff").asDouble(), 0, "the oracle against itself");
+
+        Run big = cli("bench", "--backend", "cpu", "--loss", "linear-cross-entropy", "--tokens", "16", "--hidden", "8",
+                "--classes", "50", "--iterations", "1", "--cpu-check-limit", "100", "--format", "json");
+        assertEquals(0, big.code(), big.err());
+        JsonNode b = Report.JSON.readTree(big.out()).get("matrix").get(0);
+        assertTrue(b.get("value_check").asText().startsWith("not checked: CPU oracle too slow at this shape ("), b.toString());
+        assertNull(b.get("cpu_value"));
+
+        Run preset = cli("bench", "--backend", "cpu", "--loss", "linear-cross-entropy", "--shape", "gemma2-head",
+                "--tokens", "4", "--hidden", "8", "--classes", "16", "--iterations", "1", "--format", "json");
+        assertEquals(0, preset.code(), preset.err());
+        JsonNode p = Report.JSON.readTree(preset.out()).get("matrix").get(0);
+        assertEquals("gemma2-head (overridden)", p.get("shape").asText());
+        assertEquals(4, p.get("tokens").asInt(), "--tokens overrides the preset");
+
+        Run noMatrix = cli("bench", "--backend", "cpu", "--loss", "mse", "--tokens", "8", "--n", "10");
+        assertEquals(2, noMatrix.code());
+        assertTrue(noMatrix.err().contains("--tokens sizes the matrix losses"), noMatrix.err());
+        Run noN = cli("bench", "--backend", "cpu", "--loss", "info-nce", "--n", "10");
+        assertEquals(2, noN.code());
+        assertTrue(noN.err().contains("--n counts the elements of elementwise and row losses"), noN.err());
+        Run shape = cli("bench", "--backend", "cpu", "--loss", "info-nce", "--shape", "llama");
+        assertEquals(2, shape.code());
+        assertTrue(shape.err().contains("--shape llama is unknown (expected gemma2-head)"), shape.err());
+        Run dtype = cli("bench", "--backend", "cpu", "--loss", "info-nce", "--dtype", "int8");
+        assertEquals(2, dtype.code());
+        assertTrue(dtype.err().contains("--dtype int8 is unknown"), dtype.err());
+    }
+
+    @Test
+    void publishedPeaksByDeviceNameAndGemmType() {
+        assertEquals(67.0, Bench.peakTflops("NVIDIA H100 80GB HBM3", "cublasDgemm_v2 (float64)"));
+        assertEquals(312.0, Bench.peakTflops("NVIDIA A100-SXM4-80GB", "cublasGemmEx (bf16, float32 compute)"));
+        assertEquals(756.0, Bench.peakTflops("NVIDIA H100 PCIe", "cublasGemmEx (bfloat16)"));
+        assertEquals(82.6, Bench.peakTflops("NVIDIA GeForce RTX 4090", "cublasSgemm_v2 (float32)"));
+        assertNull(Bench.peakTflops("LossKit emulated GPU", "cublasDgemm_v2 (float64)"));
+        assertNull(Bench.peakTflops("NVIDIA H200", "something else"));
     }
 }

@@ -129,6 +129,35 @@ class CudaMatrixLossesTest {
         }
     }
 
+    /**
+     * The GEMM tally {@code losskit bench} reports (CudaTimer.lastMatrixCall): what the last call launched, reset per
+     * call. Value only: one logits GEMM per block, 2·N·V·D in all, whatever the GEMM type; value + both gradients:
+     * at least three per block — exactly three and 3·2·N·V·D where every GEMM is float64 (today's path).
+     */
+    @Test
+    void theGemmTallyCountsWhatTheLastCallLaunched() {
+        try (LossEngine e = openCuda()) {
+            int n = 13;
+            int v = 300;
+            int d = 24;
+            Inputs lce = lceInputs(n, v, d, 5);
+            Loss chunked = Loss.of("linear-cross-entropy").with(Param.CHUNK, 5); // 3 blocks
+            e.compute(chunked, lce);
+            Map<String, long[]> all = matrix(e).lastGemms();
+            long calls = all.values().stream().mapToLong(t -> t[0]).sum();
+            long flops = all.values().stream().mapToLong(t -> t[1]).sum();
+            assertTrue(calls >= 9 && flops >= 3L * 2 * n * v * d, all.keySet() + ": " + calls + " calls, " + flops + " flops");
+            if (all.keySet().stream().allMatch(k -> k.contains("float64"))) {
+                assertEquals(9, calls, "3 blocks x (logits, dh, dW)");
+                assertEquals(3L * 2 * n * v * d, flops);
+            }
+            e.evaluate(chunked, lce);
+            Map<String, long[]> value = matrix(e).lastGemms();
+            assertEquals(3, value.values().stream().mapToLong(t -> t[0]).sum(), "value only: one logits GEMM per block");
+            assertEquals(2L * n * v * d, value.values().stream().mapToLong(t -> t[1]).sum());
+        }
+    }
+
     @Test
     void anyChunkSizeGivesTheUnchunkedResult() {
         try (LossEngine e = openCuda()) {
