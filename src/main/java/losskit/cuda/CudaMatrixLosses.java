@@ -13,6 +13,7 @@ import java.nio.Buffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import java.nio.LongBuffer;
+import java.nio.ShortBuffer;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -790,6 +791,8 @@ final class CudaMatrixLosses implements AutoCloseable {
                 return Pointer.to(f.slice());
             } else if (view instanceof IntBuffer i) {
                 return Pointer.to(i.slice());
+            } else if (view instanceof ShortBuffer sh) {
+                return Pointer.to(sh.slice());
             }
             return Pointer.to(((LongBuffer) view).slice());
         }
@@ -799,6 +802,14 @@ final class CudaMatrixLosses implements AutoCloseable {
             }
             float[] copy = new float[f.limit()];
             f.get(copy);
+            return Pointer.to(copy);
+        }
+        if (view instanceof ShortBuffer sh) {
+            if (sh.hasArray()) {
+                return Pointer.to(sh.array()).withByteOffset((long) sh.arrayOffset() * Short.BYTES);
+            }
+            short[] copy = new short[sh.limit()];
+            sh.get(copy);
             return Pointer.to(copy);
         }
         if (view instanceof IntBuffer i) {
