@@ -275,8 +275,10 @@ class CudaDeviceDataTest {
                 dev = dev.gradientInto(slot.name(), Tensor.onDevice(g, half, t.size()));
             }
         }
-        host = host.weights(floats.weights());
-        dev = dev.weights(onDevice(floats.weights()));
+        if (floats.weights() != null) { // info-nce takes none
+            host = host.weights(floats.weights());
+            dev = dev.weights(onDevice(floats.weights()));
+        }
         if (sqrtOuter) {
             Inputs refused = dev;
             LossInputException e = assertThrows(LossInputException.class, () -> cuda.compute(v.loss(), refused));
