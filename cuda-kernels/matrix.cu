@@ -15,6 +15,8 @@
  *   losskit_matrix_widen / _narrow        float32 → float64 copies of device-resident operands and float64
  *                                          → float32 gradients into device destinations (host data is
  *                                          converted on the host on its way)
+ *   losskit_matrix_widen_half / _narrow_half  the same for bfloat16 and float16 (a dtype argument):
+ *                                          widened exactly, gradients rounded once from float64
  *
  * Layout: a block of logits is row-major [rows × width] (cuBLAS writes it as the column-major
  * width × rows product), row r of the block is row first + r of the call.
@@ -26,6 +28,8 @@
  * instead of twenty collectives per warp in the emulator the tests run these kernels on.
  */
 #include <stdint.h>
+
+#include "include/half.cuh"
 
 /* The largest block: a power of two. Launches use a power of two from 32 up to it, chosen by the row
  * width (losskit.cuda.CudaMatrixLosses.block), so that a narrow row does not idle 200 threads. */
@@ -101,30 +105,46 @@ __device__ __forceinline__ MatLse mat_block_lse(MatLse st, double& extra) {
 }
 
 /*
- * linear-cross-entropy, one block per row of a block of logits z (row r = row first + r of the call).
- * With lse = logsumexp_v z_v, smoothing ε over V classes and label y (PyTorch's cross_entropy):
- *   l = (1−ε)(lse − z_y) + (ε/V)·Σ_v (lse − z_v) = (1−ε)(lse − z_y) + ε·lse − (ε/V)·Σ_v z_v
- *   ∂l/∂z_v = softmax_v − ε/V − (1−ε)[v = y]
- *   G_v = g·∂l/∂z_v,  g = s·scale  (s the row's weight, scale = gradScale / Σ s·d under MEAN)
- * rowLoss[first + r] = s·l (0 for a row labelled ignoreIndex, whose G is 0).
- * Labels were checked on the host (in [0, V) or ignoreIndex): y32 or y64 holds them.
+ * linear-cross-entropy, one block per row of a block of GEMM products u = h·Wᵀ (row r = row first + r of the
+ * call). The logits are z = u, or z = c·tanh(u/c) with a softcap c > 0 (Gemma 2). With lse = logsumexp_v z_v,
+ * smoothing ε over V classes, z-loss ζ and label y (PyTorch's cross_entropy, plus PaLM's z-loss):
+ *   l = (1−ε)(lse − z_y) + (ε/V)·Σ_v (lse − z_v) + ζ·lse² = (1−ε)(lse − z_y) + ε·lse − (ε/V)·Σ_v z_v + ζ·lse²
+ *   ∂l/∂z_v = softmax_v·(1 + 2ζ·lse) − ε/V − (1−ε)[v = y],   ∂z_v/∂u_v = 1 − (z_v/c)² (softcap only)
+ *   G_v = g·∂l/∂u_v,  g = s·scale  (s the row's weight, scale = gradScale / Σ s·d under MEAN)
+ * rowLoss[first + r] = s·l (0 for an ignored row, whose G is 0). A row is ignored when its label is
+ * ignoreIndex, or, with shift T > 0 (causal-LM sequences of T rows), when it is the last row of its
+ * sequence; otherwise its label is y[row + 1] with a shift, y[row] without. Labels were checked on the host
+ * (in [0, V) or ignoreIndex, the ones read): y32 or y64 holds them. z is never overwritten with the capped
+ * logits: each thread recomputes c·tanh(u/c) from its own entries, so no thread reads another's writes.
  *
- *   z            [rows × classes] logits in; G out (flags bit 0)
+ *   z            [rows × classes] products u in; G out (flags bit 0)
  *   h            the device's float64 copy of hidden [N × dim]: with flags bit 2, a row whose G is all zero (an
  *                ignored or zero-weight row) is zeroed there, so that dW += Gᵀ·h skips it as the CPU
  *                oracle does (0·∞ would make dW NaN); the call no longer needs it after dW
  *   flags        bit 0 write G, bit 1 ignoreIndex applies, bit 2 zero the h rows of dead rows
+ *   softcap      c, or 0 for none;  zLoss  ζ (0 for none);  shift  T, or 0 for none
  */
+__device__ __forceinline__ double mat_cap(double u, double softcap) {
+    return softcap > 0 ? softcap * tanh(u / softcap) : u;
+}
+
 extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     losskit_matrix_linear_cross_entropy(double* z, int64_t classes, const int32_t* y32, const int64_t* y64,
                                         const float* w, double* h, int64_t dim, double* rowLoss, int64_t first,
-                                        double scale, double eps, int32_t ignoreIndex, int32_t flags) {
+                                        double scale, double eps, int32_t ignoreIndex, int32_t flags,
+                                        double softcap, double zLoss, int64_t shift) {
     const int64_t row = first + blockIdx.x;
     double* zr = z + (int64_t)blockIdx.x * classes;
     const int t = threadIdx.x;
     const bool writeG = (flags & 1) != 0;
-    const int64_t label = y32 != nullptr ? (int64_t)y32[row] : y64[row];
-    if ((flags & 2) != 0 && label == ignoreIndex) {
+    bool dead = shift > 0 && row % shift == shift - 1;
+    int64_t label = 0;
+    if (!dead) {
+        const int64_t at = shift > 0 ? row + 1 : row;
+        label = y32 != nullptr ? (int64_t)y32[at] : y64[at];
+        dead = (flags & 2) != 0 && label == ignoreIndex;
+    }
+    if (dead) {
         if (writeG) {
             for (int64_t v = t; v < classes; v += blockDim.x) zr[v] = 0.0;
         }
@@ -137,16 +157,17 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     MatLse st = {-INFINITY, 0.0, 0};
     double zsum = 0;
     for (int64_t v = t; v < classes; v += blockDim.x) {
-        const double x = zr[v];
+        const double x = mat_cap(zr[v], softcap);
         mat_lse_add(st, x);
         zsum += x;
     }
     // read before the barrier that ends mat_block_lse: after it, the owner of z_y overwrites it with G
-    const double zy = zr[label];
+    const double zy = mat_cap(zr[label], softcap);
     st = mat_block_lse(st, zsum);
     const double lse = mat_lse_value(st);
     const double V = (double)classes;
-    const double l = (1 - eps) * (lse - zy) + eps / V * (V * lse - zsum);
+    double l = (1 - eps) * (lse - zy) + eps / V * (V * lse - zsum);
+    if (zLoss != 0) l += zLoss * lse * lse;
     const double s = w != nullptr ? (double)w[row] : 1.0;
     if (!writeG) {
         if (t == 0) rowLoss[row] = s * l;
@@ -154,9 +175,17 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     }
     const double g = scale * s;
     const double smooth = eps / V;
+    const double pScale = 1 + 2 * zLoss * lse;
     int nonzero = 0;
     for (int64_t v = t; v < classes; v += blockDim.x) {
-        const double gv = g * (exp(zr[v] - lse) - smooth - (v == label ? 1 - eps : 0.0));
+        const double x = mat_cap(zr[v], softcap);
+        const double p = exp(x - lse);
+        double dz = (zLoss != 0 ? p * pScale : p) - smooth - (v == label ? 1 - eps : 0.0);
+        if (softcap > 0) {
+            const double c = x / softcap;
+            dz *= 1 - c * c;
+        }
+        const double gv = g * dz;
         zr[v] = gv;
         nonzero |= gv != 0.0;  // NaN counts as nonzero
     }
@@ -265,5 +294,40 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     losskit_matrix_narrow(const double* src, float* dst, int64_t n) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         dst[i] = (float)src[i];
+    }
+}
+
+/* dtype codes of the 16-bit kernels (losskit.cuda.CudaMatrixLosses; include/dtype.cuh's LK_DT_BF16/_F16) */
+#define LOSSKIT_MATRIX_BF16 1
+#define LOSSKIT_MATRIX_F16 2
+
+/* dst[i] = src[i] as float64 (exact), grid-stride: a device-resident bfloat16 or float16 operand's copy. */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
+    losskit_matrix_widen_half(const unsigned short* src, double* dst, int64_t n, int32_t dtype) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const unsigned short b = src[i];
+        dst[i] = (double)(dtype == LOSSKIT_MATRIX_BF16 ? lk_bf16_to_f32(b) : lk_f16_to_f32(b));
+    }
+}
+
+/*
+ * d as float32 rounded to odd (an inexact result takes whichever float32 neighbour of d has an odd last
+ * bit): a later rounding to bfloat16 or float16 then equals the direct rounding of d (losskit.api.HalfFloats
+ * .doubleToBf16, step for step).
+ */
+__device__ __forceinline__ float mat_round_to_odd(double d) {
+    const float f = (float)d;
+    if ((double)f == d || d != d || f == INFINITY || f == -INFINITY) return f;
+    const unsigned bits = __float_as_uint(f);
+    if ((bits & 1u) != 0) return f;
+    return __uint_as_float(fabs((double)f) < fabs(d) ? bits + 1u : bits - 1u);
+}
+
+/* dst[i] = src[i] rounded once to bfloat16 or float16 (a gradient's one rounding), grid-stride. */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
+    losskit_matrix_narrow_half(const double* src, unsigned short* dst, int64_t n, int32_t dtype) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const float f = mat_round_to_odd(src[i]);
+        dst[i] = dtype == LOSSKIT_MATRIX_BF16 ? lk_f32_to_bf16(f) : lk_f32_to_f16(f);
     }
 }

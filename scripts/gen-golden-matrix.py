@@ -8,8 +8,14 @@ scripts/gen-golden.py, with two additions that keep vocabulary-sized cases small
     the Java test computes the same integers, so both sides see identical float32 inputs;
   * "gradRows": {"weight": {"rows": [...], "values": [[...], ...], "absSum": x}} gives the gradient of
     chosen rows of a large slot (every label row and a few others) and the sum of |gradient| over all.
+  * a 16-bit input is {"shape": [...], "dtype": "bfloat16" | "float16", "bits": [...]}: the raw bit patterns
+    as unsigned 16-bit integers; the references compute in float64 from their exact values.
 References: F.cross_entropy(h @ W.T, y, ignore_index, label_smoothing) with autograd; InfoNCE/CLIP
-composed as cross-entropy over the rows (and, symmetric, the columns) of q @ k.T / tau.
+composed as cross-entropy over the rows (and, symmetric, the columns) of q @ k.T / tau. The
+linear-cross-entropy extensions (lce_ext_case) are written from their published definitions, not from
+LossKit's code: Gemma 2's soft-capping softcap·tanh(logits/softcap) (torch.tanh), PaLM's z-loss
+zLoss·logsumexp(logits)² (torch.logsumexp), and Hugging Face transformers' causal-LM shift (each sequence's
+labels padded with ignore_index and shifted left by one), with every gradient from autograd.
 """
 import json
 import os
@@ -108,6 +114,89 @@ def lce_case(name, n, v, d, seed, reduction, smoothing=0.0, ignore=-100, ignored
     return case
 
 
+def half_tensor(a64, dtype):
+    """float64 values rounded to a 16-bit dtype: the (bits, exact float64 values) pair."""
+    t = torch.tensor(a64).to(dtype)
+    bits = t.view(torch.int16).numpy().astype(np.int64) & 0xFFFF
+    return [int(b) for b in bits.ravel()], t.to(torch.float64).numpy()
+
+
+def lce_ext_case(name, n, v, d, seed, reduction, softcap=0.0, zloss=0.0, shift=0, smoothing=0.0, ignore=-100,
+                 ignored_rows=(), weights=False, chunk=0, hscale=0.5, hdtype="float32", wdtype="float32",
+                 bad_labels=()):
+    """linear-cross-entropy with soft-capping, z-loss and the causal-LM shift (and 16-bit operands)."""
+    rng = np.random.default_rng(seed)
+    h64 = rng.standard_normal((n, d)) * hscale
+    w64 = rng.standard_normal((v, d)) / np.sqrt(d)
+    inputs = {}
+    for slot, a, dt in (("hidden", h64, hdtype), ("weight", w64, wdtype)):
+        if dt == "float32" and slot == "weight" and v * d > 4000:
+            # vocabulary-sized: the hashed form (module docstring) keeps the file small
+            wseed, wscale = seed * 7 + 1, 1.0 / np.sqrt(d) * 2
+            a32 = hashed(v * d, wseed, wscale).reshape(v, d)
+            inputs[slot] = {"shape": [v, d], "dtype": "float32", "hash": {"seed": wseed, "scale": float(wscale)}}
+            exact = a32.astype(np.float64)
+        elif dt == "float32":
+            a32 = a.astype(np.float32)
+            inputs[slot] = {"shape": list(a.shape), "dtype": "float32", "data": f32(a32)}
+            exact = a32.astype(np.float64)
+        else:
+            bits, exact = half_tensor(a, torch.bfloat16 if dt == "bfloat16" else torch.float16)
+            inputs[slot] = {"shape": list(a.shape), "dtype": dt, "bits": bits}
+        if slot == "hidden":
+            h = exact
+        else:
+            w = exact
+    y = rng.integers(0, v, n)
+    for r in ignored_rows:
+        y[r] = ignore
+    for r, label in bad_labels:
+        y[r] = label
+    inputs["target"] = {"shape": [n], "dtype": "int64", "data": [int(t) for t in y]}
+    s = (rng.random(n) * 1.5 + 0.25).astype(np.float32) if weights else None
+    ht = torch.tensor(h, requires_grad=True)
+    wt = torch.tensor(w, requires_grad=True)
+    yt = torch.tensor(y)
+    if shift:
+        # transformers' per-sequence shift: labels padded with ignore_index on the right, shifted left by one
+        seq = yt.view(-1, shift)
+        yt = torch.cat([seq[:, 1:], torch.full((seq.shape[0], 1), ignore, dtype=seq.dtype)], dim=1).reshape(-1)
+    logits = ht @ wt.T
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    ce = F.cross_entropy(logits, yt, ignore_index=ignore, label_smoothing=smoothing, reduction="none")
+    kept = (yt != ignore).to(torch.float64)
+    per_row = ce + zloss * torch.logsumexp(logits, dim=1) ** 2 * kept
+    sw = torch.tensor(s.astype(np.float64)) if weights else torch.ones(n)
+    l = per_row * sw
+    den = (sw * kept).sum()
+    value = reduce(l, reduction, den)
+    if reduction == "mean" and not weights and not zloss:
+        ref = F.cross_entropy(logits, yt, ignore_index=ignore, label_smoothing=smoothing, reduction="mean")
+        assert den == 0 or torch.allclose(value, ref)
+    value.backward()
+    params = {}
+    for key, val, off in (("softcap", softcap, 0.0), ("zLoss", zloss, 0.0), ("shift", shift, 0),
+                          ("labelSmoothing", smoothing, 0.0), ("ignoreIndex", ignore, -100), ("chunk", chunk, 0)):
+        if val != off:
+            params[key] = val
+    case = {"name": name, "params": params, "reduction": reduction, "inputs": inputs,
+            "weights": f32(s) if weights else None, "gradScale": 1.0,
+            "expect": {"value": None if reduction == "none" else float(value),
+                       "absSum": float(l.abs().sum()),
+                       "grad": {"hidden": f64(ht.grad.numpy())}}}
+    if reduction == "none":
+        case["expect"]["losses"] = f64(l.detach().numpy())
+    gw = wt.grad.numpy()
+    if v * d <= 4000:
+        case["expect"]["grad"]["weight"] = f64(gw)
+    else:
+        rows = sorted(set(int(t) for t in yt if t != ignore) | set(int(r) for r in rng.integers(0, v, 4)))
+        case["expect"]["gradRows"] = {"weight": {"rows": rows, "values": [f64(gw[r]) for r in rows],
+                                                 "absSum": float(np.abs(gw).sum())}}
+    return case
+
+
 def nce_case(name, n, d, seed, reduction, tau=0.07, symmetric=False, chunk=0):
     rng = np.random.default_rng(seed)
     q = (rng.standard_normal((n, d)) / np.sqrt(d)).astype(np.float32)
@@ -165,6 +254,40 @@ def main():
     lce.append(lce_case("all rows ignored", 4, 7, 16, seed, "mean", ignored_rows=(0, 1, 2, 3))); seed += 1
     lce.append(lce_case("weighted chunk 3 V=1000 D=64", 9, 1000, 64, seed, "mean", weights=True, chunk=3)); seed += 1
     lce.append(lce_case("chunk 1 V=32000 D=16", 5, 32000, 16, seed, "mean", chunk=1)); seed += 1
+    seed = 500
+    ext = [
+        ("softcap 30 saturating", dict(n=9, v=7, d=16, softcap=30.0, hscale=40.0), ("mean", "sum", "none")),
+        ("softcap 5", dict(n=9, v=20, d=16, softcap=5.0, hscale=4.0), ("mean", "none")),
+        ("softcap 5 chunk 2 smoothing 0.1", dict(n=9, v=7, d=16, softcap=5.0, hscale=4.0, smoothing=0.1, chunk=2),
+         ("sum",)),
+        ("zLoss 1e-4", dict(n=9, v=20, d=16, zloss=1e-4, hscale=2.0), ("mean", "sum", "none")),
+        ("zLoss 0.1 ignored rows", dict(n=9, v=7, d=16, zloss=0.1, hscale=2.0, ignored_rows=(2, 5)),
+         ("mean", "none")),
+        ("shift 4 N=12", dict(n=12, v=7, d=16, shift=4, ignored_rows=(2, 9)), ("mean", "sum", "none")),
+        ("shift 4 N=12 weighted smoothing 0.1 chunk 5",
+         dict(n=12, v=7, d=16, shift=4, ignored_rows=(6,), weights=True, smoothing=0.1, chunk=5),
+         ("mean", "sum", "none")),
+        ("shift 4 unread out-of-range labels", dict(n=12, v=7, d=16, shift=4, bad_labels=((0, 99), (4, -7), (8, 7))),
+         ("mean",)),
+        ("softcap 30 zLoss 1e-4 shift 4 weighted smoothing 0.1 ignoreIndex 3",
+         dict(n=12, v=20, d=16, softcap=30.0, zloss=1e-4, shift=4, weights=True, smoothing=0.1, ignore=3,
+              ignored_rows=(1,), hscale=30.0), ("mean", "sum", "none")),
+        ("softcap 5 zLoss 0.1 V=1000 D=64 chunk 3", dict(n=9, v=1000, d=64, softcap=5.0, zloss=0.1, chunk=3,
+                                                       hscale=3.0), ("mean",)),
+        ("bf16 operands", dict(n=9, v=24, d=16, hdtype="bfloat16", wdtype="bfloat16"), ("mean", "none")),
+        ("fp16 operands", dict(n=9, v=24, d=16, hdtype="float16", wdtype="float16"), ("mean", "sum")),
+        ("bf16 hidden, float32 weight, softcap 30 zLoss 1e-4 shift 3",
+         dict(n=9, v=24, d=16, hdtype="bfloat16", softcap=30.0, zloss=1e-4, shift=3, hscale=20.0), ("mean",)),
+        ("fp16 operands weighted smoothing 0.1 softcap 5",
+         dict(n=9, v=7, d=16, hdtype="float16", wdtype="float16", weights=True, smoothing=0.1, softcap=5.0,
+              hscale=4.0), ("mean", "none")),
+    ]
+    for name, kw, reductions in ext:
+        for reduction in reductions:
+            args = dict(kw)
+            n, v, d = args.pop("n"), args.pop("v"), args.pop("d")
+            lce.append(lce_ext_case(f"{name} {reduction}", n, v, d, seed, reduction, **args))
+            seed += 1
     write("linear-cross-entropy", lce)
     nce = []
     for n, d in [(1, 16), (8, 16), (33, 64), (12, 128)]:

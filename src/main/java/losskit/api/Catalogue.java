@@ -154,7 +154,12 @@ public final class Catalogue {
                 List.of(new Form("default", Family.MATRIX, List.of(grad("hidden"), Slot.matrixRows("weight"), labels("target")),
                         LABEL_CLASS_WEIGHT)),
                 List.of(new ParamSpec<>(Param.IGNORE_INDEX, -100, v -> true, "any integer"),
-                        ParamSpec.real(Param.LABEL_SMOOTHING, 0.0, v -> v >= 0 && v <= 1, "in [0, 1]"), chunk),
+                        ParamSpec.real(Param.LABEL_SMOOTHING, 0.0, v -> v >= 0 && v <= 1, "in [0, 1]"), chunk,
+                        ParamSpec.real(Param.SOFTCAP, 0.0, v -> v >= 0 && v < Double.POSITIVE_INFINITY,
+                                "0 (off) or finite and > 0"),
+                        ParamSpec.real(Param.Z_LOSS, 0.0, v -> v >= 0 && v < Double.POSITIVE_INFINITY,
+                                "finite and >= 0"),
+                        new ParamSpec<>(Param.SHIFT, 0, v -> v >= 0, "0 (off) or a sequence length >= 1")),
                 STANDARD, Reduction.MEAN, LossDefinition.Outer.IDENTITY);
     }
 

@@ -57,6 +57,46 @@ public final class HalfFloats {
     }
 
     /**
+     * d rounded once to the nearest bfloat16, ties to even (no double rounding through float32): d is first
+     * rounded to float32 <em>to odd</em> (an inexact result gets its last bit set), which keeps every bit
+     * the second rounding needs, then rounded by {@link #floatToBf16}. NaN gives {@link #BF16_NAN}.
+     *
+     * @param d a float64 value
+     * @return the bit pattern of the nearest bfloat16
+     */
+    public static short doubleToBf16(double d) {
+        return floatToBf16(toFloatRoundToOdd(d));
+    }
+
+    /**
+     * d rounded once to the nearest binary16, ties to even, subnormal results included (no double rounding
+     * through float32; see {@link #doubleToBf16}). NaN gives {@link #F16_NAN}.
+     *
+     * @param d a float64 value
+     * @return the bit pattern of the nearest binary16
+     */
+    public static short doubleToF16(double d) {
+        return floatToF16(toFloatRoundToOdd(d));
+    }
+
+    /**
+     * d as float32, rounded to odd: exact values are kept, an inexact one becomes whichever float32 neighbour
+     * of d has an odd last bit. A later rounding to at most 22 bits of mantissa then equals the direct one.
+     */
+    static float toFloatRoundToOdd(double d) {
+        float f = (float) d;
+        if (f == d || Double.isNaN(d) || Float.isInfinite(f)) {
+            return f;
+        }
+        int bits = Float.floatToRawIntBits(f);
+        if ((bits & 1) != 0) {
+            return f;
+        }
+        // the other neighbour: one step of the magnitude towards d (|f| < |d|: up, else down)
+        return Float.intBitsToFloat(Math.abs((double) f) < Math.abs(d) ? bits + 1 : bits - 1);
+    }
+
+    /**
      * The float32 value of a binary16 bit pattern: exact for normals, subnormals (m·2⁻²⁴), ±0, ±∞ and NaN.
      *
      * @param bits a binary16 bit pattern

@@ -65,6 +65,22 @@ public final class Param<T> {
     public static final Param<Boolean> SYMMETRIC = define("symmetric", Boolean.class);
     /** Rows per block of a matrix loss (0: chosen from the workspace budget). */
     public static final Param<Integer> CHUNK = define("chunk", Integer.class);
+    /**
+     * {@code linear-cross-entropy}: Gemma-2 logit soft-capping, {@code z = softcap·tanh(u/softcap)} for the
+     * logits {@code u = h·Wᵀ} (0, the default, turns it off; else finite and > 0).
+     */
+    public static final Param<Double> SOFTCAP = define("softcap", Double.class);
+    /**
+     * {@code linear-cross-entropy}: the PaLM z-loss coefficient, adding {@code zLoss·lse²} to every row that
+     * counts ({@code lse} the log-sum-exp of the row's logits; finite and >= 0, default 0).
+     */
+    public static final Param<Double> Z_LOSS = define("zLoss", Double.class);
+    /**
+     * {@code linear-cross-entropy}: causal language-model shift over sequences of this many rows: row t of a
+     * sequence is scored against the label of row t+1, the last row of each sequence is ignored (0, the
+     * default, turns it off; else >= 1, and the number of rows must be a multiple of it).
+     */
+    public static final Param<Integer> SHIFT = define("shift", Integer.class);
 
     private final String name;
     private final Class<T> type;

@@ -320,11 +320,13 @@ public final class ValidatedCall {
                         ? "the same shape" : rows + " values, one per row");
             }
         }
-        for (int i = 0; i < k; i++) {
-            Tensor t = slots[i];
-            if (t.dtype().isHalf() && form.family() == Family.MATRIX) {
-                throw new LossInputException(id, form.slots().get(i).name(), -1, t.toString(), "is not supported",
-                        "float32 operands (the matrix losses do not take 16-bit floats)");
+        // the matrix losses take float32, bfloat16 and float16 operands, in any mix: each is widened exactly
+        if (def.has(Param.SHIFT)) {
+            int shift = loss.get(Param.SHIFT);
+            if (shift > 0 && rows % shift != 0) {
+                throw new LossInputException(id, "shift", -1, Integer.toString(shift), "does not divide the "
+                        + rows + " rows of " + form.slots().get(0).name() + " " + first + " into sequences",
+                        "N = " + rows + " a multiple of the sequence length T = " + shift);
             }
         }
         Tensor weights = inputs.weights();

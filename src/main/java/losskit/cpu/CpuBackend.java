@@ -51,6 +51,10 @@ public final class CpuBackend implements LossBackend {
         }
         String key = call.form().termKey(call.loss().id());
         Family family = call.form().family();
+        if (family == Family.MATRIX) {
+            // float64 throughout: 16-bit operands widen exactly, outputs are rounded once from float64
+            return LossResult.of(call, MatrixLosses.run(call, pool), name());
+        }
         if (call.precision() == Precision.FAST && family == Family.ELEMENTWISE) {
             FastElementwiseTerm term = FastElementwiseTerms.forKey(key, call.loss());
             if (term == null) {

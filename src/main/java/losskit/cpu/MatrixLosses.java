@@ -1,12 +1,15 @@
 package losskit.cpu;
 
 import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.IntConsumer;
+import losskit.api.HalfFloats;
 import losskit.api.LossInputException;
 import losskit.api.Param;
 import losskit.api.Partial;
 import losskit.api.Reduction;
+import losskit.api.Tensor;
 import losskit.api.ValidatedCall;
 
 /**
@@ -38,38 +41,50 @@ final class MatrixLosses {
     }
 
     /*
-     * linear-cross-entropy: z = h·Wᵀ (row i, class v), lse_i = logsumexp_v z_iv, smoothing ε over V classes:
-     *   l_i = (1−ε)(lse_i − z_iy) + (ε/V)·Σ_v (lse_i − z_iv)                   (PyTorch's cross_entropy)
-     *   G_iv = ∂l/∂z_iv · g_i = g_i·(softmax_iv − (1−ε)[v = y] − ε/V),  g_i = s_i·gradScale/Σ s·d
+     * linear-cross-entropy: u = h·Wᵀ (row i, class v); with softcap c > 0 the logits are z = c·tanh(u/c), else
+     * z = u; lse_i = logsumexp_v z_iv, smoothing ε over V classes, z-loss ζ:
+     *   l_i = (1−ε)(lse_i − z_iy) + (ε/V)·Σ_v (lse_i − z_iv) + ζ·lse_i²          (PyTorch's cross_entropy + PaLM)
+     *   G_iv = ∂l/∂u_iv · g_i = g_i·(softmax_iv·(1 + 2ζ·lse_i) − (1−ε)[v = y] − ε/V)·(1 − (z_iv/c)²),
+     *   g_i = s_i·gradScale/Σ s·d  (the last factor only with a softcap)
      *   dh_i = Σ_v G_iv W_v,   dW_v = Σ_i G_iv h_i
+     * With shift T > 0 row i = kT + t is scored against the label of row i + 1 and rows with t = T − 1 are
+     * ignored; labels that are never read (row 0 of each sequence) are not checked.
      */
     private static Partial linearCrossEntropy(ValidatedCall call, ForkJoinPool pool) {
         int n = (int) call.rows();
         int d = (int) call.rowLength();
         int v = call.classes();
-        float[] h = array(call.slot(0).floats(), n * d);
-        float[] w = array(call.slot(1).floats(), v * d);
+        float[] h = array(call.slot(0), n * d);
+        float[] w = array(call.slot(1), v * d);
         FloatBuffer s = call.weights() == null ? null : call.weights().floats();
-        FloatBuffer gh = call.gradient(0);
-        FloatBuffer gw = call.gradient(1);
-        FloatBuffer out = call.losses();
+        Out gh = Out.of(call.gradientTensor(0));
+        Out gw = Out.of(call.gradientTensor(1));
+        Out out = Out.of(call.lossesTensor());
         double eps = call.loss().real(Param.LABEL_SMOOTHING);
+        double softcap = call.loss().real(Param.SOFTCAP);
+        double zLoss = call.loss().real(Param.Z_LOSS);
+        int shift = call.loss().get(Param.SHIFT);
         RowDriver.Denominators den = new RowDriver.Denominators(call);
         int[] y = new int[n];
         double denominator = 0;
         for (int i = 0; i < n; i++) {
-            long label = call.slot(2).label(i);
             double si = s == null ? 1 : s.get(i);
             if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
                 throw new LossInputException(call.loss().id(), "weights", i, ElementwiseDriver.format(si),
                         "is out of the domain", "finite and >= 0");
             }
+            int at = labelRow(i, shift);
+            if (at < 0) {
+                y[i] = -1;
+                continue;
+            }
+            long label = call.slot(2).label(at);
             if (den.ignored(label)) {
                 y[i] = -1;
                 continue;
             }
             if (!den.inRange(label)) {
-                throw new LossInputException(call.loss().id(), "target", i, Long.toString(label), "is out of range",
+                throw new LossInputException(call.loss().id(), "target", at, Long.toString(label), "is out of range",
                         den.expectedLabels());
             }
             y[i] = (int) label;
@@ -91,7 +106,8 @@ final class MatrixLosses {
             // logits of the block, split by class: each z is one dot product, whatever the thread count
             parallel(pool, v, (long) count * v * d, c -> {
                 for (int i = 0; i < count; i++) {
-                    z[i * v + c] = dot(h, (first + i) * d, w, c * d, d);
+                    double u = dot(h, (first + i) * d, w, c * d, d);
+                    z[i * v + c] = softcap > 0 ? softcap * Math.tanh(u / softcap) : u;
                 }
             });
             for (int i = 0; i < count; i++) {
@@ -100,7 +116,7 @@ final class MatrixLosses {
                 double si = s == null ? 1 : s.get(row);
                 if (y[row] < 0) {
                     if (out != null) {
-                        out.put(row, 0f);
+                        out.put(row, 0);
                     }
                     java.util.Arrays.fill(z, base, base + v, 0);
                     continue;
@@ -117,16 +133,27 @@ final class MatrixLosses {
                 }
                 double lse = m + Math.log(se);
                 double l = (1 - eps) * (lse - z[base + y[row]]) + eps / v * (v * lse - zs);
+                if (zLoss != 0) {
+                    l += zLoss * lse * lse;
+                }
                 double[] dd = Partial.DoubleDouble.add(lossHi, lossLo, si * l, 0);
                 lossHi = dd[0];
                 lossLo = dd[1];
                 if (out != null) {
-                    out.put(row, (float) (si * l));
+                    out.put(row, si * l);
                 }
                 if (wantGrad) {
                     double g = scale * si;
+                    double pScale = 1 + 2 * zLoss * lse;
                     for (int c = 0; c < v; c++) {
-                        z[base + c] = g * (Math.exp(z[base + c] - lse) - eps / v - (c == y[row] ? 1 - eps : 0));
+                        double zc = z[base + c];
+                        double p = Math.exp(zc - lse);
+                        double dz = (zLoss != 0 ? p * pScale : p) - eps / v - (c == y[row] ? 1 - eps : 0);
+                        if (softcap > 0) {
+                            double t = zc / softcap;
+                            dz *= 1 - t * t;
+                        }
+                        z[base + c] = g * dz;
                     }
                 }
             }
@@ -137,7 +164,7 @@ final class MatrixLosses {
                         for (int c = 0; c < v; c++) {
                             acc += z[i * v + c] * w[c * d + k];
                         }
-                        gh.put((first + i) * d + k, (float) acc);
+                        gh.put((first + i) * d + k, acc);
                     }
                 });
             }
@@ -157,11 +184,26 @@ final class MatrixLosses {
         }
         if (dw != null) {
             for (int i = 0; i < dw.length; i++) {
-                gw.put(i, (float) dw[i]);
+                gw.put(i, dw[i]);
             }
         }
         return new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(), lossHi, lossLo,
                 denominator, 0, n);
+    }
+
+    /**
+     * The row of the target that row {@code i} is scored against: {@code i} itself without a shift; with
+     * sequences of {@code shift} rows, {@code i + 1}, or -1 for the last row of a sequence (ignored).
+     *
+     * @param i     a row
+     * @param shift the sequence length T, or 0
+     * @return the label's row, or -1
+     */
+    static int labelRow(int i, int shift) {
+        if (shift <= 0) {
+            return i;
+        }
+        return i % shift == shift - 1 ? -1 : i + 1;
     }
 
     /*
@@ -175,13 +217,13 @@ final class MatrixLosses {
     private static Partial infoNce(ValidatedCall call, ForkJoinPool pool) {
         int n = (int) call.rows();
         int d = (int) call.rowLength();
-        float[] q = array(call.slot(0).floats(), n * d);
-        float[] k = array(call.slot(1).floats(), n * d);
+        float[] q = array(call.slot(0), n * d);
+        float[] k = array(call.slot(1), n * d);
         double tau = call.loss().real(Param.TEMPERATURE);
         boolean symmetric = call.loss().flag(Param.SYMMETRIC);
-        FloatBuffer gq = call.gradient(0);
-        FloatBuffer gk = call.gradient(1);
-        FloatBuffer out = call.losses();
+        Out gq = Out.of(call.gradientTensor(0));
+        Out gk = Out.of(call.gradientTensor(1));
+        Out out = Out.of(call.lossesTensor());
         int rows = chunkRows(call, n, n);
         double[] z = new double[rows * n];
         double[] rowLse = new double[n];
@@ -221,7 +263,7 @@ final class MatrixLosses {
             hi = dd[0];
             lo = dd[1];
             if (out != null) {
-                out.put(i, (float) l);
+                out.put(i, l);
             }
         }
         if (gq != null || gk != null) {
@@ -251,7 +293,7 @@ final class MatrixLosses {
                             for (int j = 0; j < n; j++) {
                                 acc += z[i * n + j] * k[j * d + c];
                             }
-                            gq.put((first + i) * d + c, (float) acc);
+                            gq.put((first + i) * d + c, acc);
                         }
                     });
                 }
@@ -267,7 +309,7 @@ final class MatrixLosses {
             }
             if (gk != null) {
                 for (int i = 0; i < dk.length; i++) {
-                    gk.put(i, (float) dk[i]);
+                    gk.put(i, dk[i]);
                 }
             }
         }
@@ -314,14 +356,48 @@ final class MatrixLosses {
         return (s0 + s1) + (s2 + s3);
     }
 
-    /** The values of a buffer as a heap array (the array itself when the buffer wraps one). */
-    private static float[] array(FloatBuffer b, int n) {
+    /**
+     * The values of a float32 or 16-bit tensor as a float32 heap array (the array itself when a float32 buffer
+     * wraps one): 16-bit values widen exactly, and every float32 widens exactly to float64 in the dot products.
+     */
+    private static float[] array(Tensor t, int n) {
+        if (t.dtype().isHalf()) {
+            short[] bits = new short[n];
+            t.shorts().duplicate().clear().get(bits, 0, n);
+            float[] a = new float[n];
+            HalfFloats.widen(bits, 0, a, 0, n, t.dtype() == Tensor.DType.BFLOAT16);
+            return a;
+        }
+        FloatBuffer b = t.floats();
         if (b.hasArray() && b.arrayOffset() == 0 && b.array().length == n) {
             return b.array();
         }
         float[] a = new float[n];
         b.duplicate().clear().get(a, 0, n);
         return a;
+    }
+
+    /**
+     * A host destination written from float64, rounded once: to float32, or to the destination's 16-bit dtype
+     * ({@link HalfFloats#doubleToBf16}, {@link HalfFloats#doubleToF16}). Absolute puts: threads writing
+     * disjoint indices may share it.
+     */
+    private record Out(FloatBuffer floats, ShortBuffer shorts, boolean bf16) {
+        static Out of(Tensor t) {
+            if (t == null) {
+                return null;
+            }
+            return t.dtype().isHalf() ? new Out(null, t.shorts(), t.dtype() == Tensor.DType.BFLOAT16)
+                    : new Out(t.floats(), null, false);
+        }
+
+        void put(int i, double v) {
+            if (floats != null) {
+                floats.put(i, (float) v);
+            } else {
+                shorts.put(i, bf16 ? HalfFloats.doubleToBf16(v) : HalfFloats.doubleToF16(v));
+            }
+        }
     }
 
     /** Runs {@code body(i)} for i in [0, n), split over the pool when the work is large. */

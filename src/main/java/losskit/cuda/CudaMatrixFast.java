@@ -90,10 +90,6 @@ final class CudaMatrixFast {
         Tensor h = call.slot(0);
         Tensor w = call.slot(1);
         Tensor.DType dtype = h.dtype();
-        if (w.dtype() != dtype) {
-            throw new IllegalArgumentException(id + ": hidden is " + dtype.id() + " and weight is " + w.dtype().id()
-                    + "; FAST precision multiplies them on tensor cores, which needs one dtype (convert one of them)");
-        }
         int dt = switch (dtype) {
             case BFLOAT16 -> DT_BF16;
             case FLOAT16 -> DT_F16;
@@ -145,9 +141,9 @@ final class CudaMatrixFast {
 
         int flags = (grad ? 1 : 0) | (checks.hasIgnore() ? 2 : 0) | (gw ? 4 : 0);
         double eps = call.loss().real(Param.LABEL_SMOOTHING);
-        float softcap = (float) owner.softcap(call);
-        double zloss = owner.zLoss(call);
-        long shift = owner.shift(call);
+        float softcap = (float) call.loss().real(Param.SOFTCAP);
+        double zloss = call.loss().real(Param.Z_LOSS);
+        long shift = call.loss().get(Param.SHIFT);
         int block = CudaMatrixLosses.block(v);
         CUfunction rowKernel = owner.fastKernel(ROW_KERNEL);
         int gType = half ? cudaType : cudaDataType.CUDA_R_32F;

@@ -33,6 +33,7 @@ import jcuda.jcublas.cublasOperation;
 import jcuda.jcublas.cublasPointerMode;
 import jcuda.jcublas.cublasStatus;
 import jcuda.runtime.cudaStream_t;
+import losskit.api.HalfFloats;
 import losskit.api.LossInputException;
 import losskit.api.Param;
 import losskit.api.Partial;
@@ -61,6 +62,17 @@ import org.slf4j.LoggerFactory;
  * finite differences of an SGEMM value are rounding noise. So the GPU path keeps the CPU oracle's
  * precision (float64 dot products): on GPUs with full-rate FP64 (A100, H100, H200) a DGEMM costs what
  * an SGEMM does; on GPUs with 1/32–1/64-rate FP64 the matrix losses are correspondingly slower.
+ *
+ * <p><b>16-bit operands.</b> bfloat16 and float16 operands (in any mix with float32) are widened exactly
+ * to the same float64 copies — host data by {@code HalfFloats} on the host, device data by
+ * {@code losskit_matrix_widen_half} — so they give the value of their float32 widening bit for bit.
+ * Gradients and NONE losses are rounded once from float64 into their destination's dtype (float32, or the
+ * operand's 16-bit dtype: {@code HalfFloats.doubleToBf16}/{@code doubleToF16} on the host,
+ * {@code losskit_matrix_narrow_half} for device destinations), never through float32.
+ *
+ * <p><b>LM-head parameters.</b> {@code softcap}, {@code zLoss} and {@code shift} go to the row kernel as
+ * arguments; with a shift the host checks (and the kernel reads) the label of row i + 1, and the last row of
+ * every sequence is ignored (docs/SEMANTICS.md).
  *
  * <p><b>Device memory.</b> The operands live on the device as float64 copies ({@code hidden},
  * {@code weight} and their gradients: 8 bytes per element, twice their float32 size, converted on the
@@ -107,6 +119,13 @@ final class CudaMatrixLosses implements AutoCloseable {
     static final String NCE_GRADIENT = "losskit_matrix_info_nce_gradient";
     static final String WIDEN = "losskit_matrix_widen";
     static final String NARROW = "losskit_matrix_narrow";
+    /** bfloat16/float16 → float64 copies of device-resident 16-bit operands (a dtype argument). */
+    static final String WIDEN_HALF = "losskit_matrix_widen_half";
+    /** float64 → bfloat16/float16 gradients into 16-bit device destinations, rounded once. */
+    static final String NARROW_HALF = "losskit_matrix_narrow_half";
+    /** The dtype codes of {@link #WIDEN_HALF} and {@link #NARROW_HALF} (include/dtype.cuh's LK_DT_BF16/_F16). */
+    private static final int DT_BF16 = 1;
+    private static final int DT_F16 = 2;
     /** Every matrix kernel and the parameter count the Java side passes (checked against the PTX). */
     static final Map<String, Integer> KERNEL_PARAMS = kernelParams();
 
@@ -158,13 +177,15 @@ final class CudaMatrixLosses implements AutoCloseable {
 
     private static Map<String, Integer> kernelParams() {
         Map<String, Integer> m = new LinkedHashMap<>();
-        m.put("losskit_matrix_linear_cross_entropy", 13);
+        m.put("losskit_matrix_linear_cross_entropy", 16);
         m.put("losskit_matrix_info_nce", 6);
         m.put(NCE_COLUMNS, 7);
         m.put(NCE_FINISH, 8);
         m.put(NCE_GRADIENT, 8);
         m.put(WIDEN, 3);
         m.put(NARROW, 3);
+        m.put(WIDEN_HALF, 4);
+        m.put(NARROW_HALF, 4);
         return java.util.Collections.unmodifiableMap(m);
     }
 
@@ -231,17 +252,7 @@ final class CudaMatrixLosses implements AutoCloseable {
                 cublasWork.capacity + " bytes");
     }
 
-    double softcap(ValidatedCall call) {
-        return 0;
-    }
 
-    double zLoss(ValidatedCall call) {
-        return 0;
-    }
-
-    long shift(ValidatedCall call) {
-        return 0;
-    }
 
     /**
      * The GEMMs the last call ran, counted where they are launched: "routine (compute type)" → {calls,
@@ -278,7 +289,10 @@ final class CudaMatrixLosses implements AutoCloseable {
         }
         String symbol = KernelNames.symbol(call.loss().id(), call.form());
         CUfunction rowKernel = kernels.apply(symbol);
-        if (call.precision() == Precision.FAST && call.loss().id().equals("linear-cross-entropy")) {
+        // FAST multiplies on tensor cores, which take one dtype for both operands: mixed dtypes (bf16 hidden,
+        // float32 weight, …) take the float64 path, which widens each exactly
+        if (call.precision() == Precision.FAST && call.loss().id().equals("linear-cross-entropy")
+                && call.slot(0).dtype() == call.slot(1).dtype()) {
             return fast.linearCrossEntropy(call, handle, checkRows(call));
         }
         return switch (call.loss().id()) {
@@ -305,6 +319,9 @@ final class CudaMatrixLosses implements AutoCloseable {
         boolean[] ignored = checks.ignored();
         double denominator = checks.denominator();
         double scale = checks.scale();
+        double softcap = call.loss().real(Param.SOFTCAP);
+        double zLoss = call.loss().real(Param.Z_LOSS);
+        int shift = call.loss().get(Param.SHIFT);
 
         Plan plan = plan(call, n, v, 8L * n);
         long hElems = (long) n * d;
@@ -340,7 +357,7 @@ final class CudaMatrixLosses implements AutoCloseable {
                     "logits, " + where);
             launch(symbol, rowKernel, count, block(v), List.of(ptr(z), i64(v), ptr(int64 ? null : dy),
                     ptr(int64 ? dy : null), ptr(ds), ptr(dh0), i64(d), ptr(rowLoss), i64(first), f64(scale), f64(eps),
-                    i32(ignoreIndex), i32(flags)), where);
+                    i32(ignoreIndex), i32(flags), f64(softcap), f64(zLoss), i64(shift)), where);
             linearBackward(z, v, count, d, h, dW, dgh, dgW, first, "h", "W", where);
             synchronize(symbol, where);
         }
@@ -376,18 +393,25 @@ final class CudaMatrixLosses implements AutoCloseable {
         boolean[] ignored = new boolean[n];
         double denominator = 0;
         String expected = "[0, " + v + ")" + (hasIgnore ? " or ignoreIndex " + ignoreIndex : "");
+        int shift = call.loss().get(Param.SHIFT);
         for (int i = 0; i < n; i++) {
-            long label = labels.label(i);
             double si = weights == null ? 1 : weights.floats().get(i);
             if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
                 throw new LossInputException(id, "weights", i, format(si), "is out of the domain", "finite and >= 0");
             }
+            // with a shift, row i is scored against label i + 1, and the last row of a sequence against none
+            int at = shift > 0 ? (i % shift == shift - 1 ? -1 : i + 1) : i;
+            if (at < 0) {
+                ignored[i] = true;
+                continue;
+            }
+            long label = labels.label(at);
             if (hasIgnore && label == ignoreIndex) {
                 ignored[i] = true;
                 continue;
             }
             if (label < 0 || label >= v) {
-                throw new LossInputException(id, "target", i, Long.toString(label), "is out of range", expected);
+                throw new LossInputException(id, "target", at, Long.toString(label), "is out of range", expected);
             }
             denominator += si;
         }
@@ -501,17 +525,16 @@ final class CudaMatrixLosses implements AutoCloseable {
         download(Pointer.to(losses), rowLoss, 8L * n, "row losses");
         double hi = 0;
         double lo = 0;
-        float[] out = new float[n];
         for (int i = 0; i < n; i++) {
             if (ignored != null && ignored[i]) {
+                losses[i] = 0;
                 continue;
             }
             double[] s = Partial.DoubleDouble.add(hi, lo, losses[i], 0);
             hi = s[0];
             lo = s[1];
-            out[i] = (float) losses[i];
         }
-        storeLosses(call, out);
+        storeLosses(call, losses);
         return new double[]{hi, lo};
     }
 
@@ -720,40 +743,115 @@ final class CudaMatrixLosses implements AutoCloseable {
 
     /** Whether the gradient of slot {@code i} is wanted (into a host buffer or device memory). */
     static boolean wants(ValidatedCall call, int i) {
-        return call.gradient(i) != null || call.deviceGradient(i) != null;
+        return call.gradientTensor(i) != null || call.deviceGradient(i) != null;
     }
 
     /** A float slot's float64 copy in dst: converted on the host, or on the device for device-resident data. */
     private void widen(Tensor t, long count, CUdeviceptr dst, String what) {
         if (!t.isOnDevice()) {
-            widen(t.floats(), count, dst, what);
+            if (t.dtype().isHalf()) {
+                widenHalf(t.shorts(), t.dtype() == Tensor.DType.BFLOAT16, count, dst, what);
+            } else {
+                widen(t.floats(), count, dst, what);
+            }
             return;
         }
-        launch(WIDEN, kernels.apply(WIDEN), grid(count, BLOCK), BLOCK,
-                List.of(ptr(JCudaInterop.deviceptr(t.devicePointer())), ptr(dst), i64(count)), what);
+        CUdeviceptr src = JCudaInterop.deviceptr(t.devicePointer());
+        if (t.dtype().isHalf()) {
+            launch(WIDEN_HALF, kernels.apply(WIDEN_HALF), grid(count, BLOCK), BLOCK,
+                    List.of(ptr(src), ptr(dst), i64(count), i32(halfCode(t.dtype()))), what);
+            synchronize(WIDEN_HALF, what);
+            return;
+        }
+        launch(WIDEN, kernels.apply(WIDEN), grid(count, BLOCK), BLOCK, List.of(ptr(src), ptr(dst), i64(count)), what);
         synchronize(WIDEN, what);
+    }
+
+    private static int halfCode(Tensor.DType dtype) {
+        return dtype == Tensor.DType.BFLOAT16 ? DT_BF16 : DT_F16;
+    }
+
+    /** dst[0, count) = the 16-bit host values as float64 (exact), converted on the host a piece at a time. */
+    private static void widenHalf(ShortBuffer host, boolean bf16, long count, CUdeviceptr dst, String what) {
+        short[] in = new short[(int) Math.min(HOST_PIECE, count)];
+        double[] out = new double[in.length];
+        for (long off = 0; off < count; off += in.length) {
+            int k = (int) Math.min(in.length, count - off);
+            host.get((int) off, in, 0, k);
+            for (int i = 0; i < k; i++) {
+                out[i] = bf16 ? HalfFloats.bf16ToFloat(in[i]) : HalfFloats.f16ToFloat(in[i]);
+            }
+            upload(dst.withByteOffset(Double.BYTES * off), Pointer.to(out), (long) Double.BYTES * k, what);
+        }
+    }
+
+    /** The 16-bit host buffer's [0, count) = src rounded once to its dtype, a piece at a time. */
+    private static void narrowHalf(CUdeviceptr src, long count, ShortBuffer dest, boolean bf16, String what) {
+        double[] in = new double[(int) Math.min(HOST_PIECE, count)];
+        short[] out = new short[in.length];
+        for (long off = 0; off < count; off += in.length) {
+            int k = (int) Math.min(in.length, count - off);
+            download(Pointer.to(in), src.withByteOffset(Double.BYTES * off), (long) Double.BYTES * k, what);
+            for (int i = 0; i < k; i++) {
+                out[i] = bf16 ? HalfFloats.doubleToBf16(in[i]) : HalfFloats.doubleToF16(in[i]);
+            }
+            dest.put((int) off, out, 0, k);
+        }
     }
 
     /** A gradient (float64 in src) into its destination: a host buffer, or device memory in place. */
     private void storeGradient(ValidatedCall call, int slot, CUdeviceptr src, long count, String what) {
-        FloatBuffer host = call.gradient(slot);
+        Tensor host = call.gradientTensor(slot);
         if (host != null) {
-            narrow(src, count, host, what);
+            if (host.dtype().isHalf()) {
+                narrowHalf(src, count, host.shorts(), host.dtype() == Tensor.DType.BFLOAT16, what);
+            } else {
+                narrow(src, count, host.floats(), what);
+            }
             return;
         }
-        launch(NARROW, kernels.apply(NARROW), grid(count, BLOCK), BLOCK,
-                List.of(ptr(src), ptr(JCudaInterop.deviceptr(call.deviceGradient(slot).devicePointer())), i64(count)),
-                what);
+        Tensor device = call.deviceGradient(slot);
+        CUdeviceptr dst = JCudaInterop.deviceptr(device.devicePointer());
+        if (device.dtype().isHalf()) {
+            launch(NARROW_HALF, kernels.apply(NARROW_HALF), grid(count, BLOCK), BLOCK,
+                    List.of(ptr(src), ptr(dst), i64(count), i32(halfCode(device.dtype()))), what);
+            synchronize(NARROW_HALF, what);
+            return;
+        }
+        launch(NARROW, kernels.apply(NARROW), grid(count, BLOCK), BLOCK, List.of(ptr(src), ptr(dst), i64(count)), what);
         synchronize(NARROW, what);
     }
 
-    /** The NONE losses (s·l per row) into their destination: a host buffer, or device memory. */
-    private static void storeLosses(ValidatedCall call, float[] losses) {
-        if (call.losses() != null) {
-            call.losses().put(0, losses, 0, losses.length);
-        } else if (call.deviceLosses() != null) {
-            upload(JCudaInterop.deviceptr(call.deviceLosses().devicePointer()), Pointer.to(losses),
-                    (long) Float.BYTES * losses.length, "losses");
+    /**
+     * The NONE losses (s·l per row, float64) into their destination, rounded once to its dtype (float32,
+     * bfloat16 or float16): a host buffer, or device memory.
+     */
+    private static void storeLosses(ValidatedCall call, double[] losses) {
+        Tensor dest = call.lossesTensor() != null ? call.lossesTensor() : call.deviceLosses();
+        if (dest == null) {
+            return;
+        }
+        int n = losses.length;
+        boolean half = dest.dtype().isHalf();
+        boolean bf16 = dest.dtype() == Tensor.DType.BFLOAT16;
+        float[] f = half ? null : new float[n];
+        short[] b = half ? new short[n] : null;
+        for (int i = 0; i < n; i++) {
+            if (half) {
+                b[i] = bf16 ? HalfFloats.doubleToBf16(losses[i]) : HalfFloats.doubleToF16(losses[i]);
+            } else {
+                f[i] = (float) losses[i];
+            }
+        }
+        if (!dest.isOnDevice()) {
+            if (half) {
+                dest.shorts().put(0, b, 0, n);
+            } else {
+                dest.floats().put(0, f, 0, n);
+            }
+        } else {
+            upload(JCudaInterop.deviceptr(dest.devicePointer()), half ? Pointer.to(b) : Pointer.to(f),
+                    (long) (half ? Short.BYTES : Float.BYTES) * n, "losses");
         }
     }
 

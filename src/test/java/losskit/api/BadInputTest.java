@@ -167,4 +167,61 @@ class BadInputTest {
         assertEquals(4f, grad[2]);
         assertEquals(6f, r.gradient("input").get(3));
     }
+
+    /** linear-cross-entropy's LM-head parameters: softcap, zLoss and shift (issue 17). */
+    @Test
+    void linearCrossEntropyHeadParameters() {
+        Loss lce = Loss.of("linear-cross-entropy");
+        IllegalArgumentException p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.Z_LOSS, -1e-4));
+        assertEquals("linear-cross-entropy: zLoss = -1.0E-4 is invalid (expected finite and >= 0)", p.getMessage());
+        p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.Z_LOSS, Double.POSITIVE_INFINITY));
+        assertTrue(p.getMessage().contains("zLoss"), p.getMessage());
+        p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.SOFTCAP, Double.NaN));
+        assertEquals("linear-cross-entropy: softcap = NaN is invalid (expected 0 (off) or finite and > 0)", p.getMessage());
+        p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.SOFTCAP, -30.0));
+        assertTrue(p.getMessage().contains("softcap = -30.0"), p.getMessage());
+        p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.SOFTCAP, Double.POSITIVE_INFINITY));
+        assertTrue(p.getMessage().contains("softcap"), p.getMessage());
+        p = assertThrows(IllegalArgumentException.class, () -> lce.with(Param.SHIFT, -1));
+        assertEquals("linear-cross-entropy: shift = -1 is invalid (expected 0 (off) or a sequence length >= 1)",
+                p.getMessage());
+        // info-nce does not take them
+        assertThrows(IllegalArgumentException.class, () -> Loss.of("info-nce").with(Param.SOFTCAP, 30.0));
+
+        // N = 10 rows are not sequences of T = 4
+        Inputs in = Inputs.empty().with("hidden", new float[20], 10, 2).with("weight", new float[6], 3, 2)
+                .with("target", Tensor.labels(new long[10]));
+        LossInputException e = fails(() -> engine.compute(lce.with(Param.SHIFT, 4), in));
+        assertEquals("shift", e.argument());
+        assertEquals("linear-cross-entropy: shift = 4 does not divide the 10 rows of hidden float32[10, 2] into "
+                + "sequences (expected N = 10 a multiple of the sequence length T = 4)", e.getMessage());
+        // a label that is read is checked, at its own index; the first label of a sequence is never read
+        long[] y = {99, 0, 1, 2, -5, 0, 1, 2, 77, 1, 3, 0};
+        Inputs shifted = Inputs.empty().with("hidden", new float[24], 12, 2).with("weight", new float[6], 3, 2)
+                .with("target", Tensor.labels(y));
+        e = fails(() -> engine.compute(lce.with(Param.SHIFT, 4), shifted));
+        assertEquals("linear-cross-entropy: target[10] = 3 is out of range (expected [0, 3) or ignoreIndex -100)",
+                e.getMessage());
+        y[10] = 2;
+        assertTrue(Double.isFinite(engine.compute(lce.with(Param.SHIFT, 4), shifted).value()));
+        // without the shift the same labels are all read
+        e = fails(() -> engine.compute(lce, shifted));
+        assertEquals(0, e.index(), e.getMessage());
+    }
+
+    /** The matrix losses take float32, bfloat16 and float16 operands in any mix; labels stay integers. */
+    @Test
+    void matrixLossesTakeSixteenBitOperands() {
+        short[] one = new short[4];
+        java.util.Arrays.fill(one, HalfFloats.floatToBf16(0.5f));
+        Inputs mixed = Inputs.empty().with("hidden", Tensor.ofBFloat16(one, 2, 2))
+                .with("weight", Tensor.ofFloat16(new short[6], 3, 2)).with("target", Tensor.labels(new long[]{0, 2}));
+        assertEquals(Math.log(3), engine.compute(Loss.of("linear-cross-entropy"), mixed).value(), 1e-15);
+        // a 16-bit gradient destination only for a 16-bit operand, in its dtype
+        Inputs f32 = Inputs.empty().with("hidden", new float[4], 2, 2).with("weight", new float[6], 3, 2)
+                .with("target", Tensor.labels(new long[]{0, 2}));
+        LossInputException e = fails(() -> engine.compute(Loss.of("linear-cross-entropy"),
+                f32.gradientInto("hidden", new short[4])));
+        assertTrue(e.getMessage().contains("16-bit"), e.getMessage());
+    }
 }

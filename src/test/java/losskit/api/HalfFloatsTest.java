@@ -159,4 +159,88 @@ public class HalfFloatsTest {
         assertThrows(IndexOutOfBoundsException.class, () -> HalfFloats.widen(h, 1000, back, 0, 4, true));
         assertThrows(IndexOutOfBoundsException.class, () -> HalfFloats.narrow(x, 0, h, 1000, 4, false));
     }
+
+    /**
+     * doubleToBf16/doubleToF16 round a float64 once: the nearest 16-bit value by exact BigDecimal distances,
+     * ties to the even pattern, for random doubles and for the ties of float32 that double rounding gets wrong.
+     */
+    @Test
+    void doublesRoundOnce() {
+        SplittableRandom r = new SplittableRandom(17);
+        int wrongThroughFloat = 0;
+        for (int k = 0; k < 200_000; k++) {
+            double d;
+            if (k % 3 == 0) {
+                // a float32 halfway point of both 16-bit grids, nudged by a float64 ulp: float32 would tie
+                float f = Float.intBitsToFloat((r.nextInt(0x7F00_0000) & ~0x1FFF) | 0x1000 | (r.nextBoolean() ? 0x8000 : 0));
+                d = r.nextBoolean() ? Math.nextUp((double) f) : Math.nextDown((double) f);
+            } else {
+                d = Double.longBitsToDouble(r.nextLong());
+                d = k % 3 == 1 ? Math.scalb(Math.abs(d) > 0 ? d / Math.pow(2, Math.getExponent(d)) : d, r.nextInt(-30, 20))
+                        : d;
+            }
+            for (boolean bf16 : new boolean[]{true, false}) {
+                short got = bf16 ? HalfFloats.doubleToBf16(d) : HalfFloats.doubleToF16(d);
+                short want = nearest(d, bf16);
+                if (got != want) {
+                    throw new AssertionError((bf16 ? "bf16 " : "f16 ") + d + ": 0x" + Integer.toHexString(got & 0xffff)
+                            + ", expected 0x" + Integer.toHexString(want & 0xffff));
+                }
+                short twice = bf16 ? HalfFloats.floatToBf16((float) d) : HalfFloats.floatToF16((float) d);
+                wrongThroughFloat += twice != want ? 1 : 0;
+            }
+        }
+        assertTrue(wrongThroughFloat > 0, "the cases should include ones that rounding through float32 gets wrong");
+        assertEquals(HalfFloats.BF16_NAN, HalfFloats.doubleToBf16(Double.NaN));
+        assertEquals(HalfFloats.F16_NAN, HalfFloats.doubleToF16(Double.NaN));
+        assertEquals((short) 0x7F80, HalfFloats.doubleToBf16(1e300));
+        assertEquals((short) 0xFC00, HalfFloats.doubleToF16(-1e300));
+        assertEquals((short) 0x8001, HalfFloats.doubleToF16(-0x1p-24 * 0.75));
+        assertEquals((short) 0x0000, HalfFloats.doubleToBf16(0x1p-200));
+    }
+
+    /** The nearest 16-bit value to d by exact distances (ties to even), from the two candidates around it. */
+    private static short nearest(double d, boolean bf16) {
+        if (Double.isNaN(d)) {
+            return bf16 ? HalfFloats.BF16_NAN : HalfFloats.F16_NAN;
+        }
+        // the truncation of d's magnitude onto the grid, by bisection over the non-negative patterns
+        int maxFinite = bf16 ? 0x7F7F : 0x7BFF;
+        int sign = Double.doubleToRawLongBits(d) < 0 ? 0x8000 : 0;
+        if (Double.isInfinite(d)) {
+            return (short) ((maxFinite + 1) | sign);
+        }
+        int lo = 0;
+        int hi = maxFinite;
+        java.math.BigDecimal a = new java.math.BigDecimal(Math.abs(d));
+        {
+            while (lo < hi) {
+                int mid = (lo + hi + 1) >>> 1;
+                if (value(mid, bf16).compareTo(a) <= 0) {
+                    lo = mid;
+                } else {
+                    hi = mid - 1;
+                }
+            }
+        }
+        int best = lo;
+        if (value(lo, bf16).compareTo(a) != 0) {
+            java.math.BigDecimal below = a.subtract(value(lo, bf16));
+            java.math.BigDecimal above;
+            if (lo == maxFinite) {
+                // past the largest finite value: the next grid step is where infinity begins
+                above = value(lo, bf16).add(value(lo, bf16).subtract(value(lo - 1, bf16))).subtract(a);
+            } else {
+                above = value(lo + 1, bf16).subtract(a);
+            }
+            int c = below.compareTo(above);
+            best = c < 0 || (c == 0 && (lo & 1) == 0) ? lo : lo + 1;
+        }
+        return (short) (best | sign);
+    }
+
+    private static java.math.BigDecimal value(int bits, boolean bf16) {
+        float f = bf16 ? HalfFloats.bf16ToFloat((short) bits) : HalfFloats.f16ToFloat((short) bits);
+        return new java.math.BigDecimal(f);
+    }
 }

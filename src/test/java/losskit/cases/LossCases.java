@@ -130,6 +130,7 @@ public final class LossCases {
             case "linear-cross-entropy" -> {
                 out.add(base.with(Param.LABEL_SMOOTHING, 0.1).with(Param.CHUNK, 2));
                 out.add(base.with(Param.IGNORE_INDEX, -1));
+                out.add(base.with(Param.SOFTCAP, 2.0).with(Param.Z_LOSS, 0.05));
             }
             case "tversky" -> out.add(base.with(Param.ALPHA, 0.7).with(Param.BETA, 0.3));
             default -> {
