@@ -6,6 +6,7 @@
  *
  *   losskit_matrix_linear_cross_entropy_fast   one block per row of a block of logits
  *   losskit_matrix_fast_narrow                 a float32 gradient rounded once into a 16-bit device destination
+ *   losskit_matrix_fast_sum_slabs              dh's per-slab float32 partials summed in float64, slab order
  *
  * Why a split gradient. The backward GEMMs (dh = G·W, dW += Gᵀ·h) multiply G with the operands, so G must have
  * the operands' dtype. Rounded to bfloat16 once, G carries a relative error of up to 2⁻⁹ per element, and in
@@ -254,5 +255,18 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     losskit_matrix_fast_narrow(const float* src, unsigned short* dst, int64_t n, int32_t dt) {
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
         dst[i] = fast_round16(src[i], dt);
+    }
+}
+
+/*
+ * out[i] = Σ_s partial[s·n + i] for s = 0 … slabs − 1, summed in float64 in slab order and rounded once:
+ * dh = G·W as a deterministic split-K over slabs of classes (losskit.cuda.CudaMatrixFast.SLAB says why).
+ */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_fast_sum_slabs(const float* partial, int64_t slabs, int64_t n, float* out) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        double acc = 0.0;
+        for (int64_t s = 0; s < slabs; ++s) acc += (double)partial[s * n + i];
+        out[i] = (float)acc;
     }
 }

@@ -56,13 +56,14 @@ import losskit.api.ValidatedCall;
 final class CudaMatrixFast {
     static final String ROW_KERNEL = "losskit_matrix_linear_cross_entropy_fast";
     static final String NARROW = "losskit_matrix_fast_narrow";
+    static final String SUM_SLABS = "losskit_matrix_fast_sum_slabs";
     /** LK_DT_* of cuda-kernels/include/dtype.cuh. */
     private static final int DT_F32 = 0;
     private static final int DT_BF16 = 1;
     private static final int DT_F16 = 2;
 
     /** Every kernel of matrix_fast.cu and the parameter count the Java side passes (checked against the PTX). */
-    static final Map<String, Integer> KERNEL_PARAMS = Map.of(ROW_KERNEL, 21, NARROW, 4);
+    static final Map<String, Integer> KERNEL_PARAMS = Map.of(ROW_KERNEL, 21, NARROW, 4, SUM_SLABS, 4);
 
     private final CudaMatrixLosses owner;
     private final CudaMatrixLosses.DeviceBuffer hidden = new CudaMatrixLosses.DeviceBuffer("FAST hidden");
@@ -76,10 +77,29 @@ final class CudaMatrixFast {
         this.owner = owner;
     }
 
-    /** Bytes per row of a block: float32 logits, the 16-bit G pair, the block's copy of h. */
-    static long rowBytes(int classes, int dim, Tensor.DType dtype, boolean gradient) {
+    /**
+     * Classes per slab of dh = G·W. One GEMM over all V classes would sum V products per element in one float32
+     * chain (k ascending in the emulated cuBLAS; K/16 steps of a tensor-core accumulator on a GPU), whose
+     * rounding grows as √V·2⁻²⁴ of the running sum: 1.3e-5 of the largest dh element at V = 50 257, past
+     * the float32 contract. So dh is a deterministic split-K: one GEMM per slab of at most this many classes
+     * into its own float32 partial, and the partials summed per element in float64, in slab order
+     * ({@code losskit_matrix_fast_sum_slabs}): √8192·2⁻²⁴ ≈ 5e-6 at worst, whatever V is.
+     */
+    static final int SLAB = 8192;
+
+    static int slabs(int classes) {
+        return (classes + SLAB - 1) / SLAB;
+    }
+
+    /**
+     * Bytes per row of a block: float32 logits, the 16-bit G pair (16-bit operands with a gradient), the block's
+     * copy of h (the weight gradient), dh's per-slab float32 partials (the hidden gradient, more than one slab).
+     */
+    static long rowBytes(int classes, int dim, Tensor.DType dtype, boolean gh, boolean gw) {
         int es = dtype.bytes();
-        return 4L * classes + (gradient && es == 2 ? 2L * es * classes : 0) + (gradient ? (long) es * dim : 0);
+        int slabs = slabs(classes);
+        return 4L * classes + ((gh || gw) && es == 2 ? 2L * es * classes : 0) + (gw ? (long) es * dim : 0)
+                + (gh && slabs > 1 ? 4L * slabs * dim : 0);
     }
 
     Partial linearCrossEntropy(ValidatedCall call, cublasHandle handle, CudaMatrixLosses.RowChecks checks) {
@@ -108,7 +128,7 @@ final class CudaMatrixFast {
         long hElems = (long) n * d;
         long wElems = (long) v * d;
 
-        CudaMatrixLosses.Plan plan = owner.plan(call, n, rowBytes(v, d, dtype, grad), 8L * n, owner.fastBudget());
+        CudaMatrixLosses.Plan plan = owner.plan(call, n, rowBytes(v, d, dtype, gh, gw), 8L * n, owner.fastBudget());
         int rows = plan.rows();
 
         CUstream stream = call.stream() == 0 ? null : JCudaInterop.stream(call.stream());
@@ -132,12 +152,19 @@ final class CudaMatrixFast {
         long logitBytes = CudaMatrixLosses.align(4L * rows * v);
         long pairBytes = grad && half ? CudaMatrixLosses.align((long) es * rows * v) : 0;
         long hCopyBytes = gw ? CudaMatrixLosses.align((long) es * rows * d) : 0;
-        CUdeviceptr ws = work.ensure(CudaMatrixLosses.align(8L * n) + logitBytes + 2 * pairBytes + hCopyBytes);
+        int slabs = slabs(v);
+        boolean split = gh && slabs > 1;
+        long partialBytes = split ? CudaMatrixLosses.align(4L * slabs * rows * d) : 0;
+        CUdeviceptr ws = work.ensure(CudaMatrixLosses.align(8L * n) + logitBytes + 2 * pairBytes + hCopyBytes
+                + partialBytes);
         CUdeviceptr rowLoss = ws;
         CUdeviceptr z = ws.withByteOffset(CudaMatrixLosses.align(8L * n));
         CUdeviceptr gHi = half && grad ? z.withByteOffset(logitBytes) : z;
         CUdeviceptr gLo = half && grad ? gHi.withByteOffset(pairBytes) : null;
         CUdeviceptr hCopy = gw ? z.withByteOffset(logitBytes + 2 * pairBytes) : null;
+        CUdeviceptr partials = split ? z.withByteOffset(logitBytes + 2 * pairBytes + hCopyBytes) : null;
+        CUfunction sumSlabs = split ? owner.fastKernel(SUM_SLABS) : null;
+        int gBytes = half ? es : 4;
 
         int flags = (grad ? 1 : 0) | (checks.hasIgnore() ? 2 : 0) | (gw ? 4 : 0);
         double eps = call.loss().real(Param.LABEL_SMOOTHING);
@@ -169,10 +196,19 @@ final class CudaMatrixFast {
                 for (int part = 0; part < parts && grad; part++) {
                     CUdeviceptr g = part == 0 ? gHi : gLo;
                     String which = half ? (part == 0 ? " (G hi)" : " (G lo)") : "";
-                    if (gh) {
+                    if (gh && !split) {
                         // dh_block (column-major D × count) = Wᵀ (D × V) · Gᵀ (V × count)
                         gemm(handle, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, v, dW, cudaType,
                                 d, g, gType, v, part, dgh.withByteOffset(4L * first * d), d, "dh = G·W" + which + ", " + where);
+                    }
+                    for (int slab = 0; split && slab < slabs; slab++) {
+                        // partial_slab (D × count) = W_slabᵀ (D × k) · G_slabᵀ (k × count), classes [v0, v0 + k)
+                        int v0 = slab * SLAB;
+                        int k = Math.min(SLAB, v - v0);
+                        gemm(handle, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, k,
+                                dW.withByteOffset((long) es * v0 * d), cudaType, d, g.withByteOffset((long) gBytes * v0),
+                                gType, v, part, partials.withByteOffset(4L * slab * count * d), d,
+                                "dh slab " + slab + " of " + slabs + which + ", " + where);
                     }
                     if (gw) {
                         // dWᵀ (column-major D × V) += h_blockᵀ (D × count) · G (count × V)
@@ -180,6 +216,12 @@ final class CudaMatrixFast {
                                 cudaType, d, g, gType, v, first == 0 && part == 0 ? 0 : 1, dgW, d,
                                 "dW += Gᵀ·h" + which + ", " + where);
                     }
+                }
+                if (split) {
+                    long elems = (long) count * d;
+                    launch(sumSlabs, CudaMatrixLosses.grid(elems, CudaMatrixLosses.BLOCK), CudaMatrixLosses.BLOCK, stream,
+                            List.of(CudaMatrixLosses.ptr(partials), CudaMatrixLosses.i64(slabs), CudaMatrixLosses.i64(elems),
+                                    CudaMatrixLosses.ptr(dgh.withByteOffset(4L * first * d))), "dh slabs, " + where);
                 }
             }
             synchronize(stream, id);
@@ -285,7 +327,7 @@ final class CudaMatrixFast {
         try {
             cuLaunchKernel(f, grid, 1, 1, block, 1, 1, 0, stream, Pointer.to(args.toArray(new Pointer[0])), null);
         } catch (CudaException e) {
-            throw CudaMatrixLosses.wrap(e, ROW_KERNEL, "grid " + grid + " x block " + block + ", " + where);
+            throw CudaMatrixLosses.wrap(e, "cuLaunchKernel", "grid " + grid + " x block " + block + ", " + where);
         }
     }
 

@@ -293,7 +293,14 @@ final class CudaMatrixLosses implements AutoCloseable {
         // float32 weight, …) take the float64 path, which widens each exactly
         if (call.precision() == Precision.FAST && call.loss().id().equals("linear-cross-entropy")
                 && call.slot(0).dtype() == call.slot(1).dtype()) {
-            return fast.linearCrossEntropy(call, handle, checkRows(call));
+            Partial p = fast.linearCrossEntropy(call, handle, checkRows(call));
+            if (Double.isFinite(p.sumLoss())) {
+                return p;
+            }
+            // a NaN or ∞: float32 logits overflow where float64 ones do not (|h·W| beyond 3.4e38 from finite
+            // operands), so the call is computed again in float64, which also gives the NaN of non-finite data
+            LOG.debug("{}: FAST gave {}, computing the call again in float64", call.loss().id(), p.sumLoss());
+            lastGemms.clear();
         }
         return switch (call.loss().id()) {
             case "linear-cross-entropy" -> linearCrossEntropy(call, rowKernel, symbol);

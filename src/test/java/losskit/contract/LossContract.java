@@ -391,7 +391,8 @@ public abstract class LossContract {
                         Object expected = Fuzz.outcome(oracle, c);
                         Object actual = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
                                 java.time.Duration.ofSeconds(20), () -> Fuzz.outcome(engine, c), c.toString());
-                        Fuzz.assertSameOutcome(c, expected, actual);
+                        Fuzz.assertSameOutcome(c, expected, actual, engine.precision() == Precision.FAST
+                                && c.variant().loss().id().equals("linear-cross-entropy"));
                         tried[expected instanceof String ? 1 : 0]++;
                         tried[2]++;
                     }

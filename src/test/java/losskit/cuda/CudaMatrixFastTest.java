@@ -33,17 +33,18 @@ import org.junit.jupiter.api.TestInstance;
  * float32 operands), bit-for-bit determinism, chunking, 16-bit destinations rounded once, and the device
  * memory the FAST plan needs at the Gemma-2 head shape.
  *
- * <p>The contract measured here (docs/SEMANTICS.md, "linear-cross-entropy in FAST precision"): the value
- * within {@link #VALUE_16} (16-bit operands) or {@link #VALUE_32} (float32) relative, each gradient within
- * {@link #GRADIENT_16} or {@link #GRADIENT_32} of its largest element. The worst errors seen are written to
+ * <p>The contract measured here (docs/SEMANTICS.md, "linear-cross-entropy in FAST precision"; issue 17's numbers,
+ * the value's tightened to what was measured): the value within {@link #VALUE} relative, the per-row losses
+ * within {@link #LOSSES} of the largest, each gradient within {@link #GRADIENT} of its largest element, for
+ * every operand dtype — the float32 accumulation of the GEMMs, not the operands' rounding, sets the error
+ * (the operands are the oracle's inputs too). The worst errors seen are written to
  * target/matrix-fast-accuracy.md.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CudaMatrixFastTest {
-    static final double VALUE_16 = 1e-5;
-    static final double GRADIENT_16 = 1e-4;
-    static final double VALUE_32 = 1e-6;
-    static final double GRADIENT_32 = 1e-5;
+    static final double VALUE = 1e-6;
+    static final double LOSSES = 1e-5;
+    static final double GRADIENT = 1e-4;
 
     private final List<String> table = new ArrayList<>();
 
@@ -161,16 +162,15 @@ class CudaMatrixFastTest {
     }
 
     private void measure(LossEngine cuda, LossEngine cpu, Head p, Loss loss) {
-        boolean half = p.dtype() != Tensor.DType.FLOAT32;
-        double valueTol = half ? VALUE_16 : VALUE_32;
-        double gradTol = half ? GRADIENT_16 : GRADIENT_32;
+        double valueTol = VALUE;
+        double gradTol = GRADIENT;
         LossResult f = cuda.compute(loss.precision(Precision.FAST), withFloatGradients(p.fast(), p));
         LossResult e = cpu.compute(loss.precision(Precision.EXACT), withFloatGradients(p.oracle(), p));
         double ve = Math.abs(f.value() - e.value()) / Math.abs(e.value());
         double dh = worst(f.gradientArray("hidden"), e.gradientArray("hidden"));
         double dw = worst(f.gradientArray("weight"), e.gradientArray("weight"));
-        LossResult fn = cuda.compute(loss.precision(Precision.FAST).reduction(Reduction.NONE), p.fast().gradientInto(
-                "hidden", new float[p.n() * p.d()]).gradientInto("weight", new float[p.v() * p.d()]));
+        LossResult fn = cuda.compute(loss.precision(Precision.FAST).reduction(Reduction.NONE),
+                withFloatGradients(p.fast(), p).lossesInto(new float[p.n()]));
         LossResult en = cpu.compute(loss.precision(Precision.EXACT).reduction(Reduction.NONE), p.oracle());
         double le = worst(fn.lossesArray(), en.lossesArray());
         String row = String.format("| %s | %s | %d × %d × %d | %s | %.1e | %.1e | %.1e | %.1e |", p.name(), p.dtype().id(),
@@ -178,7 +178,7 @@ class CudaMatrixFastTest {
         table.add(row);
         System.out.println(row);
         assertTrue(ve <= valueTol, p.name() + ": value " + f.value() + " vs oracle " + e.value() + " (" + ve + ")");
-        assertTrue(le <= valueTol, p.name() + ": per-row losses off by " + le + " of the largest");
+        assertTrue(le <= LOSSES, p.name() + ": per-row losses off by " + le + " of the largest");
         assertTrue(dh <= gradTol, p.name() + ": d/dhidden off by " + dh + " of its largest element");
         assertTrue(dw <= gradTol, p.name() + ": d/dweight off by " + dw + " of its largest element");
     }
@@ -192,7 +192,11 @@ class CudaMatrixFastTest {
             measure(cuda, cpu, head("spread 30", Tensor.DType.BFLOAT16, 64, 512, 8000, 30, 2), plain);
             measure(cuda, cpu, head("spread 5, smoothing", Tensor.DType.BFLOAT16, 48, 256, 8000, 5, 3), smoothed);
             measure(cuda, cpu, head("D 4096", Tensor.DType.BFLOAT16, 16, 4096, 2000, 10, 4), plain);
+            measure(cuda, cpu, head("D 4096 spread 30", Tensor.DType.BFLOAT16, 16, 4096, 2000, 30, 11), smoothed);
+            measure(cuda, cpu, head("D 4096 spread 30", Tensor.DType.FLOAT32, 16, 4096, 2000, 30, 13), plain);
             measure(cuda, cpu, head("V 256000", Tensor.DType.BFLOAT16, 8, 64, 256000, 10, 5), plain);
+            measure(cuda, cpu, head("Gemma-2 style", Tensor.DType.BFLOAT16, 32, 256, 16000, 40, 14),
+                    plain.with(Param.SOFTCAP, 30.0).with(Param.Z_LOSS, 1e-4));
             measure(cuda, cpu, head("spread 10", Tensor.DType.FLOAT16, 64, 256, 8000, 10, 6), plain);
             measure(cuda, cpu, head("spread 5", Tensor.DType.FLOAT32, 64, 256, 8000, 5, 7), plain);
             measure(cuda, cpu, head("spread 30", Tensor.DType.FLOAT32, 32, 512, 4000, 30, 8), smoothed);
@@ -298,7 +302,7 @@ class CudaMatrixFastTest {
                 for (int i = 0; i < gw.length; i++) {
                     assertTrue(Float.isFinite(gw[i]), "d/dweight[" + i + "] = " + gw[i]);
                 }
-                assertTrue(worst(gw, c.gradientArray("weight")) <= GRADIENT_32, "d/dweight");
+                assertTrue(worst(gw, c.gradientArray("weight")) <= GRADIENT, "d/dweight");
                 assertTrue(Float.isInfinite(h[d + 2]), "the caller's hidden is untouched");
             }
         }
@@ -313,16 +317,16 @@ class CudaMatrixFastTest {
     @Test
     void gemma2HeadWorkspaceStaysUnder1point2GB() {
         int n = 8192;
-        long rowBytes = CudaMatrixFast.rowBytes(256_000, 2304, Tensor.DType.BFLOAT16, true);
+        long rowBytes = CudaMatrixFast.rowBytes(256_000, 2304, Tensor.DType.BFLOAT16, true, true);
         long budget = CudaMatrixLosses.FAST_BUDGET_CAP_MIB << 20;
         long cublas = 32L << 20;
         long rows = CudaMatrixLosses.rowsFor(budget, n, rowBytes, 8L * n, cublas);
         long workspace = rows * rowBytes + 8L * n + cublas;
         assertTrue(workspace <= 1_200_000_000L, "FAST workspace at the Gemma-2 head: " + workspace + " bytes (" + rows
                 + " rows of " + rowBytes + ")");
-        // and blocks big enough that dW, read and written once per block, stays a small part of the call: 17
-        // blocks, ~80 GB of dW traffic (~17 ms on an H100 against ~50 ms of GEMMs; docs/BENCHMARKS.md)
-        assertTrue(rows >= 500, "rows per block at the Gemma-2 head: " + rows);
+        // and blocks big enough that dW, read and written once per block, stays a small part of the call: 19
+        // blocks of 443 rows, ~90 GB of dW traffic (~27 ms at an H100's 3.35 TB/s; docs/BENCHMARKS.md)
+        assertTrue(rows >= 400, "rows per block at the Gemma-2 head: " + rows);
     }
 
     /** The device memory a FAST call keeps (the driver's count): 16-bit operands, float32 gradients, the plan. */
@@ -344,7 +348,7 @@ class CudaMatrixFastTest {
                 plan[0] = m.lastPlan();
             });
             long cublas = 4L << 20; // the emulated device is compute capability 8.6
-            long rowBytes = CudaMatrixFast.rowBytes(v, d, Tensor.DType.BFLOAT16, true);
+            long rowBytes = CudaMatrixFast.rowBytes(v, d, Tensor.DType.BFLOAT16, true, true);
             assertEquals(4L * v + 2L * 2 * v + 2L * d, rowBytes);
             long rows = ((6L << 20) - 8L * n - cublas) / rowBytes;
             assertEquals(rows, plan[0].rows(), "rows per block: " + plan[0]);
