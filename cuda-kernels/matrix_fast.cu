@@ -119,9 +119,13 @@ __device__ __forceinline__ unsigned short fast_round16(float f, int dt) {
  * row r is row first + r of the call). Parameters as losskit_matrix_linear_cross_entropy (matrix.cu), plus:
  *   h, hOut, dim   the call's hidden states (dtype dt, [N × dim]) and the block's copy of its rows for
  *                  dW += Gᵀ·h (flags bit 2): a row whose G is all zero (ignored, zero weight, shifted out) is
- *                  zeroed there, so that 0·∞ in h cannot make dW NaN (the CPU oracle skips such rows)
+ *                  zeroed there, so that 0·∞ in h cannot make dW NaN (the CPU oracle skips such rows). For
+ *                  16-bit operands the copy holds the block's rows twice ([2·rows × dim]: row r and row
+ *                  rows + r), so that dW += [h; h]ᵀ·[G_hi; G_lo] is one GEMM with k = 2·rows, reading and
+ *                  writing the float32 dW once per block instead of twice
  *   dt             the operands' dtype (LK_DT_F32, LK_DT_BF16, LK_DT_F16): G goes over u for float32, else
- *                  into gHi and gLo ([rows × classes] of dt each)
+ *                  into gHi and gLo ([rows × classes] of dt each; the launcher puts gLo right after gHi's
+ *                  rows, so that the pair is one [2·rows × classes] matrix)
  *   rowLse         lse per call row (may be null)
  *   softcap        0 or the cap s of z = s·tanh(u/s)
  *   zloss          the z-loss coefficient on lse²
@@ -143,6 +147,8 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     const int64_t es = half ? 2 : 4;
     const void* hRow = reinterpret_cast<const char*>(h) + row * dim * es;
     void* hOutRow = reinterpret_cast<char*>(hOut) + (int64_t)blockIdx.x * dim * es;
+    // 16-bit: the copy holds the block's rows twice (rows r and count + r), against G's hi and lo rows
+    void* hOutTwin = half ? reinterpret_cast<char*>(hOut) + ((int64_t)blockIdx.x + gridDim.x) * dim * es : nullptr;
     unsigned short* hiRow = half ? reinterpret_cast<unsigned short*>(gHi) + (int64_t)blockIdx.x * classes : nullptr;
     unsigned short* loRow = half ? reinterpret_cast<unsigned short*>(gLo) + (int64_t)blockIdx.x * classes : nullptr;
 
@@ -164,7 +170,10 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
                 }
             }
         }
-        if ((flags & 4) != 0) fast_copy_row(hRow, hOutRow, dt, dim, true);
+        if ((flags & 4) != 0) {
+            fast_copy_row(hRow, hOutRow, dt, dim, true);
+            if (half) fast_copy_row(hRow, hOutTwin, dt, dim, true);
+        }
         if (t == 0) {
             rowLoss[row] = 0.0;
             if (rowLse != nullptr) rowLse[row] = 0.0;
@@ -247,7 +256,10 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
         }
     }
     nonzero = __syncthreads_or(nonzero);
-    if ((flags & 4) != 0) fast_copy_row(hRow, hOutRow, dt, dim, !nonzero);
+    if ((flags & 4) != 0) {
+        fast_copy_row(hRow, hOutRow, dt, dim, !nonzero);
+        if (half) fast_copy_row(hRow, hOutTwin, dt, dim, !nonzero);
+    }
 }
 
 /* dst[i] = src[i] rounded once to nearest even into dtype dt (LK_DT_BF16 or LK_DT_F16), grid-stride. */

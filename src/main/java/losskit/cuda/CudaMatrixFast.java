@@ -98,7 +98,7 @@ final class CudaMatrixFast {
     static long rowBytes(int classes, int dim, Tensor.DType dtype, boolean gh, boolean gw) {
         int es = dtype.bytes();
         int slabs = slabs(classes);
-        return 4L * classes + ((gh || gw) && es == 2 ? 2L * es * classes : 0) + (gw ? (long) es * dim : 0)
+        return 4L * classes + ((gh || gw) && es == 2 ? 2L * es * classes : 0) + (gw ? (long) es * dim * (es == 2 ? 2 : 1) : 0)
                 + (gh && slabs > 1 ? 4L * slabs * dim : 0);
     }
 
@@ -151,7 +151,7 @@ final class CudaMatrixFast {
 
         long logitBytes = CudaMatrixLosses.align(4L * rows * v);
         long pairBytes = grad && half ? CudaMatrixLosses.align((long) es * rows * v) : 0;
-        long hCopyBytes = gw ? CudaMatrixLosses.align((long) es * rows * d) : 0;
+        long hCopyBytes = gw ? CudaMatrixLosses.align((long) es * rows * d * (half ? 2 : 1)) : 0;
         int slabs = slabs(v);
         boolean split = gh && slabs > 1;
         long partialBytes = split ? CudaMatrixLosses.align(4L * slabs * rows * d) : 0;
@@ -160,7 +160,6 @@ final class CudaMatrixFast {
         CUdeviceptr rowLoss = ws;
         CUdeviceptr z = ws.withByteOffset(CudaMatrixLosses.align(8L * n));
         CUdeviceptr gHi = half && grad ? z.withByteOffset(logitBytes) : z;
-        CUdeviceptr gLo = half && grad ? gHi.withByteOffset(pairBytes) : null;
         CUdeviceptr hCopy = gw ? z.withByteOffset(logitBytes + 2 * pairBytes) : null;
         CUdeviceptr partials = split ? z.withByteOffset(logitBytes + 2 * pairBytes + hCopyBytes) : null;
         CUfunction sumSlabs = split ? owner.fastKernel(SUM_SLABS) : null;
@@ -180,6 +179,7 @@ final class CudaMatrixFast {
                 int count = Math.min(rows, n - first);
                 CUdeviceptr hBlock = dh.withByteOffset((long) es * first * d);
                 String where = "FAST, rows [" + first + ", " + (first + count) + ") of " + n + ", V " + v + ", D " + d;
+                CUdeviceptr gLo = half && grad ? gHi.withByteOffset((long) es * count * v) : null;
                 // u (column-major V × count, i.e. row-major count × V) = W (V × D) · h_blockᵀ
                 gemm(handle, cublasOperation.CUBLAS_OP_T, cublasOperation.CUBLAS_OP_N, v, count, d, dW, cudaType, d,
                         hBlock, cudaType, d, 0, z, v, "logits, " + where);
@@ -210,12 +210,13 @@ final class CudaMatrixFast {
                                 gType, v, part, partials.withByteOffset(4L * slab * count * d), d,
                                 "dh slab " + slab + " of " + slabs + which + ", " + where);
                     }
-                    if (gw) {
-                        // dWᵀ (column-major D × V) += h_blockᵀ (D × count) · G (count × V)
-                        gemm(handle, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_T, d, v, count, hCopy,
-                                cudaType, d, g, gType, v, first == 0 && part == 0 ? 0 : 1, dgW, d,
-                                "dW += Gᵀ·h" + which + ", " + where);
-                    }
+                }
+                if (gw) {
+                    // dWᵀ (column-major D × V) += h_blockᵀ (D × count) · G (count × V); for 16-bit operands one GEMM
+                    // over the pair: [h; h]ᵀ (D × 2·count) · [G_hi; G_lo] (2·count × V), so dW is read and written
+                    // once per block
+                    gemm(handle, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_T, d, v, half ? 2 * count : count,
+                            hCopy, cudaType, d, gHi, gType, v, first == 0 ? 0 : 1, dgW, d, "dW += Gᵀ·h, " + where);
                 }
                 if (split) {
                     long elems = (long) count * d;

@@ -45,14 +45,18 @@ public final class KernelNames {
 
     /**
      * The kernel of a loss's form in a precision: FAST kernels carry the suffix {@code _fast} (the matrix
-     * family computes in float64 under both and has one kernel set).
+     * family's symbol is its float64 row kernel; its FAST path, {@code CudaMatrixFast}, has a module of its
+     * own, {@link #MATRIX_FAST_MODULE}).
      */
     public static String symbol(String lossId, Form form, Precision precision) {
         String base = symbol(lossId, form);
         return precision == Precision.FAST && hasFastKernels(form.family()) ? base + "_fast" : base;
     }
 
-    /** Whether a family has FAST (float32) kernels: every family but the matrix losses (float64 GEMMs under both). */
+    /**
+     * Whether a family has FAST (float32) twins of its per-loss kernels: every family but the matrix losses,
+     * whose FAST path is GEMMs plus the kernels of {@link #MATRIX_FAST_MODULE}.
+     */
     public static boolean hasFastKernels(Family family) {
         return family != Family.MATRIX;
     }
