@@ -46,7 +46,8 @@ import losskit.api.ValidatedCall;
  * losses on the host in row order (double-double, as the CPU does).
  *
  * <p><b>Memory.</b> No N×V logits: per block, rows × (4·V logits + 2·2·V for a 16-bit G pair + D·size(h) for
- * the block's copy of h) bytes, plus 8 bytes per row for the row losses and cuBLAS's workspace. The rows per
+ * the block's copy of h) bytes, plus 8 bytes per row for the row losses (16 when the per-row lse is written:
+ * {@code Inputs.lseInto} or a z-loss, whose term is summed from it on the host) and cuBLAS's workspace. The rows per
  * block are the {@code chunk} parameter, else as many as fit the FAST budget
  * ({@link CudaMatrixLosses#fastBudget()}: the {@code losskit.cuda.matrixWorkspace} property when set, else a
  * quarter of the device's free memory capped at {@value CudaMatrixLosses#FAST_BUDGET_CAP_MIB} MiB). The
