@@ -123,6 +123,8 @@ __device__ __forceinline__ MatLse mat_block_lse(MatLse st, double& extra) {
  *                oracle does (0·∞ would make dW NaN); the call no longer needs it after dW
  *   flags        bit 0 write G, bit 1 ignoreIndex applies, bit 2 zero the h rows of dead rows
  *   softcap      c, or 0 for none;  zLoss  ζ (0 for none);  shift  T, or 0 for none
+ *   rowLse       null, or lse per call row, written for every row (ignored and shifted-out rows too)
+ *   upstream     null, or the NONE upstream gradient u per call row: g = u·s·scale
  */
 __device__ __forceinline__ double mat_cap(double u, double softcap) {
     return softcap > 0 ? softcap * tanh(u / softcap) : u;
@@ -132,7 +134,8 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     losskit_matrix_linear_cross_entropy(double* z, int64_t classes, const int32_t* y32, const int64_t* y64,
                                         const float* w, double* h, int64_t dim, double* rowLoss, int64_t first,
                                         double scale, double eps, int32_t ignoreIndex, int32_t flags,
-                                        double softcap, double zLoss, int64_t shift) {
+                                        double softcap, double zLoss, int64_t shift, double* rowLse,
+                                        const float* upstream) {
     const int64_t row = first + blockIdx.x;
     double* zr = z + (int64_t)blockIdx.x * classes;
     const int t = threadIdx.x;
@@ -145,6 +148,14 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
         dead = (flags & 2) != 0 && label == ignoreIndex;
     }
     if (dead) {
+        if (rowLse != nullptr) {
+            // an ignored row's logits exist: its lse is returned too (each thread then zeroes what it read)
+            MatLse dl = {-INFINITY, 0.0, 0};
+            for (int64_t v = t; v < classes; v += blockDim.x) mat_lse_add(dl, mat_cap(zr[v], softcap));
+            double unused = 0.0;
+            dl = mat_block_lse(dl, unused);
+            if (t == 0) rowLse[row] = mat_lse_value(dl);
+        }
         if (writeG) {
             for (int64_t v = t; v < classes; v += blockDim.x) zr[v] = 0.0;
         }
@@ -169,11 +180,12 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_BLOCK, 1)
     double l = (1 - eps) * (lse - zy) + eps / V * (V * lse - zsum);
     if (zLoss != 0) l += zLoss * lse * lse;
     const double s = w != nullptr ? (double)w[row] : 1.0;
+    if (t == 0 && rowLse != nullptr) rowLse[row] = lse;
     if (!writeG) {
         if (t == 0) rowLoss[row] = s * l;
         return;
     }
-    const double g = scale * s;
+    const double g = scale * s * (upstream != nullptr ? (double)upstream[row] : 1.0);
     const double smooth = eps / V;
     const double pScale = 1 + 2 * zLoss * lse;
     int nonzero = 0;

@@ -126,7 +126,8 @@ __device__ __forceinline__ unsigned short fast_round16(float f, int dt) {
  *   dt             the operands' dtype (LK_DT_F32, LK_DT_BF16, LK_DT_F16): G goes over u for float32, else
  *                  into gHi and gLo ([rows × classes] of dt each; the launcher puts gLo right after gHi's
  *                  rows, so that the pair is one [2·rows × classes] matrix)
- *   rowLse         lse per call row (may be null)
+ *   rowLse         lse per call row (may be null), written for every row: ignored and shifted-out rows too
+ *   upstream       null, or the NONE upstream gradient u per call row: g = u·s·scale
  *   softcap        0 or the cap s of z = s·tanh(u/s)
  *   zloss          the z-loss coefficient on lse²
  *   shift          0, or the sequence length T: row i (t = i mod T) is scored against label i + 1 and the
@@ -138,7 +139,7 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
                                              const float* w, const void* h, void* hOut, int64_t dim, int32_t dt,
                                              void* gHi, void* gLo, double* rowLoss, double* rowLse, int64_t first,
                                              double scale, double eps, int32_t ignoreIndex, int32_t flags,
-                                             float softcap, double zloss, int64_t shift) {
+                                             float softcap, double zloss, int64_t shift, const float* upstream) {
     const int64_t row = first + blockIdx.x;
     float* zr = u + (int64_t)blockIdx.x * classes;
     const int t = threadIdx.x;
@@ -159,7 +160,8 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
         label = y32 != nullptr ? (int64_t)y32[at] : y64[at];
         dead = (flags & 2) != 0 && label == ignoreIndex;
     }
-    if (dead) {
+    // a dead row's lse, when asked for, is computed by the live path's passes 1 and 2 (its G is then zeroed)
+    if (dead && rowLse == nullptr) {
         if (writeG) {
             for (int64_t v = t; v < classes; v += blockDim.x) {
                 if (half) {
@@ -201,7 +203,7 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     }
     fast_block_reduce(m, bad, zsum);
     // read after pass 1's barrier (the capped value) and before pass 3, where its owner overwrites it with G
-    const float zy = zr[label];
+    const float zy = dead ? 0.0f : zr[label];  // a dead row's label may be ignoreIndex: not an index
 
     // pass 2: S = Σ e^{z − m}
     FastSum se = {0.0f, 0.0f};
@@ -221,13 +223,31 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     const double l = (bad || m == -INFINITY ? (double)NAN : ce) + zloss * lse * lse;
     const double s = w != nullptr ? (double)w[row] : 1.0;
     if (t == 0) {
-        rowLoss[row] = s * l;
+        rowLoss[row] = dead ? 0.0 : s * l;
         if (rowLse != nullptr) rowLse[row] = lse;
+    }
+    if (dead) {
+        // after pass 2's barrier: each thread zeroes the entries it owns (z_y was read before that barrier)
+        if (writeG) {
+            for (int64_t v = t; v < classes; v += blockDim.x) {
+                if (half) {
+                    hiRow[v] = 0;
+                    loRow[v] = 0;
+                } else {
+                    zr[v] = 0.0f;
+                }
+            }
+        }
+        if ((flags & 4) != 0) {
+            fast_copy_row(hRow, hOutRow, dt, dim, true);
+            if (half) fast_copy_row(hRow, hOutTwin, dt, dim, true);
+        }
+        return;
     }
     if (!writeG) return;
 
     // pass 3: G
-    const float g = (float)(scale * s);
+    const float g = (float)(scale * s * (upstream != nullptr ? (double)upstream[row] : 1.0));
     const float logSf = (float)logS;
     const float pScale = (float)(1.0 + 2.0 * zloss * lse);
     const float smooth = (float)(eps / V);

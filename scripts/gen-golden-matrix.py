@@ -123,8 +123,12 @@ def half_tensor(a64, dtype):
 
 def lce_ext_case(name, n, v, d, seed, reduction, softcap=0.0, zloss=0.0, shift=0, smoothing=0.0, ignore=-100,
                  ignored_rows=(), weights=False, chunk=0, hscale=0.5, hdtype="float32", wdtype="float32",
-                 bad_labels=()):
-    """linear-cross-entropy with soft-capping, z-loss and the causal-LM shift (and 16-bit operands)."""
+                 bad_labels=(), lse=False, upstream=False):
+    """linear-cross-entropy with soft-capping, z-loss and the causal-LM shift (and 16-bit operands).
+
+    lse: also expect the per-row logsumexp of the (soft-capped) logits, every row (ignored ones too);
+    upstream: a random upstream gradient u of the NONE losses, the gradients from l.backward(u).
+    Any zLoss case also expects its z term Σ s·zLoss·lse² (over kept rows) reduced like the value."""
     rng = np.random.default_rng(seed)
     h64 = rng.standard_normal((n, d)) * hscale
     w64 = rng.standard_normal((v, d)) / np.sqrt(d)
@@ -174,7 +178,16 @@ def lce_ext_case(name, n, v, d, seed, reduction, softcap=0.0, zloss=0.0, shift=0
     if reduction == "mean" and not weights and not zloss:
         ref = F.cross_entropy(logits, yt, ignore_index=ignore, label_smoothing=smoothing, reduction="mean")
         assert den == 0 or torch.allclose(value, ref)
-    value.backward()
+    row_lse = torch.logsumexp(logits, dim=1).detach()
+    z_term = reduce(zloss * row_lse ** 2 * kept * sw, reduction, den) if zloss else None
+    u = None
+    if upstream:
+        assert reduction == "none"
+        # its own generator: the other inputs stay those of the same seed without it
+        u = (np.random.default_rng(seed + 10000).standard_normal(n) * 1.5).astype(np.float32)
+        l.backward(torch.tensor(u.astype(np.float64)))
+    else:
+        value.backward()
     params = {}
     for key, val, off in (("softcap", softcap, 0.0), ("zLoss", zloss, 0.0), ("shift", shift, 0),
                           ("labelSmoothing", smoothing, 0.0), ("ignoreIndex", ignore, -100), ("chunk", chunk, 0)):
@@ -187,6 +200,12 @@ def lce_ext_case(name, n, v, d, seed, reduction, softcap=0.0, zloss=0.0, shift=0
                        "grad": {"hidden": f64(ht.grad.numpy())}}}
     if reduction == "none":
         case["expect"]["losses"] = f64(l.detach().numpy())
+    if lse:
+        case["expect"]["lse"] = f64(row_lse.numpy())
+    if zloss:
+        case["expect"]["zLoss"] = float(z_term)
+    if upstream:
+        case["lossesGradient"] = f32(u)
     gw = wt.grad.numpy()
     if v * d <= 4000:
         case["expect"]["grad"]["weight"] = f64(gw)
@@ -288,6 +307,31 @@ def main():
             n, v, d = args.pop("n"), args.pop("v"), args.pop("d")
             lce.append(lce_ext_case(f"{name} {reduction}", n, v, d, seed, reduction, **args))
             seed += 1
+    # returnLse, the NONE upstream gradient and the reported z term (issue 17 item 3): seeds of their own, so
+    # that the cases above and info-nce's keep theirs
+    head_seed = 900
+    head = [
+        ("lse softcap 5 ignored rows", dict(n=9, v=20, d=16, softcap=5.0, hscale=4.0, ignored_rows=(1, 6), lse=True),
+         ("mean", "none")),
+        ("lse softcap 30 zLoss 0.1 shift 4 weighted ignored V=1000 D=64",
+         dict(n=12, v=1000, d=64, softcap=30.0, zloss=0.1, shift=4, weights=True, ignored_rows=(5,), hscale=3.0,
+              lse=True), ("mean", "sum")),
+        ("lossesGradient softcap 5 zLoss 0.01 smoothing 0.1 weighted ignored lse",
+         dict(n=9, v=20, d=16, softcap=5.0, zloss=0.01, smoothing=0.1, weights=True, ignored_rows=(3,), hscale=4.0,
+              upstream=True, lse=True), ("none",)),
+        ("lossesGradient shift 4 chunk 5 V=1000 D=64", dict(n=12, v=1000, d=64, shift=4, chunk=5, upstream=True),
+         ("none",)),
+        ("lossesGradient bf16 operands lse", dict(n=9, v=24, d=16, hdtype="bfloat16", wdtype="bfloat16",
+                                                   upstream=True, lse=True, ignored_rows=(0,)), ("none",)),
+        ("zLoss 1e-3 reported term ignored rows chunk 4",
+         dict(n=9, v=7, d=16, zloss=1e-3, ignored_rows=(2, 8), hscale=2.0, chunk=4), ("mean", "sum", "none")),
+    ]
+    for name, kw, reductions in head:
+        for reduction in reductions:
+            args = dict(kw)
+            n, v, d = args.pop("n"), args.pop("v"), args.pop("d")
+            lce.append(lce_ext_case(f"{name} {reduction}", n, v, d, head_seed, reduction, **args))
+            head_seed += 1
     write("linear-cross-entropy", lce)
     nce = []
     for n, d in [(1, 16), (8, 16), (33, 64), (12, 128)]:

@@ -31,9 +31,17 @@ public final class Inputs {
     private final Map<String, Tensor> deviceGradientDestinations;
     private final Tensor deviceLossesDestination;
     private final long stream;
+    /** LM-head extras: the per-row log-sum-exp destination (host or device) and the NONE upstream gradient. */
+    private final Tensor lseDestination;
+    private final Tensor lossesGradient;
 
     private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, Tensor> grads, Tensor losses,
                    Map<String, Tensor> deviceGrads, Tensor deviceLosses, long stream) {
+        this(tensors, weights, grads, losses, deviceGrads, deviceLosses, stream, null, null);
+    }
+
+    private Inputs(Map<String, Tensor> tensors, Tensor weights, Map<String, Tensor> grads, Tensor losses,
+                   Map<String, Tensor> deviceGrads, Tensor deviceLosses, long stream, Tensor lse, Tensor lossesGradient) {
         this.tensors = tensors;
         this.weights = weights;
         this.gradientDestinations = grads;
@@ -41,6 +49,15 @@ public final class Inputs {
         this.deviceGradientDestinations = deviceGrads;
         this.deviceLossesDestination = deviceLosses;
         this.stream = stream;
+        this.lseDestination = lse;
+        this.lossesGradient = lossesGradient;
+    }
+
+    /** This call's tensors and destinations with the LM-head extras of this object carried over. */
+    private Inputs keep(Inputs next) {
+        return new Inputs(next.tensors, next.weights, next.gradientDestinations, next.lossesDestination,
+                next.deviceGradientDestinations, next.deviceLossesDestination, next.stream, lseDestination,
+                lossesGradient);
     }
 
     /** {@return inputs with no tensors yet; add them with {@link #with(String, Tensor)}} */
@@ -96,8 +113,8 @@ public final class Inputs {
     public Inputs with(String slot, Tensor tensor) {
         Map<String, Tensor> copy = new LinkedHashMap<>(tensors);
         copy.put(slot, tensor);
-        return new Inputs(Collections.unmodifiableMap(copy), weights, gradientDestinations, lossesDestination,
-                deviceGradientDestinations, deviceLossesDestination, stream);
+        return keep(new Inputs(Collections.unmodifiableMap(copy), weights, gradientDestinations, lossesDestination,
+                deviceGradientDestinations, deviceLossesDestination, stream));
     }
 
     /**
@@ -121,8 +138,8 @@ public final class Inputs {
      * @return new inputs
      */
     public Inputs weights(Tensor w) {
-        return new Inputs(tensors, w, gradientDestinations, lossesDestination, deviceGradientDestinations,
-                deviceLossesDestination, stream);
+        return keep(new Inputs(tensors, w, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, stream));
     }
 
     /**
@@ -176,8 +193,8 @@ public final class Inputs {
         copy.put(slot, destination);
         Map<String, Tensor> device = new LinkedHashMap<>(deviceGradientDestinations);
         device.remove(slot);
-        return new Inputs(tensors, weights, Collections.unmodifiableMap(copy), lossesDestination,
-                Collections.unmodifiableMap(device), deviceLossesDestination, stream);
+        return keep(new Inputs(tensors, weights, Collections.unmodifiableMap(copy), lossesDestination,
+                Collections.unmodifiableMap(device), deviceLossesDestination, stream));
     }
 
     /**
@@ -199,8 +216,8 @@ public final class Inputs {
      * @return new inputs (replacing any earlier losses destination)
      */
     public Inputs lossesInto(FloatBuffer destination) {
-        return new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice()),
-                deviceGradientDestinations, null, stream);
+        return keep(new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice()),
+                deviceGradientDestinations, null, stream));
     }
 
     /**
@@ -211,8 +228,8 @@ public final class Inputs {
      * @return new inputs
      */
     public Inputs lossesInto(ShortBuffer destination) {
-        return new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice(), Tensor.DType.BFLOAT16),
-                deviceGradientDestinations, null, stream);
+        return keep(new Inputs(tensors, weights, gradientDestinations, Tensor.of(destination.slice(), Tensor.DType.BFLOAT16),
+                deviceGradientDestinations, null, stream));
     }
 
     /**
@@ -250,8 +267,8 @@ public final class Inputs {
         device.put(slot, deviceDestination);
         Map<String, Tensor> host = new LinkedHashMap<>(gradientDestinations);
         host.remove(slot);
-        return new Inputs(tensors, weights, Collections.unmodifiableMap(host), lossesDestination,
-                Collections.unmodifiableMap(device), deviceLossesDestination, stream);
+        return keep(new Inputs(tensors, weights, Collections.unmodifiableMap(host), lossesDestination,
+                Collections.unmodifiableMap(device), deviceLossesDestination, stream));
     }
 
     /**
@@ -263,8 +280,80 @@ public final class Inputs {
      */
     public Inputs lossesInto(Tensor deviceDestination) {
         requireDevice(deviceDestination, "lossesInto(..)");
-        return new Inputs(tensors, weights, gradientDestinations, null, deviceGradientDestinations, deviceDestination,
-                stream);
+        return keep(new Inputs(tensors, weights, gradientDestinations, null, deviceGradientDestinations, deviceDestination,
+                stream));
+    }
+
+    /**
+     * Writes the per-row log-sum-exp {@code lse_i = logsumexp_v z_iv} of {@code linear-cross-entropy}'s logits (the
+     * soft-capped ones when {@code softcap > 0}) into {@code destination} (float32, one per row), under any
+     * reduction. Every row gets its value, ignored rows and the last row of each {@code shift} sequence too (their
+     * logits exist; only their loss is left out). Other losses reject it ({@link LossInputException}).
+     *
+     * @param destination N floats from its position (not moved)
+     * @return new inputs (replacing any earlier lse destination)
+     */
+    public Inputs lseInto(FloatBuffer destination) {
+        return new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, stream, Tensor.of(destination.slice()), lossesGradient);
+    }
+
+    /**
+     * {@link #lseInto(FloatBuffer)} into an array.
+     *
+     * @param destination N floats
+     * @return new inputs
+     */
+    public Inputs lseInto(float[] destination) {
+        return lseInto(FloatBuffer.wrap(destination));
+    }
+
+    /**
+     * {@link #lseInto(FloatBuffer)} into device memory: a float32 device tensor of N elements.
+     *
+     * @param deviceDestination a float32 device tensor the caller owns and keeps alive for the call
+     * @return new inputs
+     * @throws IllegalArgumentException when it is not a floating device tensor
+     */
+    public Inputs lseInto(Tensor deviceDestination) {
+        requireDevice(deviceDestination, "lseInto(..)");
+        return new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, stream, deviceDestination, lossesGradient);
+    }
+
+    /**
+     * The upstream gradient of the per-row losses under {@code NONE} (PyTorch's {@code losses.backward(u)}): with
+     * {@code u} given, the gradients are those of {@code Σ_i u_i·s_i·l_i} (times {@code gradScale}) rather than of
+     * {@code Σ_i s_i·l_i}; the value and the losses do not change. {@code linear-cross-entropy} only; a call under
+     * another reduction is rejected ({@link IllegalArgumentException} naming it), a non-finite {@code u_i} is a
+     * domain error ({@link LossInputException} at {@code lossesGradient[i]}).
+     *
+     * @param upstream N float32 values, one per row (host or device memory)
+     * @return new inputs
+     */
+    public Inputs lossesGradient(Tensor upstream) {
+        return new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, stream, lseDestination, upstream);
+    }
+
+    /**
+     * {@link #lossesGradient(Tensor)} from an array, wrapped.
+     *
+     * @param upstream N values, one per row
+     * @return new inputs
+     */
+    public Inputs lossesGradient(float[] upstream) {
+        return lossesGradient(Tensor.of(upstream));
+    }
+
+    /** {@return the destination of the per-row log-sum-exp (host or device), or {@code null}} */
+    public Tensor lseDestination() {
+        return lseDestination;
+    }
+
+    /** {@return the upstream gradient of the {@code NONE} losses, or {@code null}} */
+    public Tensor lossesGradient() {
+        return lossesGradient;
     }
 
     /**
@@ -276,8 +365,8 @@ public final class Inputs {
      * @return new inputs
      */
     public Inputs onStream(long cuStream) {
-        return new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
-                deviceLossesDestination, cuStream);
+        return keep(new Inputs(tensors, weights, gradientDestinations, lossesDestination, deviceGradientDestinations,
+                deviceLossesDestination, cuStream));
     }
 
     private static void requireDevice(Tensor t, String what) {
@@ -340,7 +429,8 @@ public final class Inputs {
     /** {@return whether any tensor or destination of this call is in device memory} */
     public boolean hasDeviceData() {
         if (weights != null && weights.isOnDevice() || deviceLossesDestination != null
-                || !deviceGradientDestinations.isEmpty()) {
+                || !deviceGradientDestinations.isEmpty() || (lseDestination != null && lseDestination.isOnDevice())
+                || (lossesGradient != null && lossesGradient.isOnDevice())) {
             return true;
         }
         for (Tensor t : tensors.values()) {

@@ -18,6 +18,7 @@ public final class LossResult {
     private final Tensor losses;
     private final Map<String, Tensor> gradients;
     private final String backend;
+    private final Tensor lse;
 
     /**
      * A result whose outputs are float32 host buffers (for backends and tests; callers get results from
@@ -37,14 +38,17 @@ public final class LossResult {
         gradients.forEach((k, v) -> g.put(k, Tensor.of(v)));
         this.gradients = Collections.unmodifiableMap(g);
         this.backend = backend;
+        this.lse = null;
     }
 
-    private LossResult(Loss loss, Partial partial, Tensor losses, Map<String, Tensor> gradients, String backend) {
+    private LossResult(Loss loss, Partial partial, Tensor losses, Map<String, Tensor> gradients, String backend,
+                       Tensor lse) {
         this.loss = loss;
         this.partial = partial;
         this.losses = losses;
         this.gradients = Collections.unmodifiableMap(gradients);
         this.backend = backend;
+        this.lse = lse;
     }
 
     /**
@@ -57,7 +61,34 @@ public final class LossResult {
      * @return the result, viewing the call's destinations
      */
     public static LossResult of(ValidatedCall call, Partial partial, String backend) {
-        return new LossResult(call.loss(), partial, call.lossesTensor(), call.gradientMap(), backend);
+        return new LossResult(call.loss(), partial, call.lossesTensor(), call.gradientMap(), backend,
+                call.lse() != null && !call.lse().isOnDevice() ? call.lse() : null);
+    }
+
+    /**
+     * The z-loss term of the value on its own ({@code linear-cross-entropy} with {@code zLoss > 0}):
+     * {@code Σ s·ζ·lse²} over the rows that count, reduced like the value ({@code MEAN}: over the same
+     * denominator). 0 for a loss without a z-loss term. See {@link Partial#zLossValue}.
+     *
+     * @return the reduced z-loss term, a part of {@link #value}
+     */
+    public double zLossValue() {
+        return partial.zLossValue();
+    }
+
+    /**
+     * The per-row log-sum-exp written to a host destination ({@link Inputs#lseInto(FloatBuffer)}): float32, one
+     * per row (ignored rows too), the caller's buffer.
+     *
+     * @return the buffer, indexed absolutely from 0, or {@code null} when none was asked for (or it went to the device)
+     */
+    public FloatBuffer lse() {
+        return lse == null ? null : lse.floats();
+    }
+
+    /** {@return the per-row log-sum-exp copied into a new array, or {@code null} when none was written to the host} */
+    public float[] lseArray() {
+        return lse == null ? null : toArray(lse);
     }
 
     /**

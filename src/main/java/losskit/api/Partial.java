@@ -15,6 +15,9 @@ public final class Partial {
     private final double weightHi;
     private final double weightLo;
     private final long count;
+    /** {@code Σ s·ζ·lse²} of linear-cross-entropy's z-loss, double-double; 0 for every other loss. */
+    private final double zHi;
+    private final double zLo;
 
     /**
      * A partial from its components (for backends and deserialisation; {@link #of} rebuilds one for a loss).
@@ -30,6 +33,28 @@ public final class Partial {
      */
     public Partial(String lossId, Reduction reduction, LossDefinition.Outer outer, double lossHi, double lossLo,
                    double weightHi, double weightLo, long count) {
+        this(lossId, reduction, outer, lossHi, lossLo, weightHi, weightLo, count, 0, 0);
+    }
+
+    /**
+     * A partial with the z-loss term of {@code linear-cross-entropy} ({@code Σ s·ζ·lse²} over the rows that count,
+     * a part of {@code Σ s·l}) carried beside the sums, for {@link #zLossValue}.
+     *
+     * @param lossId    the loss's id
+     * @param reduction the reduction its value is taken under
+     * @param outer     the loss's outer function
+     * @param lossHi    {@code Σ s·l}, high part
+     * @param lossLo    {@code Σ s·l}, low part
+     * @param weightHi  {@code Σ s·d}, high part
+     * @param weightLo  {@code Σ s·d}, low part
+     * @param count     elements or rows seen
+     * @param zHi       {@code Σ s·ζ·lse²}, high part
+     * @param zLo       {@code Σ s·ζ·lse²}, low part
+     */
+    public Partial(String lossId, Reduction reduction, LossDefinition.Outer outer, double lossHi, double lossLo,
+                   double weightHi, double weightLo, long count, double zHi, double zLo) {
+        this.zHi = zHi;
+        this.zLo = zLo;
         this.lossId = lossId;
         this.reduction = reduction;
         this.outer = outer;
@@ -65,7 +90,8 @@ public final class Partial {
         }
         double[] l = DoubleDouble.add(lossHi, lossLo, other.lossHi, other.lossLo);
         double[] w = DoubleDouble.add(weightHi, weightLo, other.weightHi, other.weightLo);
-        return new Partial(lossId, reduction, outer, l[0], l[1], w[0], w[1], count + other.count);
+        double[] z = DoubleDouble.add(zHi, zLo, other.zHi, other.zLo);
+        return new Partial(lossId, reduction, outer, l[0], l[1], w[0], w[1], count + other.count, z[0], z[1]);
     }
 
     /** {@return {@code Σ s·l}, rounded to a double} */
@@ -76,6 +102,45 @@ public final class Partial {
     /** {@return {@code Σ s·d}, the {@code MEAN} denominator, rounded to a double} */
     public double sumWeight() {
         return weightHi + weightLo;
+    }
+
+    /**
+     * {@return {@code Σ s·ζ·lse²}, the z-loss part of {@link #sumLoss} ({@code linear-cross-entropy} with
+     * {@code zLoss > 0}), rounded to a double; 0 for other losses}
+     */
+    public double sumZLoss() {
+        return zHi + zLo;
+    }
+
+    /**
+     * The z-loss term on its own, reduced like the value: {@code Σ s·ζ·lse²} for {@code NONE} and {@code SUM}, over
+     * the value's denominator {@code Σ s·d} for {@code MEAN} (NaN when that is 0). 0 when the loss has no z-loss.
+     * Merged exactly by {@link #merge}; {@link #components} (the serialised form of CLI reports and Spark buffers)
+     * does not carry it: read {@link #zLossComponents} where a shard's z term must travel.
+     *
+     * @return the reduced z-loss term
+     */
+    public double zLossValue() {
+        return switch (reduction) {
+            case NONE, SUM -> sumZLoss();
+            case MEAN, BATCHMEAN -> DoubleDouble.divide(zHi, zLo, weightHi, weightLo);
+        };
+    }
+
+    /** {@return the z-loss sum's double-double components, a new {@code {zHi, zLo}}} */
+    public double[] zLossComponents() {
+        return new double[]{zHi, zLo};
+    }
+
+    /**
+     * This partial with the z-loss sum replaced (rebuilding a shard from {@link #components} and
+     * {@link #zLossComponents}).
+     *
+     * @param z {@code {zHi, zLo}}
+     * @return a new partial
+     */
+    public Partial withZLoss(double[] z) {
+        return new Partial(lossId, reduction, outer, lossHi, lossLo, weightHi, weightLo, count, z[0], z[1]);
     }
 
     /** {@return the elements (elementwise losses) or rows (row losses) seen} */

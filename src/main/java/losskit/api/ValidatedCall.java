@@ -26,10 +26,15 @@ public final class ValidatedCall {
     private final Tensor deviceLosses;
     private final long stream;
     private final Precision precision;
+    /** The per-row log-sum-exp destination (float32, host or device) and the NONE upstream gradient, or null. */
+    private final Tensor lse;
+    private final Tensor lossesGradient;
 
     private ValidatedCall(Loss loss, Form form, Tensor[] slots, Tensor weights, Tensor[] gradients,
                           Tensor losses, long rows, long rowLength, int classes, Tensor[] deviceGradients,
-                          Tensor deviceLosses, long stream, Precision precision) {
+                          Tensor deviceLosses, long stream, Precision precision, Tensor lse, Tensor lossesGradient) {
+        this.lse = lse;
+        this.lossesGradient = lossesGradient;
         this.loss = loss;
         this.form = form;
         this.slots = slots;
@@ -121,6 +126,19 @@ public final class ValidatedCall {
         return losses;
     }
 
+    /**
+     * {@return the destination of the per-row log-sum-exp ({@link Inputs#lseInto(FloatBuffer)}): a float32 host or
+     * device tensor of N elements, or {@code null}}
+     */
+    public Tensor lse() {
+        return lse;
+    }
+
+    /** {@return the upstream gradient of the NONE losses ({@link Inputs#lossesGradient(Tensor)}), N float32 values, or {@code null}} */
+    public Tensor lossesGradient() {
+        return lossesGradient;
+    }
+
     /** {@return whether an input slot or a host output of this call holds 16-bit floats} */
     public boolean hasHalf() {
         for (int i = 0; i < slots.length; i++) {
@@ -152,7 +170,7 @@ public final class ValidatedCall {
         }
         Tensor out = losses != null && losses.dtype().isHalf() ? Tensor.of(new float[(int) losses.size()]) : losses;
         return new ValidatedCall(loss, form, in, weights, grads, out, rows, rowLength, classes, deviceGradients,
-                deviceLosses, stream, precision);
+                deviceLosses, stream, precision, lse, lossesGradient);
     }
 
     private static Tensor widen(Tensor t) {
@@ -213,7 +231,8 @@ public final class ValidatedCall {
 
     /** {@return whether any input or destination is in device memory} */
     public boolean hasDeviceData() {
-        if (deviceLosses != null || (weights != null && weights.isOnDevice())) {
+        if (deviceLosses != null || (weights != null && weights.isOnDevice()) || (lse != null && lse.isOnDevice())
+                || (lossesGradient != null && lossesGradient.isOnDevice())) {
             return true;
         }
         for (int i = 0; i < slots.length; i++) {
@@ -400,8 +419,36 @@ public final class ValidatedCall {
             throw new IllegalArgumentException(id + ": losses destination given but reduction = "
                     + loss.reduction().id() + " (expected none)");
         }
+        Tensor lse = inputs.lseDestination();
+        if (lse != null) {
+            if (!def.id().equals("linear-cross-entropy")) {
+                throw new LossInputException(id, "lse", -1, "destination " + lse, "is not supported",
+                        "no lseInto: only linear-cross-entropy returns its per-row log-sum-exp");
+            }
+            if (lse.dtype() != Tensor.DType.FLOAT32 || lse.size() != rows
+                    || (!lse.isOnDevice() && lse.floats().isReadOnly())) {
+                throw new LossInputException(id, "lse", -1, "destination " + lse, "does not fit",
+                        "a writable float32 " + (lse.isOnDevice() ? "device tensor" : "buffer") + " of " + rows
+                                + " elements, one per row");
+            }
+        }
+        Tensor upstream = inputs.lossesGradient();
+        if (upstream != null) {
+            if (!def.id().equals("linear-cross-entropy")) {
+                throw new LossInputException(id, "lossesGradient", -1, upstream.toString(), "is not supported",
+                        "no lossesGradient: only linear-cross-entropy takes an upstream gradient of its NONE losses");
+            }
+            if (loss.reduction() != Reduction.NONE) {
+                throw new IllegalArgumentException(id + ": lossesGradient given but reduction = "
+                        + loss.reduction().id() + " (expected none: the upstream gradient is one per row's loss)");
+            }
+            if (upstream.dtype() != Tensor.DType.FLOAT32 || upstream.size() != rows) {
+                throw new LossInputException(id, "lossesGradient", -1, upstream.toString(), "does not match "
+                        + form.slots().get(0).name() + " " + first, "float32[" + rows + "], one per row");
+            }
+        }
         return new ValidatedCall(loss, form, slots, weights, gradients, losses, rows, rowLength, classes,
-                deviceGradients, deviceLosses, inputs.stream(), precision);
+                deviceGradients, deviceLosses, inputs.stream(), precision, lse, upstream);
     }
 
     /**

@@ -45,7 +45,7 @@ final class MatrixLosses {
      * z = u; lse_i = logsumexp_v z_iv, smoothing ε over V classes, z-loss ζ:
      *   l_i = (1−ε)(lse_i − z_iy) + (ε/V)·Σ_v (lse_i − z_iv) + ζ·lse_i²          (PyTorch's cross_entropy + PaLM)
      *   G_iv = ∂l/∂u_iv · g_i = g_i·(softmax_iv·(1 + 2ζ·lse_i) − (1−ε)[v = y] − ε/V)·(1 − (z_iv/c)²),
-     *   g_i = s_i·gradScale/Σ s·d  (the last factor only with a softcap)
+     *   g_i = u_i·s_i·gradScale/Σ s·d  (the last factor only with a softcap; u_i the NONE upstream gradient, else 1)
      *   dh_i = Σ_v G_iv W_v,   dW_v = Σ_i G_iv h_i
      * With shift T > 0 row i = kT + t is scored against the label of row i + 1 and rows with t = T − 1 are
      * ignored; labels that are never read (row 0 of each sequence) are not checked.
@@ -67,11 +67,17 @@ final class MatrixLosses {
         RowDriver.Denominators den = new RowDriver.Denominators(call);
         int[] y = new int[n];
         double denominator = 0;
+        Out lseOut = Out.of(call.lse());
+        FloatBuffer upstream = call.lossesGradient() == null ? null : call.lossesGradient().floats();
         for (int i = 0; i < n; i++) {
             double si = s == null ? 1 : s.get(i);
             if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
                 throw new LossInputException(call.loss().id(), "weights", i, ElementwiseDriver.format(si),
                         "is out of the domain", "finite and >= 0");
+            }
+            if (upstream != null && !Double.isFinite(upstream.get(i))) {
+                throw new LossInputException(call.loss().id(), "lossesGradient", i,
+                        ElementwiseDriver.format(upstream.get(i)), "is out of the domain", "finite");
             }
             int at = labelRow(i, shift);
             if (at < 0) {
@@ -100,6 +106,8 @@ final class MatrixLosses {
         double[] z = new double[rows * v];
         double lossHi = 0;
         double lossLo = 0;
+        double zHi = 0;
+        double zLo = 0;
         for (int r0 = 0; r0 < n; r0 += rows) {
             final int first = r0;
             final int count = Math.min(rows, n - r0);
@@ -118,23 +126,27 @@ final class MatrixLosses {
                     if (out != null) {
                         out.put(row, 0);
                     }
+                    if (lseOut != null) {
+                        // an ignored row's logits exist: its lse is returned too
+                        lseOut.put(row, logSumExp(z, base, v));
+                    }
                     java.util.Arrays.fill(z, base, base + v, 0);
                     continue;
                 }
-                double m = Double.NEGATIVE_INFINITY;
                 double zs = 0;
                 for (int c = 0; c < v; c++) {
-                    m = Math.max(m, z[base + c]);
                     zs += z[base + c];
                 }
-                double se = 0;
-                for (int c = 0; c < v; c++) {
-                    se += Math.exp(z[base + c] - m);
+                double lse = logSumExp(z, base, v);
+                if (lseOut != null) {
+                    lseOut.put(row, lse);
                 }
-                double lse = m + Math.log(se);
                 double l = (1 - eps) * (lse - z[base + y[row]]) + eps / v * (v * lse - zs);
                 if (zLoss != 0) {
                     l += zLoss * lse * lse;
+                    double[] zz = Partial.DoubleDouble.add(zHi, zLo, si * zLoss * lse * lse, 0);
+                    zHi = zz[0];
+                    zLo = zz[1];
                 }
                 double[] dd = Partial.DoubleDouble.add(lossHi, lossLo, si * l, 0);
                 lossHi = dd[0];
@@ -143,7 +155,7 @@ final class MatrixLosses {
                     out.put(row, si * l);
                 }
                 if (wantGrad) {
-                    double g = scale * si;
+                    double g = scale * si * (upstream == null ? 1 : upstream.get(row));
                     double pScale = 1 + 2 * zLoss * lse;
                     for (int c = 0; c < v; c++) {
                         double zc = z[base + c];
@@ -188,7 +200,7 @@ final class MatrixLosses {
             }
         }
         return new Partial(call.loss().id(), call.loss().reduction(), call.loss().definition().outer(), lossHi, lossLo,
-                denominator, 0, n);
+                denominator, 0, n, zHi, zLo);
     }
 
     /**

@@ -46,7 +46,8 @@ import losskit.api.ValidatedCall;
  * losses on the host in row order (double-double, as the CPU does).
  *
  * <p><b>Memory.</b> No N×V logits: per block, rows × (4·V logits + 2·2·V for a 16-bit G pair + D·size(h) for
- * the block's copy of h) bytes, plus 8 bytes per row for the row losses and cuBLAS's workspace. The rows per
+ * the block's copy of h) bytes, plus 8 bytes per row for the row losses (16 when the per-row lse is written:
+ * {@code Inputs.lseInto} or a z-loss, whose term is summed from it on the host) and cuBLAS's workspace. The rows per
  * block are the {@code chunk} parameter, else as many as fit the FAST budget
  * ({@link CudaMatrixLosses#fastBudget()}: the {@code losskit.cuda.matrixWorkspace} property when set, else a
  * quarter of the device's free memory capped at {@value CudaMatrixLosses#FAST_BUDGET_CAP_MIB} MiB). The
@@ -63,7 +64,7 @@ final class CudaMatrixFast {
     private static final int DT_F16 = 2;
 
     /** Every kernel of matrix_fast.cu and the parameter count the Java side passes (checked against the PTX). */
-    static final Map<String, Integer> KERNEL_PARAMS = Map.of(ROW_KERNEL, 21, NARROW, 4, SUM_SLABS, 4);
+    static final Map<String, Integer> KERNEL_PARAMS = Map.of(ROW_KERNEL, 22, NARROW, 4, SUM_SLABS, 4);
 
     private final CudaMatrixLosses owner;
     private final CudaMatrixLosses.DeviceBuffer hidden = new CudaMatrixLosses.DeviceBuffer("FAST hidden");
@@ -128,7 +129,10 @@ final class CudaMatrixFast {
         long hElems = (long) n * d;
         long wElems = (long) v * d;
 
-        CudaMatrixLosses.Plan plan = owner.plan(call, n, rowBytes(v, d, dtype, gh, gw), 8L * n, owner.fastBudget());
+        boolean lse = CudaMatrixLosses.wantsLse(call);
+        long statBytes = CudaMatrixLosses.align((lse ? 16L : 8L) * n);
+        CudaMatrixLosses.Plan plan = owner.plan(call, n, rowBytes(v, d, dtype, gh, gw), (lse ? 16L : 8L) * n,
+                owner.fastBudget());
         int rows = plan.rows();
 
         CUstream stream = call.stream() == 0 ? null : JCudaInterop.stream(call.stream());
@@ -139,8 +143,14 @@ final class CudaMatrixFast {
         boolean int64 = labels.dtype() == Tensor.DType.INT64;
         long yBytes = (long) n * (int64 ? 8 : 4);
         long sBytes = weights == null ? 0 : 4L * n;
-        CUdeviceptr dy = rowData.ensure(CudaMatrixLosses.align(yBytes) + sBytes);
+        long uBytes = checks.upstream() == null ? 0 : 4L * n;
+        CUdeviceptr dy = rowData.ensure(CudaMatrixLosses.align(yBytes) + CudaMatrixLosses.align(sBytes) + uBytes);
         CUdeviceptr ds = weights == null ? null : dy.withByteOffset(CudaMatrixLosses.align(yBytes));
+        CUdeviceptr du = uBytes == 0 ? null
+                : dy.withByteOffset(CudaMatrixLosses.align(yBytes) + CudaMatrixLosses.align(sBytes));
+        if (du != null) {
+            CudaMatrixLosses.upload(du, Pointer.to(checks.upstream()), uBytes, "lossesGradient");
+        }
         CudaMatrixLosses.upload(dy, CudaMatrixLosses.hostPointer(int64 ? labels.longs() : labels.ints()), yBytes,
                 "target");
         if (ds != null) {
@@ -155,10 +165,10 @@ final class CudaMatrixFast {
         int slabs = slabs(v);
         boolean split = gh && slabs > 1;
         long partialBytes = split ? CudaMatrixLosses.align(4L * slabs * rows * d) : 0;
-        CUdeviceptr ws = work.ensure(CudaMatrixLosses.align(8L * n) + logitBytes + 2 * pairBytes + hCopyBytes
-                + partialBytes);
+        CUdeviceptr ws = work.ensure(statBytes + logitBytes + 2 * pairBytes + hCopyBytes + partialBytes);
         CUdeviceptr rowLoss = ws;
-        CUdeviceptr z = ws.withByteOffset(CudaMatrixLosses.align(8L * n));
+        CUdeviceptr rowLse = lse ? ws.withByteOffset(8L * n) : null;
+        CUdeviceptr z = ws.withByteOffset(statBytes);
         CUdeviceptr gHi = half && grad ? z.withByteOffset(logitBytes) : z;
         CUdeviceptr hCopy = gw ? z.withByteOffset(logitBytes + 2 * pairBytes) : null;
         CUdeviceptr partials = split ? z.withByteOffset(logitBytes + 2 * pairBytes + hCopyBytes) : null;
@@ -188,10 +198,10 @@ final class CudaMatrixFast {
                         CudaMatrixLosses.ptr(ds), CudaMatrixLosses.ptr(dh), CudaMatrixLosses.ptr(hCopy),
                         CudaMatrixLosses.i64(d), CudaMatrixLosses.i32(dt), CudaMatrixLosses.ptr(half ? gHi : null),
                         CudaMatrixLosses.ptr(half ? gLo : null), CudaMatrixLosses.ptr(rowLoss),
-                        CudaMatrixLosses.ptr(null), CudaMatrixLosses.i64(first), CudaMatrixLosses.f64(checks.scale()),
+                        CudaMatrixLosses.ptr(rowLse), CudaMatrixLosses.i64(first), CudaMatrixLosses.f64(checks.scale()),
                         CudaMatrixLosses.f64(eps), CudaMatrixLosses.i32(checks.ignoreIndex()),
                         CudaMatrixLosses.i32(flags), Pointer.to(new float[]{softcap}), CudaMatrixLosses.f64(zloss),
-                        CudaMatrixLosses.i64(shift)), where);
+                        CudaMatrixLosses.i64(shift), CudaMatrixLosses.ptr(du)), where);
                 int parts = half ? 2 : 1;
                 for (int part = 0; part < parts && grad; part++) {
                     CUdeviceptr g = part == 0 ? gHi : gLo;
@@ -230,6 +240,7 @@ final class CudaMatrixFast {
             setStream(handle, null);
         }
         double[] sum = owner.foldRowLosses(call, rowLoss, n, checks.ignored());
+        double[] zSum = lse ? CudaMatrixLosses.storeLse(call, rowLse, n, checks) : new double[2];
         if (gh) {
             storeGradient(call, 0, dgh, hElems, "hidden gradient");
         }
@@ -237,7 +248,7 @@ final class CudaMatrixFast {
             storeGradient(call, 1, dgW, wElems, "weight gradient");
         }
         return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1],
-                checks.denominator(), 0, n);
+                checks.denominator(), 0, n, zSum[0], zSum[1]);
     }
 
     /** A device-resident operand as it is; a host one uploaded once, in its dtype, into {@code buffer}. */

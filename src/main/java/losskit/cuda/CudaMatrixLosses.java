@@ -177,7 +177,7 @@ final class CudaMatrixLosses implements AutoCloseable {
 
     private static Map<String, Integer> kernelParams() {
         Map<String, Integer> m = new LinkedHashMap<>();
-        m.put("losskit_matrix_linear_cross_entropy", 16);
+        m.put("losskit_matrix_linear_cross_entropy", 18);
         m.put("losskit_matrix_info_nce", 6);
         m.put(NCE_COLUMNS, 7);
         m.put(NCE_FINISH, 8);
@@ -330,22 +330,30 @@ final class CudaMatrixLosses implements AutoCloseable {
         double zLoss = call.loss().real(Param.Z_LOSS);
         int shift = call.loss().get(Param.SHIFT);
 
-        Plan plan = plan(call, n, v, 8L * n);
+        boolean lse = wantsLse(call);
+        Plan plan = plan(call, n, v, (lse ? 16L : 8L) * n);
         long hElems = (long) n * d;
         long wElems = (long) v * d;
         boolean int64 = labels.dtype() == Tensor.DType.INT64;
         long yBytes = (long) n * (int64 ? 8 : 4);
         long sBytes = weights == null ? 0 : 4L * n;
-        CUdeviceptr base = operands.ensure(align(8 * hElems) + align(yBytes) + align(sBytes) + (gh ? align(8 * hElems) : 0));
+        long uBytes = checks.upstream() == null ? 0 : 4L * n;
+        long ghAt = align(8 * hElems) + align(yBytes) + align(sBytes);
+        CUdeviceptr base = operands.ensure(ghAt + (gh ? align(8 * hElems) : 0) + uBytes);
         CUdeviceptr dh0 = base;
         CUdeviceptr dy = base.withByteOffset(align(8 * hElems));
         CUdeviceptr ds = weights == null ? null : dy.withByteOffset(align(yBytes));
-        CUdeviceptr dgh = gh ? base.withByteOffset(align(8 * hElems) + align(yBytes) + align(sBytes)) : null;
+        CUdeviceptr dgh = gh ? base.withByteOffset(ghAt) : null;
+        CUdeviceptr du = uBytes == 0 ? null : base.withByteOffset(ghAt + (gh ? align(8 * hElems) : 0));
         CUdeviceptr dW = matrixIn.ensure(8 * wElems);
         CUdeviceptr dgW = gw ? matrixGrad.ensure(8 * wElems) : null;
         CUdeviceptr ws = work.ensure(align(plan.statsBytes()) + plan.logitsBytes());
         CUdeviceptr rowLoss = ws;
+        CUdeviceptr rowLse = lse ? ws.withByteOffset(8L * n) : null;
         CUdeviceptr z = ws.withByteOffset(align(plan.statsBytes()));
+        if (du != null) {
+            upload(du, Pointer.to(checks.upstream()), uBytes, "lossesGradient");
+        }
 
         widen(call.slot(0), hElems, dh0, "hidden");
         widen(call.slot(1), wElems, dW, "weight");
@@ -364,18 +372,62 @@ final class CudaMatrixLosses implements AutoCloseable {
                     "logits, " + where);
             launch(symbol, rowKernel, count, block(v), List.of(ptr(z), i64(v), ptr(int64 ? null : dy),
                     ptr(int64 ? dy : null), ptr(ds), ptr(dh0), i64(d), ptr(rowLoss), i64(first), f64(scale), f64(eps),
-                    i32(ignoreIndex), i32(flags), f64(softcap), f64(zLoss), i64(shift)), where);
+                    i32(ignoreIndex), i32(flags), f64(softcap), f64(zLoss), i64(shift), ptr(rowLse), ptr(du)), where);
             linearBackward(z, v, count, d, h, dW, dgh, dgW, first, "h", "W", where);
             synchronize(symbol, where);
         }
         double[] sum = foldRowLosses(call, rowLoss, n, ignored);
+        double[] zSum = lse ? storeLse(call, rowLse, n, checks) : new double[2];
         if (gh) {
             storeGradient(call, 0, dgh, hElems, "hidden gradient");
         }
         if (gw) {
             storeGradient(call, 1, dgW, wElems, "weight gradient");
         }
-        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1], denominator, 0, n);
+        return new Partial(id, call.loss().reduction(), call.loss().definition().outer(), sum[0], sum[1], denominator, 0, n,
+                zSum[0], zSum[1]);
+    }
+
+    /** Whether the kernels write lse per row: the caller asked for it, or the z-loss term is reported. */
+    static boolean wantsLse(ValidatedCall call) {
+        return call.lse() != null || call.loss().real(Param.Z_LOSS) != 0;
+    }
+
+    /**
+     * Downloads the per-row lse (float64), writes it rounded to float32 into the call's lse destination (host or
+     * device) when there is one, and returns the z-loss term Σ s·ζ·lse² over the rows that count, folded in row
+     * order in double-double (the CPU oracle's order): {hi, lo}.
+     */
+    static double[] storeLse(ValidatedCall call, CUdeviceptr rowLse, int n, RowChecks checks) {
+        double[] lse = new double[n];
+        download(Pointer.to(lse), rowLse, 8L * n, "row lse");
+        Tensor dest = call.lse();
+        if (dest != null) {
+            float[] f = new float[n];
+            for (int i = 0; i < n; i++) {
+                f[i] = (float) lse[i];
+            }
+            if (dest.isOnDevice()) {
+                upload(JCudaInterop.deviceptr(dest.devicePointer()), Pointer.to(f), 4L * n, "lse");
+            } else {
+                dest.floats().put(0, f, 0, n);
+            }
+        }
+        double zLoss = call.loss().real(Param.Z_LOSS);
+        double hi = 0;
+        double lo = 0;
+        if (zLoss != 0) {
+            for (int i = 0; i < n; i++) {
+                if (checks.ignored()[i]) {
+                    continue;
+                }
+                double si = checks.weights() == null ? 1 : checks.weights().floats().get(i);
+                double[] s = Partial.DoubleDouble.add(hi, lo, si * zLoss * lse[i] * lse[i], 0);
+                hi = s[0];
+                lo = s[1];
+            }
+        }
+        return new double[]{hi, lo};
     }
 
     /**
@@ -385,7 +437,7 @@ final class CudaMatrixLosses implements AutoCloseable {
      * gradient scale.
      */
     record RowChecks(Tensor labels, Tensor weights, boolean[] ignored, double denominator, double scale,
-                     boolean hasIgnore, int ignoreIndex) {
+                     boolean hasIgnore, int ignoreIndex, float[] upstream) {
     }
 
     /** The CPU backend's checks, in its order (row by row: weight, then label), with its messages. */
@@ -401,10 +453,19 @@ final class CudaMatrixLosses implements AutoCloseable {
         double denominator = 0;
         String expected = "[0, " + v + ")" + (hasIgnore ? " or ignoreIndex " + ignoreIndex : "");
         int shift = call.loss().get(Param.SHIFT);
+        float[] upstream = null;
+        if (call.lossesGradient() != null) {
+            upstream = new float[n];
+            onHost(call.lossesGradient(), "lossesGradient").floats().get(0, upstream, 0, n);
+        }
         for (int i = 0; i < n; i++) {
             double si = weights == null ? 1 : weights.floats().get(i);
             if (!(si >= 0 && si < Double.POSITIVE_INFINITY)) {
                 throw new LossInputException(id, "weights", i, format(si), "is out of the domain", "finite and >= 0");
+            }
+            if (upstream != null && !Float.isFinite(upstream[i])) {
+                throw new LossInputException(id, "lossesGradient", i, format(upstream[i]), "is out of the domain",
+                        "finite");
             }
             // with a shift, row i is scored against label i + 1, and the last row of a sequence against none
             int at = shift > 0 ? (i % shift == shift - 1 ? -1 : i + 1) : i;
@@ -426,7 +487,7 @@ final class CudaMatrixLosses implements AutoCloseable {
         if (divides(call)) {
             scale = denominator == 0 ? 0 : scale / denominator;
         }
-        return new RowChecks(labels, weights, ignored, denominator, scale, hasIgnore, ignoreIndex);
+        return new RowChecks(labels, weights, ignored, denominator, scale, hasIgnore, ignoreIndex, upstream);
     }
 
     // ---- info-nce --------------------------------------------------------------------------------------

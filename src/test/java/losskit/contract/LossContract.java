@@ -198,6 +198,16 @@ public abstract class LossContract {
                 && c.loss().precision() != Precision.EXACT;
         double gradTol = fastMatrix ? Tolerance.MATRIX_FAST_GRADIENT_OF_MAX : Tolerance.GRADIENT;
         double gradFloor = fastMatrix ? 1.0 : 1e-3;
+        if (c.lse() != null) {
+            // float32 lse of float32 logits (FAST): 1e-5 of the largest; float64 ones rounded once to float32
+            compare(problems, "lse", r.lseArray(), c.lse(), fastMatrix ? 1e-5 : Tolerance.LOSSES, fastMatrix ? 1.0 : 1e-7);
+        }
+        if (c.zLoss() != null) {
+            double zScale = Math.max(Math.abs(c.zLoss()), 1e-12);
+            if (!Tolerance.close(r.zLossValue(), c.zLoss(), Tolerance.VALUE, zScale)) {
+                problems.append("\n  zLossValue ").append(r.zLossValue()).append(" expected ").append(c.zLoss());
+            }
+        }
         for (Map.Entry<String, double[]> g : c.gradients().entrySet()) {
             float[] actual = r.gradientArray(g.getKey());
             if (actual == null) {

@@ -573,4 +573,59 @@ class CudaDeviceDataTest {
             }
         }
     }
+    /**
+     * linear-cross-entropy's per-row lse into a device destination and the NONE upstream gradient from device
+     * memory (EXACT and FAST): the same bits as the call with host ones, ignored and shifted-out rows' lse too.
+     */
+    @Test
+    void lmHeadLseAndUpstreamGradientOnTheDevice() {
+        try {
+            jcuda.jcublas.JCublas2.initialize();
+        } catch (LinkageError e) {
+            Assumptions.assumeTrue(System.getenv("CI") != null, "no libcublas.so.12 here: " + e.getMessage());
+            throw e;
+        }
+        int n = 8;
+        int d = 8;
+        int v = 13;
+        java.util.SplittableRandom r = new java.util.SplittableRandom(17);
+        float[] h = new float[n * d];
+        float[] w = new float[v * d];
+        float[] u = new float[n];
+        long[] y = new long[n];
+        for (int i = 0; i < h.length; i++) {
+            h[i] = (float) (r.nextInt(-4096, 4096) / 2048.0);
+        }
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (r.nextInt(-4096, 4096) / 4096.0);
+        }
+        for (int i = 0; i < n; i++) {
+            u[i] = (float) (r.nextInt(-8, 9) / 4.0);
+            y[i] = r.nextInt(v);
+        }
+        y[2] = -100;
+        for (losskit.api.Precision precision : losskit.api.Precision.values()) {
+            Loss loss = Loss.of("linear-cross-entropy").reduction(Reduction.NONE).precision(precision)
+                    .with(losskit.api.Param.SOFTCAP, 3.0).with(losskit.api.Param.Z_LOSS, 0.01)
+                    .with(losskit.api.Param.SHIFT, 4);
+            float[] lse = new float[n];
+            Inputs host = Inputs.empty().with("hidden", h, n, d).with("weight", w, v, d).with("target", Tensor.labels(y))
+                    .lseInto(lse).lossesGradient(u);
+            LossResult expected = cuda.compute(loss, host);
+            long lseDev = alloc(4L * n);
+            Inputs dev = Inputs.empty().with("hidden", onDevice(Tensor.of(h, n, d))).with("weight", w, v, d)
+                    .with("target", Tensor.labels(y)).lseInto(Tensor.onDevice(lseDev, n))
+                    .lossesGradient(onDevice(Tensor.of(u)));
+            LossResult actual = cuda.compute(loss, dev);
+            assertArrayEquals(lse, get(lseDev, n), precision + ": lse");
+            assertNull(actual.lseArray(), "a device lse has no host view");
+            for (float f : lse) {
+                assertTrue(Float.isFinite(f) && f > 0, precision + ": " + java.util.Arrays.toString(lse));
+            }
+            assertArrayEquals(expected.gradientArray("hidden"), actual.gradientArray("hidden"), precision + ": dh");
+            assertArrayEquals(expected.gradientArray("weight"), actual.gradientArray("weight"), precision + ": dW");
+            assertEquals(expected.zLossValue(), actual.zLossValue(), precision + ": z term");
+            assertTrue(expected.zLossValue() > 0, precision + ": z term " + expected.zLossValue());
+        }
+    }
 }

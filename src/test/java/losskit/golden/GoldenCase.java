@@ -24,11 +24,13 @@ import losskit.api.Tensor;
 /**
  * One case of {@code src/test/resources/golden/<id>.json}, written by {@code scripts/gen-golden.py}
  * from PyTorch/scikit-learn in float64: the inputs (float32 values), the configuration and the expected
- * value, per-element losses, gradients — or the domain error expected instead.
+ * value, per-element losses, gradients — or the domain error expected instead. linear-cross-entropy cases may
+ * also give the NONE upstream gradient ({@code lossesGradient}) and expect the per-row log-sum-exp
+ * ({@code lse}, asked for with {@code lseInto}) and the reported z-loss term ({@code zLoss}).
  */
 public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, Double value, double absSum,
                          double[] losses, Map<String, double[]> gradients, Map<String, GradRows> gradRows,
-                         String errorSlot, long errorIndex) {
+                         String errorSlot, long errorIndex, double[] lse, Double zLoss) {
 
     /** The gradient of selected rows of a large slot, and Σ|gradient| over all of it. */
     public record GradRows(int[] rows, double[][] values, double absSum) {
@@ -81,11 +83,14 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
         if (c.hasNonNull("weights")) {
             inputs = inputs.weights(floats(c.get("weights")));
         }
+        if (c.hasNonNull("lossesGradient")) {
+            inputs = inputs.lossesGradient(floats(c.get("lossesGradient")));
+        }
         inputs = float32Outputs(c, inputs);
         if (c.has("error")) {
             JsonNode err = c.get("error");
             return new GoldenCase(id, c.get("name").asText(), loss, inputs, null, 0, null, Map.of(), Map.of(),
-                    err.get("slot").asText(), err.get("index").asLong());
+                    err.get("slot").asText(), err.get("index").asLong(), null, null);
         }
         JsonNode ex = c.get("expect");
         Double value = ex.hasNonNull("value") ? ex.get("value").asDouble() : null;
@@ -112,7 +117,13 @@ public record GoldenCase(String lossId, String name, Loss loss, Inputs inputs, D
             }
         }
         double absSum = ex.hasNonNull("absSum") ? ex.get("absSum").asDouble() : Double.NaN;
-        return new GoldenCase(id, c.get("name").asText(), loss, inputs, value, absSum, losses, grads, rows, null, -1);
+        double[] lse = ex.hasNonNull("lse") ? doubles(ex.get("lse")) : null;
+        if (lse != null) {
+            inputs = inputs.lseInto(new float[lse.length]);
+        }
+        Double zLoss = ex.hasNonNull("zLoss") ? ex.get("zLoss").asDouble() : null;
+        return new GoldenCase(id, c.get("name").asText(), loss, inputs, value, absSum, losses, grads, rows, null, -1,
+                lse, zLoss);
     }
 
     /**
