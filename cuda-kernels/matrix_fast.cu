@@ -302,3 +302,206 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
         out[i] = (float)acc;
     }
 }
+
+/*
+ * ---- info-nce in FAST precision ---------------------------------------------------------------------------
+ * losskit.cuda.CudaMatrixFast.infoNce: S = q·kᵀ in float32 per block of rows (cublasGemmEx, operands in their
+ * dtype), L = S/τ never stored. With t = (float)τ, per row i and column j:
+ *   diag     losskit_matrix_info_nce_fast_diagonal s_ii = q_i·k_i in float64, once per call (exact products, a
+ *            fixed tree), rounded once to float32 and used for S's diagonal in both passes instead of the
+ *            GEMM's: a confident row's loss ≈ Σ_j e^{(s_ij − s_ii)/τ} moves by δs_ii/τ of itself, and the GEMM's
+ *            float32 accumulation leaves δs_ii ~ 5e-7 at D = 1 024 (7e-6 of the loss at τ = 0.07, past the
+ *            per-row contract on confident pairs), the rounding 3e-8; the off-diagonal errors average out;
+ *   pass 1   losskit_matrix_info_nce_fast          one block per row of the block: the row max m_i of S (exact,
+ *            a float32), bad (a NaN or +∞), S_i = Σ_j e^{(s_ij − m_i)/t} Neumaier-compensated (each term ≤ 1,
+ *            s_ij − m_i exact near the max by Sterbenz), log S_i in float64, and the diagonal s_ii as it is;
+ *            losskit_matrix_info_nce_fast_columns  one thread per column: the block's rows folded into the column
+ *            state (cm_j, cs_j + cc_j) online, in row order (fixed: the same bits whatever the block size only
+ *            up to the GEMM's bits), as the CPU oracle folds:
+ *              s > cm:  (cs, cc) = (cs, cc)·e^{(cm − s)/t} then + 1, cm = s;   else (cs, cc) += e^{(s − cm)/t}
+ *            The state is float32 with a compensated sum: every term is ≤ 1 and the sum exact to ~2⁻²³ of
+ *            itself, as the row sums are; a rescale (a new column max, rare once the diagonal is reached and
+ *            at most one per row) costs one rounding of lk_expf and one of the product, ~1e-7 relative each,
+ *            and float64 state would need exp() in float64, whose CUDA and glibc bits differ (the emulator
+ *            and a GPU would not agree);
+ *   finish   losskit_matrix_info_nce_fast_finish   per row, in float64 from the float32 parts:
+ *              r_i = (m_i − s_ii)/τ + log S_i,  c_i = (cm_i − s_ii)/τ + log(cs_i + cc_i)
+ *            (m − s_ii exact in float64), l_i = r_i, or ½(r_i + c_i) when symmetric;
+ *   pass 2   losskit_matrix_info_nce_fast_gradient one block per row of the recomputed block:
+ *              G_ij = g·(a·(e^{(s_ij − m_i)/t − log S_i} − [i = j]) + a·(e^{(s_ij − cm_j)/t − log C_j} − [i = j]))
+ *            (a = 1, no column term; a = ½ with it when symmetric), g = gradScale / (N under MEAN) / τ, written
+ *            as matrix_fast.cu's 16-bit hi + lo pair or over S for float32; then dq_block = G·k (slabs of
+ *            keys, summed in float64) and dk += Gᵀ·q_block.
+ * NaN semantics: a NaN or +∞ in S makes its row's (column's) log-sum-exp NaN, so the value is NaN and the
+ * call is computed again in float64 (losskit.cuda.CudaMatrixLosses.run), which gives the oracle's result.
+ */
+
+/* info-nce FAST, pass 1, one block per row r of a block of S ([rows × n] row-major; row first + r of the call). */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_info_nce_fast(float* s, int64_t n, int64_t first, double tau, const double* exactDiag,
+                                 float* rowMax, double* rowLogS, float* diag) {
+    const int64_t row = first + blockIdx.x;
+    float* sr = s + (int64_t)blockIdx.x * n;
+    const float t = (float)tau;
+    const float sii = __double2float_rn(exactDiag[row]);
+    float m = -INFINITY;
+    int bad = 0;
+    FastSum unused = {0.0f, 0.0f};
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        const float x = j == row ? sii : sr[j];
+        if (j == row) sr[j] = sii;  // the column kernel reads it (its thread alone reads and writes s_ii)
+        if (x != x || x == INFINITY) {
+            bad = 1;
+        } else if (x > m) {
+            m = x;
+        }
+    }
+    fast_block_reduce(m, bad, unused);
+    FastSum se = {0.0f, 0.0f};
+    if (m != -INFINITY) {
+        for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+            fast_sum_add(se, lk_expf(__fdiv_rn(__fsub_rn(sr[j], m), t)));
+        }
+    }
+    float unusedMax = 0.0f;
+    int unusedBad = 0;
+    fast_block_reduce(unusedMax, unusedBad, se);
+    if (threadIdx.x == 0) {
+        rowMax[row] = bad ? NAN : m;
+        rowLogS[row] = log((double)se.s + (double)se.c);
+        diag[row] = sii;
+    }
+}
+
+/*
+ * info-nce FAST, pass 1, the column state: one thread per column j folds rows 0 … rows − 1 of the block in
+ * order into (colMax[j], colSum[j] + colComp[j]); firstBlock starts from (−∞, 0). A NaN or +∞ makes the sum NaN.
+ */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_info_nce_fast_columns(const float* s, int64_t n, int64_t rows, double tau, float* colMax,
+                                         float* colSum, float* colComp, int32_t firstBlock) {
+    const float t = (float)tau;
+    for (int64_t j = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (int64_t)gridDim.x * blockDim.x) {
+        float cm = firstBlock ? -INFINITY : colMax[j];
+        FastSum cs = {firstBlock ? 0.0f : colSum[j], firstBlock ? 0.0f : colComp[j]};
+        for (int64_t i = 0; i < rows; ++i) {
+            const float x = s[i * n + j];
+            if (x != x || x == INFINITY) {
+                cs.s = NAN;
+            } else if (x > cm) {
+                const float e = lk_expf(__fdiv_rn(__fsub_rn(cm, x), t));
+                cs.s = __fmul_rn(cs.s, e);
+                cs.c = __fmul_rn(cs.c, e);
+                fast_sum_add(cs, 1.0f);
+                cm = x;
+            } else {
+                fast_sum_add(cs, lk_expf(__fdiv_rn(__fsub_rn(x, cm), t)));
+            }
+        }
+        colMax[j] = cm;
+        colSum[j] = cs.s;
+        colComp[j] = cs.c;
+    }
+}
+
+/*
+ * info-nce FAST, after pass 1, per row i: colLogS[i] = log(colSum[i] + colComp[i]), r = (m_i − s_ii)/τ + log S_i,
+ * rowLoss[i] = r, or ½(r + (cm_i − s_ii)/τ + colLogS[i]) when symmetric; rowLse[i] (may be null) = m_i/τ + log S_i.
+ */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_info_nce_fast_finish(const float* rowMax, const double* rowLogS, const float* diag,
+                                        const float* colMax, const float* colSum, const float* colComp,
+                                        double* colLogS, double* rowLoss, int64_t n, double tau, int32_t symmetric) {
+    for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (int64_t)gridDim.x * blockDim.x) {
+        const double sii = (double)diag[i];
+        const double r = ((double)rowMax[i] - sii) / tau + rowLogS[i];
+        const double cl = log((double)colSum[i] + (double)colComp[i]);
+        colLogS[i] = cl;
+        rowLoss[i] = symmetric ? 0.5 * (r + (((double)colMax[i] - sii) / tau + cl)) : r;
+    }
+}
+
+/*
+ * info-nce FAST, pass 2, one block per row r of a block of S (recomputed): G (pass 2 above) written as a 16-bit
+ * hi + lo pair into gHi, gLo ([rows × n] of dt) for 16-bit operands, over S for float32 (dt LK_DT_F32).
+ */
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_info_nce_fast_gradient(float* s, int64_t n, int64_t first, double tau, const double* exactDiag,
+                                          const float* rowMax, const double* rowLogS, const float* colMax, const double* colLogS,
+                                          double g, int32_t symmetric, int32_t dt, void* gHi, void* gLo) {
+    const int64_t row = first + blockIdx.x;
+    float* sr = s + (int64_t)blockIdx.x * n;
+    const bool half = dt != LK_DT_F32;
+    unsigned short* hiRow = half ? reinterpret_cast<unsigned short*>(gHi) + (int64_t)blockIdx.x * n : nullptr;
+    unsigned short* loRow = half ? reinterpret_cast<unsigned short*>(gLo) + (int64_t)blockIdx.x * n : nullptr;
+    const float t = (float)tau;
+    const float m = rowMax[row];
+    const float logS = (float)rowLogS[row];
+    const float gf = (float)g;
+    for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
+        const float x = j == row ? __double2float_rn(exactDiag[row]) : sr[j];
+        const float e = j == row ? 1.0f : 0.0f;
+        float d = __fsub_rn(lk_expf(__fsub_rn(__fdiv_rn(__fsub_rn(x, m), t), logS)), e);
+        if (symmetric) {
+            const float pc = lk_expf(__fsub_rn(__fdiv_rn(__fsub_rn(x, colMax[j]), t), (float)colLogS[j]));
+            d = __fmul_rn(0.5f, __fadd_rn(d, __fsub_rn(pc, e)));
+        }
+        const float gv = __fmul_rn(gf, d);
+        if (half) {
+            const unsigned short hi = fast_round16(gv, dt);
+            hiRow[j] = hi;
+            const float back = lk_half_bits(hi, dt);
+            loRow[j] = fabsf(back) < INFINITY ? fast_round16(__fsub_rn(gv, back), dt) : (unsigned short)0;
+        } else {
+            sr[j] = gv;
+        }
+    }
+}
+
+/*
+ * info-nce FAST: exactDiag[i] = q_i·k_i in float64 (products of float32 or 16-bit values are exact in float64;
+ * the sum a fixed tree over the block), one block per row, block-stride over the rows. blockDim.x is a power
+ * of two ≤ LOSSKIT_MATRIX_FAST_BLOCK.
+ */
+/*
+ * The block's float64 sum of x in a fixed tree (blockDim.x a power of two), for thread 0; ends with a barrier.
+ * (Its shared array sits in a device function, as fast_block_reduce's do: the emulator's g++ puts all of a
+ * library's shared variables in one section, which inline and out-of-line functions cannot share.)
+ */
+__device__ __forceinline__ double fast_block_sum_f64(double x) {
+    __shared__ double part[LOSSKIT_MATRIX_FAST_BLOCK];
+    const int t = threadIdx.x;
+    part[t] = x;
+    __syncthreads();
+    for (int stride = blockDim.x / 2; stride > 0; stride >>= 1) {
+        if (t < stride) part[t] = __dadd_rn(part[t], part[t + stride]);
+        __syncthreads();
+    }
+    const double sum = part[0];
+    __syncthreads();
+    return sum;
+}
+
+extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
+    losskit_matrix_info_nce_fast_diagonal(const void* q, const void* k, int64_t n, int64_t dim, int32_t dt,
+                                          double* exactDiag) {
+    const int t = threadIdx.x;
+    for (int64_t row = blockIdx.x; row < n; row += gridDim.x) {
+        double acc = 0.0;
+        for (int64_t c = t; c < dim; c += blockDim.x) {
+            const int64_t at = row * dim + c;
+            float a;
+            float b;
+            if (dt == LK_DT_F32) {
+                a = reinterpret_cast<const float*>(q)[at];
+                b = reinterpret_cast<const float*>(k)[at];
+            } else {
+                a = lk_half_bits(reinterpret_cast<const unsigned short*>(q)[at], dt);
+                b = lk_half_bits(reinterpret_cast<const unsigned short*>(k)[at], dt);
+            }
+            acc = __dadd_rn(acc, __dmul_rn((double)a, (double)b));
+        }
+        const double sum = fast_block_sum_f64(acc);
+        if (t == 0) exactDiag[row] = sum;
+    }
+}

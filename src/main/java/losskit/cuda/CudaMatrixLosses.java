@@ -291,9 +291,9 @@ final class CudaMatrixLosses implements AutoCloseable {
         CUfunction rowKernel = kernels.apply(symbol);
         // FAST multiplies on tensor cores, which take one dtype for both operands: mixed dtypes (bf16 hidden,
         // float32 weight, …) take the float64 path, which widens each exactly
-        if (call.precision() == Precision.FAST && call.loss().id().equals("linear-cross-entropy")
-                && call.slot(0).dtype() == call.slot(1).dtype()) {
-            Partial p = fast.linearCrossEntropy(call, handle, checkRows(call));
+        if (call.precision() == Precision.FAST && call.slot(0).dtype() == call.slot(1).dtype()) {
+            Partial p = call.loss().id().equals("info-nce") ? fast.infoNce(call, handle)
+                    : fast.linearCrossEntropy(call, handle, checkRows(call));
             if (Double.isFinite(p.sumLoss())) {
                 return p;
             }

@@ -102,7 +102,8 @@ final class Fuzz {
     }
 
     /**
-     * @param fastMatrix the backend ran linear-cross-entropy in FAST (float32 GEMMs): gradients are held to
+     * @param fastMatrix the backend ran a matrix loss with a FAST path (linear-cross-entropy, info-nce) in FAST
+     *                   (float32 GEMMs): gradients are held to
      *                   {@link Tolerance#MATRIX_FAST_GRADIENT_OF_MAX} of the largest element, its contract
      */
     static void assertSameOutcome(Case c, Object expected, Object actual, boolean fastMatrix) {

@@ -190,13 +190,18 @@ public abstract class LossContract {
                 problems.append("\n  value ").append(r.value()).append(" expected ").append(c.value());
             }
         }
-        if (c.losses() != null) {
-            compare(problems, "losses", r.lossesArray(), c.losses(), Tolerance.LOSSES, 1e-7);
-        }
-        // linear-cross-entropy in FAST: tensor-core GEMMs on CUDA, a contract relative to the largest element
-        boolean fastMatrix = c.lossId().equals("linear-cross-entropy") && engine.precision() == Precision.FAST
+        // the matrix losses in FAST: tensor-core GEMMs on CUDA, a contract relative to the largest element
+        boolean fastMatrix = hasFastMatrixPath(c.lossId()) && engine.precision() == Precision.FAST
                 && c.loss().precision() != Precision.EXACT;
-        double gradTol = fastMatrix ? Tolerance.MATRIX_FAST_GRADIENT_OF_MAX : Tolerance.GRADIENT;
+        if (c.losses() != null) {
+            if (fastMatrix) {
+                compare(problems, "losses", r.lossesArray(), c.losses(), Tolerance.MATRIX_FAST_LOSSES_OF_MAX, 1.0);
+            } else {
+                compare(problems, "losses", r.lossesArray(), c.losses(), Tolerance.LOSSES, 1e-7);
+            }
+        }
+        double gradTol = !fastMatrix ? Tolerance.GRADIENT : c.lossId().equals("info-nce")
+                ? Tolerance.MATRIX_FAST_NCE_GRADIENT_OF_MAX : Tolerance.MATRIX_FAST_GRADIENT_OF_MAX;
         double gradFloor = fastMatrix ? 1.0 : 1e-3;
         if (c.lse() != null) {
             // float32 lse of float32 logits (FAST): 1e-5 of the largest; float64 ones rounded once to float32
@@ -238,6 +243,14 @@ public abstract class LossContract {
     }
 
     /** Appends the first few differing indices with both values. */
+    /**
+     * The matrix losses with a FAST path on CUDA (losskit.cuda.CudaMatrixFast: float32 GEMMs), whose gradients are
+     * held to {@link Tolerance#MATRIX_FAST_GRADIENT_OF_MAX} of the largest element in FAST.
+     */
+    static boolean hasFastMatrixPath(String lossId) {
+        return lossId.equals("linear-cross-entropy") || lossId.equals("info-nce");
+    }
+
     private static void compare(StringBuilder problems, String what, float[] actual, double[] expected, double tol,
                                 double floorOfMax) {
         if (actual.length != expected.length) {
@@ -363,8 +376,8 @@ public abstract class LossContract {
                             max = Math.max(max, Float.isFinite(f) ? Math.abs(3.0 * f) : 0);
                         }
                         for (int i = 0; i < x.length; i++) {
-                            // (linear-cross-entropy's FAST GEMMs: relative to the largest element, its contract)
-                            double floor = fast && v.loss().id().equals("linear-cross-entropy") ? 1.0 : 1e-3;
+                            // (the matrix losses' FAST GEMMs: relative to the largest element, their contract)
+                            double floor = fast && hasFastMatrixPath(v.loss().id()) ? 1.0 : 1e-3;
                             double scale = fast ? Math.max(Math.abs(3.0 * x[i]), floor * max) : Math.abs(3.0 * x[i]);
                             assertTrue(Tolerance.close(y[i], 3.0 * x[i], fast ? Tolerance.GRADIENT : 1e-6, scale + 1e-30),
                                     v + ": gradScale 3 gives " + y[i] + " for " + x[i]);
@@ -402,7 +415,7 @@ public abstract class LossContract {
                         Object actual = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
                                 java.time.Duration.ofSeconds(20), () -> Fuzz.outcome(engine, c), c.toString());
                         Fuzz.assertSameOutcome(c, expected, actual, engine.precision() == Precision.FAST
-                                && c.variant().loss().id().equals("linear-cross-entropy"));
+                                && hasFastMatrixPath(c.variant().loss().id()));
                         tried[expected instanceof String ? 1 : 0]++;
                         tried[2]++;
                     }

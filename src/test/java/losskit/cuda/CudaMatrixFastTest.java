@@ -39,6 +39,11 @@ import org.junit.jupiter.api.TestInstance;
  * every operand dtype — the float32 accumulation of the GEMMs, not the operands' rounding, sets the error
  * (the operands are the oracle's inputs too). The worst errors seen are written to
  * target/matrix-fast-accuracy.md.
+ *
+ * <p>info-nce in FAST (CudaMatrixFast.infoNce) is held to the same contract on CLIP-like contrastive pairs (unit
+ * queries, keys = queries + noise, so the diagonal is the confident pair; N up to 2 048 and one case beyond a key
+ * slab, D 64 to 1 024, τ 0.07 and 1, symmetric or not), with the same determinism, chunking and 16-bit rounding
+ * checks.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class CudaMatrixFastTest {
@@ -161,26 +166,48 @@ class CudaMatrixFastTest {
         return in.gradientInto("hidden", new float[p.n() * p.d()]).gradientInto("weight", new float[p.v() * p.d()]);
     }
 
+    /**
+     * One matrix problem as {@link #measure} takes it: the operands in their dtype and as float32 copies (the
+     * oracle's), the two differentiable slots a, b and their sizes, the shape as the table prints it.
+     */
+    record Problem(String name, Tensor.DType dtype, String shape, int n, String a, int aSize, String b, int bSize,
+                   Inputs fast, Inputs oracle) {
+        Inputs withFloatGradients(Inputs in) {
+            return in.gradientInto(a, new float[aSize]).gradientInto(b, new float[bSize]);
+        }
+    }
+
+    static Problem problem(Head p) {
+        return new Problem(p.name(), p.dtype(), p.n() + " × " + p.d() + " × " + p.v(), p.n(), "hidden", p.n() * p.d(),
+                "weight", p.v() * p.d(), p.fast(), p.oracle());
+    }
+
     private void measure(LossEngine cuda, LossEngine cpu, Head p, Loss loss) {
-        double valueTol = VALUE;
-        double gradTol = GRADIENT;
-        LossResult f = cuda.compute(loss.precision(Precision.FAST), withFloatGradients(p.fast(), p));
-        LossResult e = cpu.compute(loss.precision(Precision.EXACT), withFloatGradients(p.oracle(), p));
+        measure(cuda, cpu, problem(p), loss);
+    }
+
+    private void measure(LossEngine cuda, LossEngine cpu, Problem p, Loss loss) {
+        LossResult f = cuda.compute(loss.precision(Precision.FAST), p.withFloatGradients(p.fast()));
+        // the FAST path ran (not the float64 one, nor its recomputation of a non-finite result)
+        assertTrue(((CudaBackend) cuda.backend()).matrixLosses().lastGemms().keySet().stream()
+                .allMatch(k -> k.startsWith("cublasGemmEx")), p.name() + ": " + ((CudaBackend) cuda.backend())
+                .matrixLosses().lastGemms().keySet());
+        LossResult e = cpu.compute(loss.precision(Precision.EXACT), p.withFloatGradients(p.oracle()));
         double ve = Math.abs(f.value() - e.value()) / Math.abs(e.value());
-        double dh = worst(f.gradientArray("hidden"), e.gradientArray("hidden"));
-        double dw = worst(f.gradientArray("weight"), e.gradientArray("weight"));
+        double da = worst(f.gradientArray(p.a()), e.gradientArray(p.a()));
+        double db = worst(f.gradientArray(p.b()), e.gradientArray(p.b()));
         LossResult fn = cuda.compute(loss.precision(Precision.FAST).reduction(Reduction.NONE),
-                withFloatGradients(p.fast(), p).lossesInto(new float[p.n()]));
+                p.withFloatGradients(p.fast()).lossesInto(new float[p.n()]));
         LossResult en = cpu.compute(loss.precision(Precision.EXACT).reduction(Reduction.NONE), p.oracle());
         double le = worst(fn.lossesArray(), en.lossesArray());
-        String row = String.format("| %s | %s | %d × %d × %d | %s | %.1e | %.1e | %.1e | %.1e |", p.name(), p.dtype().id(),
-                p.n(), p.d(), p.v(), loss, ve, le, dh, dw);
+        String row = String.format("| %s | %s | %s | %s | %.1e | %.1e | %.1e | %.1e |", p.name(), p.dtype().id(),
+                p.shape(), loss, ve, le, da, db);
         table.add(row);
         System.out.println(row);
-        assertTrue(ve <= valueTol, p.name() + ": value " + f.value() + " vs oracle " + e.value() + " (" + ve + ")");
+        assertTrue(ve <= VALUE, p.name() + ": value " + f.value() + " vs oracle " + e.value() + " (" + ve + ")");
         assertTrue(le <= LOSSES, p.name() + ": per-row losses off by " + le + " of the largest");
-        assertTrue(dh <= gradTol, p.name() + ": d/dhidden off by " + dh + " of its largest element");
-        assertTrue(dw <= gradTol, p.name() + ": d/dweight off by " + dw + " of its largest element");
+        assertTrue(da <= GRADIENT, p.name() + ": d/d" + p.a() + " off by " + da + " of its largest element");
+        assertTrue(db <= GRADIENT, p.name() + ": d/d" + p.b() + " off by " + db + " of its largest element");
     }
 
     @Test
@@ -198,8 +225,111 @@ class CudaMatrixFastTest {
             measure(cuda, cpu, head("Gemma-2 style", Tensor.DType.BFLOAT16, 32, 256, 16000, 40, 14),
                     plain.with(Param.SOFTCAP, 30.0).with(Param.Z_LOSS, 1e-4));
             measure(cuda, cpu, head("spread 10", Tensor.DType.FLOAT16, 64, 256, 8000, 10, 6), plain);
+            // g = 1/Σs ≈ 6e-4: g·p below float16's subnormals without the power-of-two scaling of G
+            measure(cuda, cpu, head("N 2048, small g", Tensor.DType.FLOAT16, 2048, 64, 8000, 3, 15), plain);
             measure(cuda, cpu, head("spread 5", Tensor.DType.FLOAT32, 64, 256, 8000, 5, 7), plain);
             measure(cuda, cpu, head("spread 30", Tensor.DType.FLOAT32, 32, 512, 4000, 30, 8), smoothed);
+        }
+    }
+
+    // ---- info-nce ----------------------------------------------------------------------------------------
+
+    /**
+     * Contrastive pairs as CLIP trains on them: q unit rows ~ N(0, I/D) normalised, k = q + noise·N(0, I/D)
+     * normalised (so the diagonal is the confident pair, q·k ≈ 1/√(1 + noise²), the rest ≈ ±1/√D), both
+     * rounded to the dtype.
+     */
+    static Problem pairs(String name, Tensor.DType dt, int n, int d, double noise, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] q = new float[n * d];
+        float[] k = new float[n * d];
+        for (int i = 0; i < n; i++) {
+            double[] a = new double[d];
+            double[] b = new double[d];
+            double na = 0;
+            double nb = 0;
+            for (int c = 0; c < d; c++) {
+                a[c] = gaussian(r);
+                b[c] = a[c] + noise * gaussian(r);
+                na += a[c] * a[c];
+                nb += b[c] * b[c];
+            }
+            for (int c = 0; c < d; c++) {
+                q[i * d + c] = round((float) (a[c] / Math.sqrt(na)), dt);
+                k[i * d + c] = round((float) (b[c] / Math.sqrt(nb)), dt);
+            }
+        }
+        Inputs fast = Inputs.empty().with("queries", tensor(q, dt, n, d)).with("keys", tensor(k, dt, n, d));
+        Inputs oracle = Inputs.empty().with("queries", q.clone(), n, d).with("keys", k.clone(), n, d);
+        return new Problem(name, dt, n + " × " + d + " × " + n, n, "queries", n * d, "keys", n * d, fast, oracle);
+    }
+
+    @Test
+    void infoNceMeetsTheAccuracyContractOnContrastivePairs() {
+        Loss nce = Loss.of("info-nce");
+        Loss clip = nce.with(Param.SYMMETRIC, true);
+        Loss warm = nce.with(Param.TEMPERATURE, 1.0);
+        try (LossEngine cuda = openCuda(); LossEngine cpu = LossEngine.create(BackendChoice.CPU)) {
+            measure(cuda, cpu, pairs("pairs, noise 0.5", Tensor.DType.BFLOAT16, 2048, 64, 0.5, 21), nce);
+            measure(cuda, cpu, pairs("pairs, noise 0.5", Tensor.DType.BFLOAT16, 2048, 64, 0.5, 22), clip);
+            measure(cuda, cpu, pairs("pairs, noise 1", Tensor.DType.BFLOAT16, 1024, 256, 1, 23), clip.with(Param.TEMPERATURE, 1.0));
+            measure(cuda, cpu, pairs("pairs, noise 0.3", Tensor.DType.BFLOAT16, 512, 1024, 0.3, 24), clip);
+            measure(cuda, cpu, pairs("pairs, noise 0.3", Tensor.DType.FLOAT16, 1024, 256, 0.3, 25), nce);
+            measure(cuda, cpu, pairs("pairs, noise 0.5", Tensor.DType.FLOAT16, 512, 1024, 0.5, 26), clip);
+            measure(cuda, cpu, pairs("pairs, noise 0.5", Tensor.DType.FLOAT32, 2048, 64, 0.5, 27), clip);
+            measure(cuda, cpu, pairs("pairs, noise 0.3", Tensor.DType.FLOAT32, 512, 1024, 0.3, 28), nce);
+            measure(cuda, cpu, pairs("pairs, noise 1", Tensor.DType.FLOAT32, 1024, 256, 1, 29), warm);
+            // N beyond CudaMatrixFast.SLAB: dq = G·k as two key slabs summed in float64
+            measure(cuda, cpu, pairs("pairs, noise 0.5, key slabs", Tensor.DType.BFLOAT16, CudaMatrixFast.SLAB + 8, 8, 0.5,
+                    32), clip);
+        }
+    }
+
+    @Test
+    void infoNceGivesTheSameBitsAndChunksAgree() {
+        Problem p = pairs("determinism", Tensor.DType.BFLOAT16, 37, 24, 0.5, 30);
+        Loss loss = Loss.of("info-nce").with(Param.SYMMETRIC, true).precision(Precision.FAST);
+        try (LossEngine cuda = openCuda()) {
+            for (int chunk : new int[]{0, 5}) {
+                Loss l = loss.with(Param.CHUNK, chunk);
+                LossResult a = cuda.compute(l, p.withFloatGradients(p.fast()));
+                LossResult b = cuda.compute(l, p.withFloatGradients(p.fast()));
+                assertEquals(Double.doubleToRawLongBits(a.value()), Double.doubleToRawLongBits(b.value()), "value, chunk " + chunk);
+                assertSameBits("d/dqueries, chunk " + chunk, a.gradientArray("queries"), b.gradientArray("queries"));
+                assertSameBits("d/dkeys, chunk " + chunk, a.gradientArray("keys"), b.gradientArray("keys"));
+            }
+            LossResult whole = cuda.compute(loss, p.withFloatGradients(p.fast()));
+            assertEquals(1, ((CudaBackend) cuda.backend()).matrixLosses().lastPlan().blocks());
+            for (int chunk : new int[]{1, 5, 36}) {
+                LossResult c = cuda.compute(loss.with(Param.CHUNK, chunk), p.withFloatGradients(p.fast()));
+                assertEquals(chunk, ((CudaBackend) cuda.backend()).matrixLosses().lastPlan().rows());
+                // the column state is folded in row order whatever the blocks, and S is the same GEMM per row:
+                // float32 rounding apart (cuBLAS may pick other kernels per block shape; dk sums blocks in order)
+                assertEquals(whole.value(), c.value(), 1e-6 * Math.abs(whole.value()), "value, chunk " + chunk);
+                assertTrue(worst(c.gradientArray("queries"), whole.gradientArray("queries")) <= 1e-6, "dq, chunk " + chunk);
+                assertTrue(worst(c.gradientArray("keys"), whole.gradientArray("keys")) <= 1e-6, "dk, chunk " + chunk);
+            }
+        }
+    }
+
+    @Test
+    void infoNceSixteenBitGradientsAreTheFloat32OnesRoundedOnce() {
+        for (Tensor.DType dt : new Tensor.DType[]{Tensor.DType.BFLOAT16, Tensor.DType.FLOAT16}) {
+            Problem p = pairs("rounding", dt, 19, 16, 0.5, 31);
+            Loss loss = Loss.of("info-nce").with(Param.SYMMETRIC, true).precision(Precision.FAST);
+            try (LossEngine cuda = openCuda()) {
+                LossResult wide = cuda.compute(loss, p.withFloatGradients(p.fast()));
+                LossResult narrow = cuda.compute(loss, p.fast());
+                for (String slot : new String[]{"queries", "keys"}) {
+                    Tensor g = narrow.gradientTensor(slot);
+                    assertEquals(dt, g.dtype(), slot + " gradient dtype follows the operand");
+                    float[] f = wide.gradientArray(slot);
+                    for (int i = 0; i < f.length; i++) {
+                        short expected = dt == Tensor.DType.BFLOAT16 ? HalfFloats.floatToBf16(f[i]) : HalfFloats.floatToF16(f[i]);
+                        assertEquals(expected, g.shorts().get(i), dt.id() + " d/d" + slot + "[" + i + "]");
+                    }
+                }
+            }
         }
     }
 
@@ -208,8 +338,8 @@ class CudaMatrixFastTest {
         if (table.isEmpty()) {
             return;
         }
-        StringBuilder b = new StringBuilder("| data | dtype | N × D × V | loss | value | per-row losses (of max) | dh (of max) "
-                + "| dW (of max) |\n|---|---|---|---|---|---|---|---|\n");
+        StringBuilder b = new StringBuilder("| data | dtype | N × D × V (info-nce: N × D × N) | loss | value | per-row losses (of max) "
+                + "| dh, dq (of max) | dW, dk (of max) |\n|---|---|---|---|---|---|---|---|\n");
         table.forEach(r -> b.append(r).append('\n'));
         Files.createDirectories(Path.of("target"));
         Files.writeString(Path.of("target/matrix-fast-accuracy.md"), b.toString());
