@@ -108,8 +108,15 @@ final class CudaMatrixFast {
      */
     static final int SLAB = 8192;
 
+    /**
+     * The slab width in use: {@link #SLAB}; tests lower it (package-private) to reach several slabs at sizes
+     * the emulated driver runs in seconds (info-nce's slabs are over N keys: N² logits).
+     */
+    static volatile int slabWidth = SLAB;
+
     static int slabs(int classes) {
-        return (classes + SLAB - 1) / SLAB;
+        int w = slabWidth;
+        return (classes + w - 1) / w;
     }
 
     /**
@@ -206,8 +213,8 @@ final class CudaMatrixFast {
             }
             for (int slab = 0; split && slab < slabs; slab++) {
                 // partial_slab (D × count) = B_slabᵀ (D × k) · G_slabᵀ (k × count), classes [c0, c0 + k)
-                int c0 = slab * SLAB;
-                int k = Math.min(SLAB, classes - c0);
+                int c0 = slab * slabWidth;
+                int k = Math.min(slabWidth, classes - c0);
                 gemm(handle, alpha, cublasOperation.CUBLAS_OP_N, cublasOperation.CUBLAS_OP_N, d, count, k,
                         b.withByteOffset((long) es * c0 * d), op.cudaType(), d, gp.withByteOffset((long) op.gBytes() * c0),
                         op.gType(), classes, part, g.partials().withByteOffset(4L * slab * count * d), d,
