@@ -115,6 +115,31 @@ __device__ __forceinline__ unsigned short fast_round16(float f, int dt) {
 }
 
 /*
+ * A row that contributes nothing (ignored, shifted out): its G is zero (over the float32 logits zr, or the
+ * 16-bit pair hiRow/loRow when those are non-null) when G is written, and its copies of h are zeroed (hOutTwin:
+ * the second copy of 16-bit operands, or null). Each thread writes the entries it owns in the passes.
+ */
+__device__ __forceinline__ void fast_dead_row(float* zr, unsigned short* hiRow, unsigned short* loRow, int64_t classes,
+                                              bool writeG, bool copyH, const void* hRow, void* hOutRow, void* hOutTwin,
+                                              int dt, int64_t dim) {
+    if (writeG) {
+        for (int64_t v = threadIdx.x; v < classes; v += blockDim.x) {
+            if (hiRow != nullptr) {
+                hiRow[v] = 0;
+                loRow[v] = 0;
+            } else {
+                zr[v] = 0.0f;
+            }
+        }
+    }
+    if (copyH) {
+        fast_copy_row(hRow, hOutRow, dt, dim, true);
+        if (hOutTwin != nullptr) fast_copy_row(hRow, hOutTwin, dt, dim, true);
+    }
+}
+
+
+/*
  * linear-cross-entropy, FAST, one block per row r of a block of float32 logits u (row-major [rows × classes];
  * row r is row first + r of the call). Parameters as losskit_matrix_linear_cross_entropy (matrix.cu), plus:
  *   h, hOut, dim   the call's hidden states (dtype dt, [N × dim]) and the block's copy of its rows for
@@ -162,20 +187,7 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     }
     // a dead row's lse, when asked for, is computed by the live path's passes 1 and 2 (its G is then zeroed)
     if (dead && rowLse == nullptr) {
-        if (writeG) {
-            for (int64_t v = t; v < classes; v += blockDim.x) {
-                if (half) {
-                    hiRow[v] = 0;
-                    loRow[v] = 0;
-                } else {
-                    zr[v] = 0.0f;
-                }
-            }
-        }
-        if ((flags & 4) != 0) {
-            fast_copy_row(hRow, hOutRow, dt, dim, true);
-            if (half) fast_copy_row(hRow, hOutTwin, dt, dim, true);
-        }
+        fast_dead_row(zr, hiRow, loRow, classes, writeG, (flags & 4) != 0, hRow, hOutRow, hOutTwin, dt, dim);
         if (t == 0) {
             rowLoss[row] = 0.0;
             if (rowLse != nullptr) rowLse[row] = 0.0;
@@ -228,20 +240,7 @@ extern "C" __global__ void __launch_bounds__(LOSSKIT_MATRIX_FAST_BLOCK, 1)
     }
     if (dead) {
         // after pass 2's barrier: each thread zeroes the entries it owns (z_y was read before that barrier)
-        if (writeG) {
-            for (int64_t v = t; v < classes; v += blockDim.x) {
-                if (half) {
-                    hiRow[v] = 0;
-                    loRow[v] = 0;
-                } else {
-                    zr[v] = 0.0f;
-                }
-            }
-        }
-        if ((flags & 4) != 0) {
-            fast_copy_row(hRow, hOutRow, dt, dim, true);
-            if (half) fast_copy_row(hRow, hOutTwin, dt, dim, true);
-        }
+        fast_dead_row(zr, hiRow, loRow, classes, writeG, (flags & 4) != 0, hRow, hOutRow, hOutTwin, dt, dim);
         return;
     }
     if (!writeG) return;

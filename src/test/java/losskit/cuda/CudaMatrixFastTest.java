@@ -54,23 +54,7 @@ class CudaMatrixFastTest {
     private final List<String> table = new ArrayList<>();
 
     private static LossEngine openCuda() {
-        LossEngine e;
-        try {
-            e = LossEngine.create(BackendChoice.CUDA);
-        } catch (IllegalStateException ex) {
-            Throwable c = ex.getCause();
-            boolean noDriver = c instanceof LinkageError || c instanceof UnsupportedOperationException;
-            Assumptions.assumeFalse(noDriver && System.getenv("CI") == null, "no CUDA driver or PTX here: " + ex.getMessage());
-            throw ex;
-        }
-        try {
-            JCublas2.initialize();
-        } catch (LinkageError ex) {
-            e.close();
-            Assumptions.assumeTrue(System.getenv("CI") != null, "no libcublas.so.12 here: " + ex.getMessage());
-            throw ex;
-        }
-        return e;
+        return CudaMatrixLossesTest.openCuda();
     }
 
     /** One LM-head problem: the operands in their dtype and as float32 copies of the same values (the oracle's). */
@@ -332,15 +316,20 @@ class CudaMatrixFastTest {
             try (LossEngine cuda = openCuda()) {
                 LossResult wide = cuda.compute(loss, p.withFloatGradients(p.fast()));
                 LossResult narrow = cuda.compute(loss, p.fast());
-                for (String slot : new String[]{"queries", "keys"}) {
-                    Tensor g = narrow.gradientTensor(slot);
-                    assertEquals(dt, g.dtype(), slot + " gradient dtype follows the operand");
-                    float[] f = wide.gradientArray(slot);
-                    for (int i = 0; i < f.length; i++) {
-                        short expected = dt == Tensor.DType.BFLOAT16 ? HalfFloats.floatToBf16(f[i]) : HalfFloats.floatToF16(f[i]);
-                        assertEquals(expected, g.shorts().get(i), dt.id() + " d/d" + slot + "[" + i + "]");
-                    }
-                }
+                assertRoundedOnce(dt, wide, narrow, "queries", "keys");
+            }
+        }
+    }
+
+    /** Each 16-bit gradient of {@code narrow} is the float32 one of {@code wide} rounded once to nearest even. */
+    private static void assertRoundedOnce(Tensor.DType dt, LossResult wide, LossResult narrow, String... slots) {
+        for (String slot : slots) {
+            Tensor g = narrow.gradientTensor(slot);
+            assertEquals(dt, g.dtype(), slot + " gradient dtype follows the operand");
+            float[] f = wide.gradientArray(slot);
+            for (int i = 0; i < f.length; i++) {
+                short expected = dt == Tensor.DType.BFLOAT16 ? HalfFloats.floatToBf16(f[i]) : HalfFloats.floatToF16(f[i]);
+                assertEquals(expected, g.shorts().get(i), dt.id() + " d/d" + slot + "[" + i + "]");
             }
         }
     }
@@ -399,15 +388,7 @@ class CudaMatrixFastTest {
             try (LossEngine cuda = openCuda()) {
                 LossResult wide = cuda.compute(loss, withFloatGradients(p.fast(), p));
                 LossResult narrow = cuda.compute(loss, p.fast());
-                for (String slot : new String[]{"hidden", "weight"}) {
-                    Tensor g = narrow.gradientTensor(slot);
-                    assertEquals(dt, g.dtype(), slot + " gradient dtype follows the operand");
-                    float[] f = wide.gradientArray(slot);
-                    for (int i = 0; i < f.length; i++) {
-                        short expected = dt == Tensor.DType.BFLOAT16 ? HalfFloats.floatToBf16(f[i]) : HalfFloats.floatToF16(f[i]);
-                        assertEquals(expected, g.shorts().get(i), dt.id() + " d/d" + slot + "[" + i + "]");
-                    }
-                }
+                assertRoundedOnce(dt, wide, narrow, "hidden", "weight");
             }
         }
     }

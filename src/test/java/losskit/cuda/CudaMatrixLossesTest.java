@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
 class CudaMatrixLossesTest {
 
     /** An engine forced onto CUDA with cuBLAS, or a JUnit assumption failure where this host has neither. */
-    private static LossEngine openCuda() {
+    static LossEngine openCuda() {
         LossEngine e;
         try {
             e = LossEngine.create(BackendChoice.CUDA);
