@@ -118,6 +118,16 @@ Handle* live_handle(void* h) {
     return handles().count(p) != 0 ? p : nullptr;
 }
 
+// A live handle's pointer mode and stream, read under the lock; false for a destroyed or unknown handle.
+bool handle_state(void* handle, int& pointer_mode, void*& stream) {
+    std::lock_guard<std::mutex> guard(lock());
+    Handle* h = live_handle(handle);
+    if (h == nullptr) return false;
+    pointer_mode = h->pointer_mode;
+    stream = h->stream;
+    return true;
+}
+
 }  // namespace
 
 // The driver API of the emulated libcuda.so.1 this library is linked against.
@@ -153,6 +163,12 @@ size_t extent(int rows, int cols, int ld) {
 }
 
 bool valid_op(int op) { return op == CUBLAS_OP_N || op == CUBLAS_OP_T || op == CUBLAS_OP_C; }
+
+// Operations, sizes and leading dimensions as BLAS requires them (op(A) is rows x cols with a_rows stored rows).
+bool valid_shape(int transa, int transb, int m, int n, int k, int a_rows, int lda, int b_rows, int ldb, int ldc) {
+    return valid_op(transa) && valid_op(transb) && m >= 0 && n >= 0 && k >= 0 && lda >= (a_rows > 1 ? a_rows : 1) &&
+           ldb >= (b_rows > 1 ? b_rows : 1) && ldc >= (m > 1 ? m : 1);
+}
 
 }  // namespace
 
@@ -348,18 +364,11 @@ cublasStatus_t gemm(const char* call, void* handle, int transa, int transb, int 
                     const T* A, int lda, const T* B, int ldb, const T* beta, T* C, int ldc) {
     int pointer_mode;
     void* stream;
-    {
-        std::lock_guard<std::mutex> guard(lock());
-        Handle* h = live_handle(handle);
-        if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
-        pointer_mode = h->pointer_mode;
-        stream = h->stream;
-    }
+    if (!handle_state(handle, pointer_mode, stream)) return CUBLAS_STATUS_NOT_INITIALIZED;
     const bool na = transa == CUBLAS_OP_N, nb = transb == CUBLAS_OP_N;
     const int a_rows = na ? m : k, a_cols = na ? k : m;
     const int b_rows = nb ? k : n, b_cols = nb ? n : k;
-    if (!valid_op(transa) || !valid_op(transb) || m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
-        ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1) || alpha == nullptr || beta == nullptr) {
+    if (!valid_shape(transa, transb, m, n, k, a_rows, lda, b_rows, ldb, ldc) || alpha == nullptr || beta == nullptr) {
         note("%s: invalid arguments (transa %d, transb %d, m %d, n %d, k %d, lda %d, ldb %d, ldc %d)", call, transa,
              transb, m, n, k, lda, ldb, ldc);
         return CUBLAS_STATUS_INVALID_VALUE;
@@ -750,19 +759,12 @@ CUBLAS_API cublasStatus_t cublasGemmEx(void* handle, int transa, int transb, int
     static const char* const call = "cublasGemmEx";
     int pointer_mode;
     void* stream;
-    {
-        std::lock_guard<std::mutex> guard(lock());
-        Handle* h = live_handle(handle);
-        if (h == nullptr) return CUBLAS_STATUS_NOT_INITIALIZED;
-        pointer_mode = h->pointer_mode;
-        stream = h->stream;
-    }
+    if (!handle_state(handle, pointer_mode, stream)) return CUBLAS_STATUS_NOT_INITIALIZED;
     const bool na = transa == CUBLAS_OP_N, nb = transb == CUBLAS_OP_N;
     const int a_rows = na ? m : k, a_cols = na ? k : m;
     const int b_rows = nb ? k : n, b_cols = nb ? n : k;
     auto known_type = [](int t) { return t >= 0 && t <= kLastDataType; };
-    if (!valid_op(transa) || !valid_op(transb) || m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
-        ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1) || alpha == nullptr || beta == nullptr ||
+    if (!valid_shape(transa, transb, m, n, k, a_rows, lda, b_rows, ldb, ldc) || alpha == nullptr || beta == nullptr ||
         !known_type(Atype) || !known_type(Btype) || !known_type(Ctype) || !valid_compute(computeType) ||
         !valid_algo(algo)) {
         // A legacy cudaDataType computeType (CUDA_R_32F = 0...) lands here: cuBLAS 12's C symbol takes a

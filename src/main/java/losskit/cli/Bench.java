@@ -470,15 +470,8 @@ final class Bench implements Callable<Integer> {
         }
         row.put("input_bytes", c.inputBytes());
         row.put("gradient_bytes", gradBytes);
-        double[] sorted = roundMs.clone();
-        java.util.Arrays.sort(sorted);
-        double hostMs = sorted[sorted.length / 2];
-        Map<String, Object> host = new LinkedHashMap<>();
-        host.put("ms", hostMs);
-        if (sorted.length > 1) {
-            host.put("ms_min", sorted[0]);
-            host.put("ms_max", sorted[sorted.length - 1]);
-        }
+        Map<String, Object> host = roundTimes(roundMs);
+        double hostMs = (double) host.get("ms");
         double hostGbps = c.inputBytes() / (hostMs * 1e6);
         host.put("input_gbps", hostGbps);
         if (timer != null) {
@@ -774,15 +767,8 @@ final class Bench implements Callable<Integer> {
             row.put("operand_bytes", operandBytes);
             row.put("gradient_bytes", gradientBytes);
             long flops = cpuFlops(m, gradients);
-            double[] sorted = roundMs[k].clone();
-            java.util.Arrays.sort(sorted);
-            double hostMs = sorted[sorted.length / 2];
-            Map<String, Object> host = new LinkedHashMap<>();
-            host.put("ms", hostMs);
-            if (sorted.length > 1) {
-                host.put("ms_min", sorted[0]);
-                host.put("ms_max", sorted[sorted.length - 1]);
-            }
+            Map<String, Object> host = roundTimes(roundMs[k]);
+            double hostMs = (double) host.get("ms");
             if (timer == null) {
                 row.put("gemm", List.of(ordered("routine", "CPU oracle: float64 dot products (" + cf.precision() + ")",
                         "calls", 1 + gradients, "flops", flops)));
@@ -1091,5 +1077,18 @@ final class Bench implements Callable<Integer> {
 
     private static String fmt(String f, Object v) {
         return String.format(f, ((Number) v).doubleValue());
+    }
+
+    /** The median of the rounds' wall times as "ms", and their range when there was more than one round. */
+    private static Map<String, Object> roundTimes(double[] roundMs) {
+        double[] sorted = roundMs.clone();
+        java.util.Arrays.sort(sorted);
+        Map<String, Object> host = new LinkedHashMap<>();
+        host.put("ms", sorted[sorted.length / 2]);
+        if (sorted.length > 1) {
+            host.put("ms_min", sorted[0]);
+            host.put("ms_max", sorted[sorted.length - 1]);
+        }
+        return host;
     }
 }
